@@ -1,0 +1,1 @@
+"""The `snnc` command line: a thin click group; one module per command."""
