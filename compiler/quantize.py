@@ -1,0 +1,108 @@
+"""Weight quantization with integer thresholds (DESIGN §4).
+
+A normalized layer computes clip(ReLU(W'x + b'), 0, 1) with an IF neuron of threshold 1. Writing
+W' ≈ Δ·Q with Q in the b-bit range gives the integer neuron θ = 1/Δ, bias = b'/Δ. Here Δ is
+chosen as 1/θ for an *integer* θ, so the integer network is exactly proportional to the quantized
+one (no rounding of θ afterwards). θ is picked per tensor or per output channel by minimising the
+squared weight error over integer candidates.
+
+Ranges by bit width (`weight_range`): 1 bit is bipolar {-1, +1}; b >= 2 bits are two's complement,
+`symmetric` [-(2^(b-1)-1), 2^(b-1)-1] or `full` [-2^(b-1), 2^(b-1)-1].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_CANDIDATES = 512
+
+
+@dataclass(frozen=True)
+class WeightRange:
+    bits: int
+    encoding: str
+
+    @property
+    def qmin(self) -> int:
+        if self.bits == 1:
+            return -1
+        return -(2 ** (self.bits - 1)) + (1 if self.encoding == "symmetric" else 0)
+
+    @property
+    def qmax(self) -> int:
+        return 1 if self.bits == 1 else 2 ** (self.bits - 1) - 1
+
+    def allowed(self, q: np.ndarray) -> bool:
+        q = np.asarray(q)
+        if self.bits == 1:
+            return bool(np.all((q == -1) | (q == 1)))
+        return bool(np.all((q >= self.qmin) & (q <= self.qmax)))
+
+    def quantize(self, scaled: np.ndarray) -> np.ndarray:
+        """Round values already divided by Δ to the integer grid (round half to even, then clip).
+        1-bit maps x >= 0 to +1 and x < 0 to -1."""
+        if self.bits == 1:
+            return np.where(scaled >= 0, 1, -1).astype(np.int64)
+        return np.clip(np.rint(scaled), self.qmin, self.qmax).astype(np.int64)
+
+
+def weight_range(bits: int, encoding: str) -> WeightRange:
+    if not 1 <= bits <= 8:
+        raise ValueError(f"bits must be in 1..8, got {bits}")
+    if encoding not in ("symmetric", "full"):
+        raise ValueError(f"unknown weight encoding {encoding!r}")
+    return WeightRange(bits, encoding)
+
+
+@dataclass(frozen=True)
+class QuantizedWeights:
+    q: np.ndarray  # int64 integer weights, same shape as the float weights
+    theta: np.ndarray  # int64, shape (1,) per tensor or (O,) per channel
+    error: float  # relative L2 error ||W' - Q/θ|| / ||W'||
+
+
+def _candidates(w: np.ndarray, rng: WeightRange, theta_max: int) -> np.ndarray:
+    a = np.abs(w)
+    amax = float(a.max()) if a.size else 0.0
+    if amax == 0.0:
+        return np.array([1], dtype=np.int64)
+    ref = 1.0 / float(a.mean()) if rng.bits == 1 else rng.qmax / amax
+    lo = max(1, int(np.floor(ref * 0.25)))
+    hi = min(theta_max, max(lo, int(np.ceil(ref * 4.0))))
+    if hi - lo + 1 <= MAX_CANDIDATES:
+        return np.arange(lo, hi + 1, dtype=np.int64)
+    return np.unique(np.geomspace(lo, hi, MAX_CANDIDATES).round().astype(np.int64))
+
+
+def _best_theta(w: np.ndarray, rng: WeightRange, theta_max: int) -> int:
+    """The integer θ in [1, theta_max] minimising ||w - quantize(w θ)/θ||²."""
+    cands = _candidates(w, rng, theta_max)
+    flat = w.reshape(1, -1)
+    th = cands.reshape(-1, 1).astype(np.float64)
+    err = ((flat - rng.quantize(flat * th) / th) ** 2).sum(axis=1)
+    return int(cands[int(np.argmin(err))])
+
+
+def quantize_weights(w: np.ndarray, bits: int, encoding: str, *, per_channel: bool, theta_max: int) -> QuantizedWeights:
+    """Quantize normalized weights `w` (output channel on axis 0) to integers with integer θ."""
+    w = np.asarray(w, dtype=np.float64)
+    rng = weight_range(bits, encoding)
+    if per_channel:
+        theta = np.array([_best_theta(w[o], rng, theta_max) for o in range(w.shape[0])], dtype=np.int64)
+        th_b = theta.reshape((-1,) + (1,) * (w.ndim - 1)).astype(np.float64)
+    else:
+        theta = np.array([_best_theta(w, rng, theta_max)], dtype=np.int64)
+        th_b = float(theta[0])
+    q = rng.quantize(w * th_b)
+    norm = float(np.linalg.norm(w))
+    err = float(np.linalg.norm(w - q / th_b)) / norm if norm else 0.0
+    return QuantizedWeights(q=q, theta=theta, error=err)
+
+
+def quantize_bias(b: np.ndarray, theta: np.ndarray, bias_bits: int) -> tuple[np.ndarray, int]:
+    """bias_int = rint(b' θ), clipped to the signed bias width. Returns (bias_int, number clipped)."""
+    raw = np.rint(np.asarray(b, dtype=np.float64) * theta.astype(np.float64))
+    lo, hi = -(2 ** (bias_bits - 1)), 2 ** (bias_bits - 1) - 1
+    clipped = int(np.count_nonzero((raw < lo) | (raw > hi)))
+    return np.clip(raw, lo, hi).astype(np.int64), clipped
