@@ -1,0 +1,46 @@
+"""How the input enters the network: float -> integer quantization, and the input encodings."""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.runtime.errors import InputError
+from snnc.runtime.model import InputSpec
+
+
+def to_int_input(spec: InputSpec, x: np.ndarray, what: str = "input") -> np.ndarray:
+    """Return x_int (B, *spec.shape) int64; raise InputError on a wrong shape, dtype, NaN or range.
+
+    Float x: x_int = clip(rint(float64(x) / scale), lo, hi), rint = round half to even.
+    Integer x: taken as x_int and must already lie in [lo, hi].
+    """
+    x = np.asarray(x)
+    if x.dtype.kind not in "iuf" and x.dtype.kind != "b":
+        raise InputError(f"{what}: dtype {x.dtype} is not numeric")
+    if x.ndim != len(spec.shape) + 1 or tuple(x.shape[1:]) != spec.shape:
+        raise InputError(f"{what}: shape {list(x.shape)} does not match (B, {', '.join(map(str, spec.shape))})")
+    if x.shape[0] == 0:
+        raise InputError(f"{what}: empty batch")
+    if x.dtype.kind == "f":
+        xf = x.astype(np.float64)
+        if not np.isfinite(xf).all():
+            raise InputError(f"{what}: contains NaN or infinity")
+        return np.clip(np.rint(xf / spec.scale), spec.lo, spec.hi).astype(np.int64)
+    xi = x.astype(np.int64)
+    lo, hi = int(xi.min()), int(xi.max())
+    if lo < spec.lo or hi > spec.hi:
+        raise InputError(f"{what}: integer values span [{lo}, {hi}], outside the input range [{spec.lo}, {spec.hi}]")
+    return xi
+
+
+def rate_spikes(spec: InputSpec, x_int: np.ndarray, timesteps: int) -> np.ndarray:
+    """Deterministic rate coding: (T, B, ...) uint8 spikes.
+
+    a_0 = floor(hi/2) ("half") or 0; per step a <- a + x; spike and a <- a - hi when a >= hi.
+    Since 0 <= a < hi after every step and x <= hi, the spike count after step t is exactly
+    floor((a_0 + (t+1)*x) / hi), which is what is computed here.
+    """
+    a0 = spec.hi // 2 if spec.rate_init == "half" else 0
+    t = np.arange(1, timesteps + 1, dtype=np.int64).reshape((timesteps,) + (1,) * x_int.ndim)
+    cum = (a0 + t * x_int[None]) // spec.hi
+    prev = np.concatenate([np.full((1,) + x_int.shape, a0 // spec.hi, dtype=np.int64), cum[:-1]])
+    return (cum - prev).astype(np.uint8)

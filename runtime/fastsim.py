@@ -1,0 +1,257 @@
+"""The fast simulator (DESIGN §6): layer by layer, all timesteps at once.
+
+A feed-forward SNN without synaptic delay can be simulated one layer at a time: the currents of
+all T steps of a layer are one matrix product over (T * batch) rows, then an integrate-and-fire
+scan over T, vectorised over neurons, turns them into that layer's spikes for every step. The
+result is identical to stepping the whole network through time (see docs/semantics.md); the
+dtypes come from `exactness.exactness_plan`, which proves each layer's arithmetic exact.
+
+Internal layout: (Tt, B, H, W, C) or (Tt, B, F), channels last; Tt is T, or 1 for a value that is
+the same at every step (input current). Results are returned as (B, [T,] C, H, W).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from snnc.runtime.encode import rate_spikes, to_int_input
+from snnc.runtime.errors import InputError
+from snnc.runtime.exactness import LayerPlan, exactness_plan
+from snnc.runtime.model import Add, Artefact, AvgPool, Concat, Conv, Flatten, Linear
+from snnc.runtime.validate import carries_spikes
+
+IM2COL_BUDGET = 64 << 20  # bytes of one im2col block
+BATCH_BUDGET = 512 << 20  # bytes of per-chunk activations, used to choose the batch chunk
+
+
+@dataclass(frozen=True, eq=False)
+class SimResult:
+    """What `simulate` returns.
+
+    counts: spike counts over T of every spike-carrying core layer, (B, *shape) int64.
+    output_counts: counts of `output_layer` (what the host receives).
+    logits / predictions: host layer results (None without a host layer); logits are float64
+      and not part of the bit-exact contract, predictions (argmax, first maximum) are.
+    spikes: with trace, (B, T, *shape) uint8 per spike-carrying layer.
+    membranes: with trace, (B, T, *shape) int64 per layer with neurons (V after reset).
+    """
+
+    timesteps: int
+    counts: dict[str, np.ndarray]
+    output_layer: str
+    output_counts: np.ndarray
+    logits: np.ndarray | None = None
+    predictions: np.ndarray | None = None
+    spikes: dict[str, np.ndarray] | None = None
+    membranes: dict[str, np.ndarray] | None = None
+
+
+def _to_internal(x: np.ndarray, ndim: int) -> np.ndarray:
+    """(..., C, H, W) -> (..., H, W, C)."""
+    return np.moveaxis(x, -3, -1) if ndim == 3 else x
+
+
+def _to_external(x: np.ndarray, ndim: int) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(x, -1, -3)) if ndim == 3 else x
+
+
+def _conv_currents(layer: Conv, x: np.ndarray, plan: LayerPlan, wts: list[np.ndarray]) -> np.ndarray:
+    tt, b, h, w, c = x.shape
+    o, cg, kh, kw = layer.weight.shape
+    (sh, sw), (top, left, bottom, right) = layer.stride, layer.padding
+    _, ho, wo = layer.output_shape
+    n = tt * b
+    x = x.reshape(n, h, w, c)
+    if top or left or bottom or right:
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    win = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
+    out = np.empty((n, ho, wo, o), plan.matmul_dtype)
+    og, k = o // layer.groups, cg * kh * kw
+    step = max(1, IM2COL_BUDGET // (ho * wo * k * plan.matmul_dtype.itemsize))
+    for g in range(layer.groups):
+        for n0 in range(0, n, step):
+            n1 = min(n, n0 + step)
+            cols = np.empty((n1 - n0, ho, wo, cg, kh, kw), plan.matmul_dtype)
+            np.copyto(cols, win[n0:n1, :, :, g * cg:(g + 1) * cg], casting="unsafe")
+            res = cols.reshape(-1, k) @ wts[g]
+            out[n0:n1, :, :, g * og:(g + 1) * og] = res.reshape(n1 - n0, ho, wo, og)
+    return out.reshape(tt, b, ho, wo, o)
+
+
+def _linear_currents(layer: Linear, x: np.ndarray, plan: LayerPlan, wts: list[np.ndarray]) -> np.ndarray:
+    tt, b, f = x.shape
+    return (x.reshape(tt * b, f).astype(plan.matmul_dtype) @ wts[0]).reshape(tt, b, -1)
+
+
+def _avgpool_currents(layer: AvgPool, x: np.ndarray, plan: LayerPlan, wts) -> np.ndarray:
+    (kh, kw), (sh, sw) = layer.kernel, layer.stride
+    _, ho, wo = layer.output_shape
+    if (kh, kw) == (sh, sw):
+        x = x[:, :, : ho * kh, : wo * kw]
+        tt, b, _, _, c = x.shape
+        return x.reshape(tt, b, ho, kh, wo, kw, c).sum(axis=(3, 5), dtype=plan.scan_dtype)
+    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
+    return win.sum(axis=(-2, -1), dtype=plan.scan_dtype)
+
+
+def _add_currents(layer: Add, xs: list[np.ndarray], plan: LayerPlan) -> np.ndarray:
+    total = None
+    for m, x in zip(layer.multipliers, xs):
+        term = x.astype(plan.scan_dtype) * plan.scan_dtype.type(m)
+        total = term if total is None else total + term
+    return total
+
+
+def _weight_mats(layer, dtype: np.dtype) -> list[np.ndarray]:
+    w = layer.weight.astype(np.int64)
+    groups = getattr(layer, "groups", 1)
+    og = w.shape[0] // groups
+    return [np.ascontiguousarray(w[g * og:(g + 1) * og].reshape(og, -1).T.astype(dtype)) for g in range(groups)]
+
+
+def if_scan(j: np.ndarray, timesteps: int, layer, target, plan: LayerPlan, trace: bool):
+    """Integrate-and-fire over T for currents j (Tt, B, *s); returns (spikes bool (T, B, *s), membranes or None)."""
+    n = layer.neuron
+    dt = plan.scan_dtype
+    jb = j.astype(dt) + np.asarray(n.bias, dt)
+    theta = np.asarray(n.threshold, dt)
+    shape = jb.shape[1:]
+    v = np.zeros(shape, dt)
+    if n.v_init == "half":
+        v[...] = theta // 2
+    spikes = np.empty((timesteps,) + shape, bool)
+    mem = np.empty((timesteps,) + shape, np.int64) if trace else None
+    m = target.membrane_bits
+    vmin, vmax = -(1 << (m - 1)), (1 << (m - 1)) - 1
+    half, mask = dt.type(1 << (m - 1)), dt.type((1 << m) - 1)
+    fire = np.greater_equal if target.fire == "ge" else np.greater
+    wrap = target.overflow == "wrap"
+    for t in range(timesteps):
+        np.add(v, jb[t if jb.shape[0] > 1 else 0], out=v)
+        if wrap:
+            v += half
+            v &= mask
+            v -= half
+        else:
+            np.minimum(v, vmax, out=v)
+            np.maximum(v, vmin, out=v)
+        s = spikes[t]
+        fire(v, theta, out=s)
+        if n.reset == "zero":
+            np.copyto(v, 0, where=s)
+        else:
+            np.subtract(v, theta, out=v, where=s)
+        if trace:
+            mem[t] = v
+    return spikes, mem
+
+
+CURRENTS: dict[type, Callable] = {Conv: _conv_currents, Linear: _linear_currents, AvgPool: _avgpool_currents}
+
+
+def _passthrough(layer, xs: list[np.ndarray]) -> np.ndarray:
+    if isinstance(layer, Flatten):
+        (x,) = xs
+        if x.ndim == 5:
+            x = np.moveaxis(x, -1, 2)
+        return x.reshape(x.shape[0], x.shape[1], -1)
+    assert isinstance(layer, Concat)
+    tt = max(x.shape[0] for x in xs)
+    return np.concatenate([np.broadcast_to(x, (tt,) + x.shape[1:]) for x in xs], axis=-1)
+
+
+def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plans, mats, spiking):
+    spec = a.input
+    if spec.encoding == "rate":
+        x0 = rate_spikes(spec, x_int, timesteps).astype(bool)
+    else:
+        x0 = x_int[None]
+    values = {"input": _to_internal(x0, len(spec.shape))}
+    uses = {name: 0 for name in values}
+    for layer in a.core_layers:
+        uses[layer.name] = 0
+        for i in layer.inputs:
+            uses[i] += 1
+    counts, spikes_out, mems = {}, {}, {}
+    for layer in a.core_layers:
+        xs = [values[i] for i in layer.inputs]
+        if layer.has_neurons:
+            plan = plans[layer.name]
+            if isinstance(layer, Add):
+                j = _add_currents(layer, xs, plan)
+            else:
+                j = CURRENTS[type(layer)](layer, xs[0], plan, mats.get(layer.name))
+            out, mem = if_scan(j, timesteps, layer, a.target, plan, trace)
+            if trace:
+                mems[layer.name] = mem
+        else:
+            out = _passthrough(layer, xs)
+        values[layer.name] = out
+        if spiking[layer.name]:
+            counts[layer.name] = out.sum(axis=0, dtype=np.int64)
+            if trace:
+                spikes_out[layer.name] = out
+        for i in layer.inputs:  # free what no later layer reads
+            uses[i] -= 1
+            if uses[i] == 0 and i != a.output_layer:
+                values.pop(i, None)
+    nd = {layer.name: len(layer.output_shape) for layer in a.core_layers}
+    counts = {k: _to_external(v, nd[k]) for k, v in counts.items()}
+    if trace:
+        spikes_out = {k: _to_external(np.swapaxes(v, 0, 1), nd[k]).view(np.uint8) for k, v in spikes_out.items()}
+        mems = {k: _to_external(np.swapaxes(v, 0, 1), nd[k]) for k, v in mems.items()}
+    return counts, spikes_out, mems
+
+
+def host_logits(a: Artefact, counts: np.ndarray, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
+    """logits = (counts * (input_scale / T)) @ W.T + b in float64; predictions = argmax (first max)."""
+    host = a.host
+    assert host is not None
+    logits = (counts.astype(np.float64) * (host.input_scale / timesteps)) @ host.weight.astype(np.float64).T
+    logits = logits + host.bias.astype(np.float64)
+    return logits, np.argmax(logits, axis=1).astype(np.int64)
+
+
+def _auto_batch(a: Artefact, timesteps: int, trace: bool) -> int:
+    neurons = sum(int(np.prod(layer.output_shape)) for layer in a.core_layers)
+    largest = max(int(np.prod(layer.output_shape)) for layer in a.core_layers)
+    per_sample = timesteps * (neurons * (9 if trace else 1) + largest * 16)
+    return max(1, BATCH_BUDGET // max(1, per_sample))
+
+
+def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
+             batch_size: int | None = None) -> SimResult:
+    """Simulate the artefact on a batch x of shape (B, *input.shape) for `timesteps` steps.
+
+    Float x is quantized with the input scale; integer x must lie in [lo, hi]. With trace=True
+    the result also holds every layer's spikes and membranes at every step. batch_size bounds
+    how many samples are simulated at once (default: chosen from a memory budget).
+    """
+    if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
+        raise InputError(f"timesteps: {timesteps!r} must be a positive integer")
+    timesteps = int(timesteps)
+    x_int = to_int_input(a.input, x)
+    plans = exactness_plan(a)
+    mats = {layer.name: _weight_mats(layer, plans[layer.name].matmul_dtype)
+            for layer in a.core_layers if isinstance(layer, (Conv, Linear))}
+    spiking = carries_spikes(a)
+    chunk = batch_size or _auto_batch(a, timesteps, trace)
+    if chunk < 1:
+        raise InputError(f"batch_size: {batch_size!r} must be >= 1")
+    parts = [_run_chunk(a, x_int[i:i + chunk], timesteps, trace, plans, mats, spiking)
+             for i in range(0, x_int.shape[0], chunk)]
+    cat = (lambda k, idx: parts[0][idx][k] if len(parts) == 1 else np.concatenate([p[idx][k] for p in parts]))
+    counts = {k: cat(k, 0) for k in parts[0][0]}
+    out = a.output_layer
+    logits = preds = None
+    if a.host is not None:
+        logits, preds = host_logits(a, counts[out], timesteps)
+    return SimResult(
+        timesteps=timesteps, counts=counts, output_layer=out, output_counts=counts[out],
+        logits=logits, predictions=preds,
+        spikes={k: cat(k, 1) for k in parts[0][1]} if trace else None,
+        membranes={k: cat(k, 2) for k in parts[0][2]} if trace else None,
+    )

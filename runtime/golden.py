@@ -1,0 +1,105 @@
+"""Golden vectors: compute them (`make_golden`) and replay them (`verify`)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.runtime.errors import ArtefactError
+from snnc.runtime.fastsim import simulate
+from snnc.runtime.model import Artefact, Golden
+
+AUTO_SPIKES_LIMIT = 1 << 20  # store full spike trains when they have at most this many values
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The first differing value: layer (topological order), quantity, sample, timestep, neuron."""
+
+    layer: str
+    quantity: str  # "spikes" | "counts" | "predictions"
+    sample: int
+    timestep: int | None  # None for counts (sum over all T) and predictions
+    neuron: tuple[int, ...]
+    expected: int
+    actual: int
+
+    def __str__(self) -> str:
+        when = f"timestep {self.timestep}" if self.timestep is not None else "all timesteps (count)"
+        return (f"layer {self.layer!r} {self.quantity} differ: sample {self.sample}, {when}, "
+                f"neuron {list(self.neuron)}: expected {self.expected}, actual {self.actual}")
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """ok when every stored value is identical; `checked` counts the values compared."""
+
+    ok: bool
+    checked: int
+    timesteps: int
+    samples: int
+    mismatch: Mismatch | None = None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"ok: {self.checked} golden values identical ({self.samples} samples, T={self.timesteps})"
+        return f"MISMATCH: {self.mismatch}"
+
+
+def make_golden(artefact: Artefact, inputs: np.ndarray, timesteps: int, *, spikes: bool | None = None) -> Artefact:
+    """A copy of `artefact` carrying golden vectors computed by `simulate`.
+
+    spikes: store the full spike trains (default: when they hold at most 2^20 values).
+    """
+    inputs = np.asarray(inputs)
+    res = simulate(artefact, inputs, timesteps, trace=spikes is not False)
+    if spikes is None:
+        spikes = sum(v.size for v in (res.spikes or {}).values()) <= AUTO_SPIKES_LIMIT
+    golden = Golden(inputs=inputs, timesteps=timesteps, counts=res.counts, predictions=res.predictions,
+                    spikes=res.spikes if spikes else None)
+    return dataclasses.replace(artefact, golden=golden)
+
+
+def _first_diff(expected: np.ndarray, actual: np.ndarray, with_time: bool):
+    """(sample, timestep|None, neuron, expected, actual) of the first difference, time-major."""
+    diff = expected != actual
+    if not diff.any():
+        return None
+    if with_time:
+        t = int(np.argmax(diff.any(axis=tuple(i for i in range(diff.ndim) if i != 1))))
+        sub_e, sub_a, sub_d = expected[:, t], actual[:, t], diff[:, t]
+    else:
+        t, sub_e, sub_a, sub_d = None, expected, actual, diff
+    idx = np.unravel_index(int(np.argmax(sub_d)), sub_d.shape)
+    return int(idx[0]), t, tuple(int(i) for i in idx[1:]), int(sub_e[idx]), int(sub_a[idx])
+
+
+def verify(artefact: Artefact) -> VerifyReport:
+    """Replay the golden inputs and compare every stored value exactly (spikes, counts, predictions)."""
+    g = artefact.golden
+    if g is None:
+        raise ArtefactError("golden: the artefact has no golden vectors to verify")
+    res = simulate(artefact, g.inputs, g.timesteps, trace=bool(g.spikes))
+    checked = 0
+    base = dict(ok=False, timesteps=g.timesteps, samples=int(g.inputs.shape[0]))
+    for layer in artefact.core_layers:
+        checks = []
+        if g.spikes and layer.name in g.spikes:
+            checks.append(("spikes", g.spikes[layer.name], res.spikes[layer.name], True))
+        if layer.name in g.counts:
+            checks.append(("counts", g.counts[layer.name], res.counts[layer.name], False))
+        for quantity, exp, act, with_time in checks:
+            found = _first_diff(exp, act, with_time)
+            checked += exp.size
+            if found:
+                return VerifyReport(checked=checked, mismatch=Mismatch(layer.name, quantity, *found), **base)
+    if g.predictions is not None:
+        found = _first_diff(g.predictions, res.predictions, False)
+        checked += g.predictions.size
+        if found:
+            s, _, _, e, a = found
+            host = artefact.host.name  # type: ignore[union-attr]
+            return VerifyReport(checked=checked, mismatch=Mismatch(host, "predictions", s, None, (), e, a), **base)
+    base["ok"] = True
+    return VerifyReport(checked=checked, **base)

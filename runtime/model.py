@@ -1,0 +1,320 @@
+"""The artefact as Python objects: frozen dataclasses whose docstrings give the integer maths.
+
+Every number the runtime uses lives here; nothing is implied. `docs/semantics.md` is the
+normative description; these docstrings summarise it. Constructing an `Artefact` validates it
+(`snnc.runtime.validate`), so an invalid artefact cannot exist in memory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar, Mapping, Union
+
+import numpy as np
+
+from snnc.runtime.errors import ArtefactError
+
+FORMAT_NAME = "snnc-artefact"
+FORMAT_VERSION = 1
+
+
+def _frozen_array(value: Any, dtype: Any, what: str) -> np.ndarray:
+    """A read-only copy of `value` as `dtype`; integer targets require integer-valued input."""
+    arr = np.asarray(value)
+    if np.dtype(dtype).kind == "i":
+        if arr.dtype.kind not in "iub":
+            raise ArtefactError(f"{what}: expected an integer array, got dtype {arr.dtype}")
+        info = np.iinfo(dtype)
+        if arr.size and (int(arr.min()) < info.min or int(arr.max()) > info.max):
+            raise ArtefactError(f"{what}: values outside {np.dtype(dtype).name}")
+    elif arr.dtype.kind not in "iuf":
+        raise ArtefactError(f"{what}: expected a numeric array, got dtype {arr.dtype}")
+    out = np.array(arr, dtype=dtype, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def _ints(value: Any, what: str) -> tuple[int, ...]:
+    try:
+        out = tuple(value)
+    except TypeError:
+        raise ArtefactError(f"{what}: expected a list of integers, got {value!r}") from None
+    for v in out:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ArtefactError(f"{what}: expected integers, got {v!r}")
+    return tuple(int(v) for v in out)
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The chip parameters the integer semantics depend on (copied from the hardware spec).
+
+    membrane_bits m: V is an m-bit signed two's complement integer, range [-2^(m-1), 2^(m-1)-1].
+    overflow: "saturate" clips V + I + bias to that range; "wrap" reduces it modulo 2^m.
+    fire: "ge" fires when V >= theta, "gt" when V > theta.
+    threshold_bits: theta is unsigned, 1 <= theta <= 2^tb - 1.
+    bias_bits: bias is signed, in [-2^(bb-1), 2^(bb-1)-1].
+    weight_encoding: "symmetric" ([-(2^(b-1)-1), 2^(b-1)-1]) or "full" ([-2^(b-1), 2^(b-1)-1])
+      for b >= 2; 1-bit weights are always bipolar {-1, +1}.
+    input_bits: width of the integer input (current or rate value).
+    """
+
+    membrane_bits: int
+    overflow: str
+    fire: str
+    threshold_bits: int
+    bias_bits: int
+    weight_encoding: str
+    input_bits: int
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The network input. Shape excludes the batch axis: (C, H, W) or (F,).
+
+    A float input x becomes x_int = clip(rint(float64(x) / scale), lo, hi) (rint: round half to
+    even); an integer input is x_int itself and must lie in [lo, hi].
+    encoding "current": every timestep, the consuming layers receive s = x_int.
+    encoding "rate": each element is an accumulator a (a_0 = floor(hi/2) for rate_init "half",
+    0 for "zero"); each step a <- a + x_int, and if a >= hi it emits 1 and a <- a - hi.
+    """
+
+    shape: tuple[int, ...]
+    encoding: str
+    lo: int
+    hi: int
+    scale: float = 1.0
+    rate_init: str = "half"
+
+    def __post_init__(self) -> None:
+        _set(self, "shape", _ints(self.shape, "input.shape"))
+        _set(self, "scale", float(self.scale))
+
+
+@dataclass(frozen=True)
+class Neuron:
+    """Integrate-and-fire parameters of a spiking layer (per output channel or feature).
+
+    Per step: V <- ovf(V + I + bias); s = V >= theta (or >); where s: V <- 0 ("zero") or
+    V <- V - theta ("subtract"). threshold has length 1 (per tensor) or O (per channel);
+    bias has length O. v_init "zero": V_0 = 0; "half": V_0 = floor(theta / 2).
+    """
+
+    threshold: tuple[int, ...]
+    bias: tuple[int, ...]
+    reset: str = "subtract"
+    v_init: str = "zero"
+
+    def __post_init__(self) -> None:
+        _set(self, "threshold", _ints(self.threshold, "neuron.threshold"))
+        _set(self, "bias", _ints(self.bias, "neuron.bias"))
+
+
+@dataclass(frozen=True, eq=False)
+class _Layer:
+    name: str
+    inputs: tuple[str, ...]
+    output_shape: tuple[int, ...]
+
+    kind: ClassVar[str] = ""
+    placement: ClassVar[str] = "core"
+    has_neurons: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.inputs, str):
+            raise ArtefactError(f"layer {self.name!r}: inputs must be a list of names")
+        _set(self, "inputs", tuple(str(i) for i in self.inputs))
+        _set(self, "output_shape", _ints(self.output_shape, f"layer {self.name!r}: output_shape"))
+
+
+@dataclass(frozen=True, eq=False)
+class Conv(_Layer):
+    """2-D convolution of spikes (or input current), zero padded, then IF neurons.
+
+    I[o, y, x] = sum_{c, i, j} w[o, c, i, j] * s[g*Ci + c, y*sh + i - top, x*sw + j - left]
+    where g = o // (O / groups), Ci = C_in / groups; out-of-range input positions are 0.
+    weight: int8 array (O, C_in/groups, kh, kw) of the true integer values, `bits` wide.
+    padding: (top, left, bottom, right). Output H = (H + top + bottom - kh) // sh + 1.
+    """
+
+    weight: np.ndarray = None  # type: ignore[assignment]
+    bits: int = 0
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    groups: int = 1
+    neuron: Neuron = None  # type: ignore[assignment]
+
+    kind: ClassVar[str] = "conv"
+    has_neurons: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _set(self, "weight", _frozen_array(self.weight, np.int8, f"layer {self.name!r}: weight"))
+        _set(self, "stride", _ints(self.stride, f"layer {self.name!r}: stride"))
+        _set(self, "padding", _ints(self.padding, f"layer {self.name!r}: padding"))
+
+
+@dataclass(frozen=True, eq=False)
+class Linear(_Layer):
+    """Fully connected: I[o] = sum_i w[o, i] * s[i]; weight int8 (O, I), `bits` wide; IF neurons."""
+
+    weight: np.ndarray = None  # type: ignore[assignment]
+    bits: int = 0
+    neuron: Neuron = None  # type: ignore[assignment]
+
+    kind: ClassVar[str] = "linear"
+    has_neurons: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _set(self, "weight", _frozen_array(self.weight, np.int8, f"layer {self.name!r}: weight"))
+
+
+@dataclass(frozen=True, eq=False)
+class AvgPool(_Layer):
+    """Sum-pool through IF neurons: I[c, y, x] = sum_{i<kh, j<kw} s[c, y*sh + i, x*sw + j].
+
+    No padding; output H = (H - kh) // sh + 1. The compiler sets theta = kh*kw and bias 0, which
+    makes the output rate the window's mean rate.
+    """
+
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    neuron: Neuron = None  # type: ignore[assignment]
+
+    kind: ClassVar[str] = "avgpool"
+    has_neurons: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _set(self, "kernel", _ints(self.kernel, f"layer {self.name!r}: kernel"))
+        _set(self, "stride", _ints(self.stride, f"layer {self.name!r}: stride"))
+
+
+@dataclass(frozen=True, eq=False)
+class Add(_Layer):
+    """Residual add through IF neurons: I = sum_k multipliers[k] * s_k (inputs of equal shape)."""
+
+    multipliers: tuple[int, ...] = ()
+    neuron: Neuron = None  # type: ignore[assignment]
+
+    kind: ClassVar[str] = "add"
+    has_neurons: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _set(self, "multipliers", _ints(self.multipliers, f"layer {self.name!r}: multipliers"))
+
+
+@dataclass(frozen=True, eq=False)
+class Concat(_Layer):
+    """Channel concatenation (axis 0 without batch) of its inputs' spikes; no neurons."""
+
+    kind: ClassVar[str] = "concat"
+
+
+@dataclass(frozen=True, eq=False)
+class Flatten(_Layer):
+    """(C, H, W) -> (C*H*W,) in C order; no neurons."""
+
+    kind: ClassVar[str] = "flatten"
+
+
+@dataclass(frozen=True, eq=False)
+class HostLinear(_Layer):
+    """The host's final layer (float, NOT part of the bit-exact contract except the argmax input).
+
+    logits = (counts * (input_scale / T)) @ weight.T + bias, in float64, where counts are the
+    spike counts over T steps of its input layer; prediction = first index of the maximum.
+    """
+
+    weight: np.ndarray = None  # type: ignore[assignment]
+    bias: np.ndarray = None  # type: ignore[assignment]
+    input_scale: float = 1.0
+
+    kind: ClassVar[str] = "host_linear"
+    placement: ClassVar[str] = "host"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _set(self, "weight", _frozen_array(self.weight, np.float32, f"layer {self.name!r}: weight"))
+        _set(self, "bias", _frozen_array(self.bias, np.float32, f"layer {self.name!r}: bias"))
+        _set(self, "input_scale", float(self.input_scale))
+
+
+Layer = Union[Conv, Linear, AvgPool, Add, Concat, Flatten, HostLinear]
+LAYER_TYPES: dict[str, type] = {cls.kind: cls for cls in (Conv, Linear, AvgPool, Add, Concat, Flatten, HostLinear)}
+WEIGHTED = (Conv, Linear)
+
+
+@dataclass(frozen=True, eq=False)
+class Golden:
+    """Golden vectors: inputs, T, and the exact expected results.
+
+    counts: spike counts over T, shape (B, *output_shape), of every layer that carries spikes.
+    predictions: (B,) argmax of the host logits (None without a host layer).
+    spikes: optional full spike trains (B, T, *output_shape) uint8 per spike-carrying layer.
+    """
+
+    inputs: np.ndarray
+    timesteps: int
+    counts: Mapping[str, np.ndarray]
+    predictions: np.ndarray | None = None
+    spikes: Mapping[str, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "inputs", _frozen_array(self.inputs, np.asarray(self.inputs).dtype, "golden.inputs"))
+        _set(self, "counts", MappingProxyType({k: _frozen_array(v, np.int64, f"golden.counts[{k!r}]")
+                                               for k, v in self.counts.items()}))
+        if self.predictions is not None:
+            _set(self, "predictions", _frozen_array(self.predictions, np.int64, "golden.predictions"))
+        if self.spikes is not None:
+            _set(self, "spikes", MappingProxyType({k: _frozen_array(v, np.uint8, f"golden.spikes[{k!r}]")
+                                                   for k, v in self.spikes.items()}))
+
+
+@dataclass(frozen=True, eq=False)
+class Artefact:
+    """A compiled spiking network: input spec, layers in topological order, target, spec, golden.
+
+    `hardware_spec` is the full spec the artefact was built for (opaque to the runtime; its
+    sha256 is stored and checked). `provenance` is free-form (snnc version, options, source hash).
+    """
+
+    input: InputSpec
+    layers: tuple[Layer, ...]
+    target: Target
+    hardware_spec: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    golden: Golden | None = None
+
+    def __post_init__(self) -> None:
+        from snnc.runtime.validate import validate_artefact
+
+        _set(self, "layers", tuple(self.layers))
+        validate_artefact(self)
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    @property
+    def host(self) -> HostLinear | None:
+        last = self.layers[-1]
+        return last if isinstance(last, HostLinear) else None
+
+    @property
+    def output_layer(self) -> str:
+        """Name of the layer whose spike counts are handed to the host."""
+        host = self.host
+        return host.inputs[0] if host is not None else self.layers[-1].name
+
+    @property
+    def core_layers(self) -> tuple[Layer, ...]:
+        return tuple(layer for layer in self.layers if layer.placement == "core")

@@ -1,0 +1,80 @@
+"""Weight encodings and the bit-packing of weight blobs.
+
+Encoding of one b-bit weight value w as a code:
+  b = 1: bipolar, code 0 -> -1, code 1 -> +1 (the value 0 does not exist).
+  b >= 2: two's complement, code = w & (2^b - 1). Range "full" [-2^(b-1), 2^(b-1)-1];
+          range "symmetric" [-(2^(b-1)-1), 2^(b-1)-1] (code 2^(b-1), i.e. -2^(b-1), is forbidden).
+Packing: values in C order of the weight shape; value i occupies stream bits [i*b, (i+1)*b),
+least significant code bit first; stream bit j is bit (j mod 8) (LSB = 0) of byte j // 8.
+The blob has ceil(count*b/8) bytes and its padding bits are zero.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.runtime.errors import ArtefactError
+
+ENCODINGS = ("symmetric", "full")
+
+
+def value_range(bits: int, encoding: str) -> tuple[int, int]:
+    """(min, max) of the integer values a `bits`-wide weight can hold (b = 1: bipolar)."""
+    if bits == 1:
+        return -1, 1
+    hi = (1 << (bits - 1)) - 1
+    return (-hi if encoding == "symmetric" else -hi - 1), hi
+
+
+def check_values(values: np.ndarray, bits: int, encoding: str, what: str) -> None:
+    """Raise ArtefactError naming `what` if any value is not representable."""
+    v = np.asarray(values)
+    if v.size == 0:
+        return
+    lo, hi = value_range(bits, encoding)
+    bad = (v < lo) | (v > hi)
+    if bits == 1:
+        bad |= v == 0
+    if bad.any():
+        idx = np.unravel_index(int(np.argmax(bad)), v.shape)
+        allowed = "{-1, +1}" if bits == 1 else f"[{lo}, {hi}]"
+        raise ArtefactError(
+            f"{what}: value {int(v[idx])} at index {tuple(int(i) for i in idx)} is outside the "
+            f"{bits}-bit {'bipolar' if bits == 1 else encoding} range {allowed}"
+        )
+
+
+def packed_size(count: int, bits: int) -> int:
+    return (count * bits + 7) // 8
+
+
+def pack(values: np.ndarray, bits: int, encoding: str = "full", what: str = "weight") -> bytes:
+    """Pack integer `values` (any shape, C order) into the blob format described above."""
+    v = np.asarray(values).reshape(-1).astype(np.int64)
+    check_values(v, bits, encoding, what)
+    codes = (v > 0).astype(np.uint8) if bits == 1 else (v & ((1 << bits) - 1)).astype(np.uint8)
+    # bit k of code i -> stream bit i*bits + k
+    stream = ((codes[:, None] >> np.arange(bits, dtype=np.uint8)) & 1).astype(np.uint8).reshape(-1)
+    return np.packbits(stream, bitorder="little").tobytes()
+
+
+def unpack(blob: bytes, count: int, bits: int, encoding: str = "full", what: str = "weight") -> np.ndarray:
+    """Inverse of `pack`: returns int8 values; rejects a wrong size, non-zero padding, forbidden codes."""
+    expected = packed_size(count, bits)
+    if len(blob) != expected:
+        raise ArtefactError(f"{what}: blob has {len(blob)} bytes, expected {expected} ({count} values x {bits} bits)")
+    stream = np.unpackbits(np.frombuffer(blob, dtype=np.uint8), bitorder="little")
+    if stream[count * bits:].any():
+        raise ArtefactError(f"{what}: non-zero padding bits after the last value")
+    bitsmat = stream[: count * bits].reshape(count, bits).astype(np.int64)
+    codes = (bitsmat << np.arange(bits, dtype=np.int64)).sum(axis=1)
+    if bits == 1:
+        values = 2 * codes - 1
+    else:
+        values = np.where(codes >= (1 << (bits - 1)), codes - (1 << bits), codes)
+        if encoding == "symmetric" and (values == -(1 << (bits - 1))).any():
+            i = int(np.argmax(values == -(1 << (bits - 1))))
+            raise ArtefactError(
+                f"{what}: value {i} has the code {1 << (bits - 1)} (= {-(1 << (bits - 1))}), "
+                f"forbidden by the symmetric {bits}-bit encoding"
+            )
+    return values.astype(np.int8)
