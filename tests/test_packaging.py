@@ -1,0 +1,58 @@
+"""The wheel holds every subpackage and the data files; the root folders cannot be imported by
+their bare names (which would create second copies of the modules)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _expected_packages() -> set[str]:
+    out = set()
+    for root in ("compiler", "hwspec", "runtime"):
+        for init in (ROOT / root).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT)
+            out.add("snnc/" + "/".join(rel.parts))
+    return out
+
+
+@pytest.mark.slow
+def test_wheel_contains_every_subpackage_and_data(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0 and "No module named" in proc.stderr:
+        pytest.skip(f"cannot build a wheel here: {proc.stderr.strip()[-200:]}")
+    assert proc.returncode == 0, proc.stderr
+    wheel = next(tmp_path.glob("snnc-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    have = {n.rsplit("/", 1)[0] for n in names if n.endswith("/__init__.py")}
+    missing = _expected_packages() - have
+    assert not missing, f"subpackages missing from the wheel: {sorted(missing)}"
+    assert "snnc/hwspec/hw_v1.yaml" in names
+    assert "snnc/runtime/artefact_schema.json" in names
+    assert any(n.endswith("entry_points.txt") for n in names)
+
+
+@pytest.mark.parametrize("name", ["compiler", "hwspec", "runtime"])
+def test_bare_root_import_is_refused(name):
+    proc = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert f"snnc.{name}" in proc.stderr
+
+
+def test_version_command():
+    from click.testing import CliRunner
+
+    from snnc.compiler import __version__
+    from snnc.compiler.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["--version"])
+    assert res.exit_code == 0
+    assert __version__ in res.output and "snnc" in res.output
