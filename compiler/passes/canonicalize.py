@@ -1,0 +1,261 @@
+"""Canonicalize: rewrite what the front ends produce into the small canonical op set.
+
+Rewrites (each preserves the function; tests compare the float interpreter before and after):
+- `identity`, `dropout` are dropped;
+- `gemm` -> `linear`: alpha, beta, transB fold into the weight (out, in) and bias; transA=1
+  becomes a `transpose` before it; a bias that is not one value per output stays an `add`;
+- `matmul` (constant weight (in, out)) -> `linear` with weight W.T;
+- a `conv`/`linear` followed by `add` of a per-output-channel constant -> the constant moves into
+  the layer's bias;
+- `mul` by a per-channel constant -> `batchnorm` (scale = const); a following per-channel `add`
+  constant moves into its bias (the tf2onnx BatchNorm form; `fold_bn` then folds it);
+- `pad` (constant 0, spatial axes only) -> the following conv's padding, or the following
+  avgpool's padding with count_include_pad=1;
+- `reshape` that only flattens ((0|N, -1), or (anything, prod(rest))) -> `flatten` axis=1.
+
+Rules are a registry keyed by op; the pass applies them until none fires.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from snnc.compiler.errors import SnncError
+from snnc.compiler.ir.graph import Graph, Node
+from snnc.compiler.ir.ops import attr
+from snnc.compiler.passes.manager import Pass
+from snnc.compiler.passes.shape_inference import infer_shapes
+
+Rule = Callable[[Graph, Node], bool]  # True when it rewrote the graph
+RULES: dict[str, list[Rule]] = {}
+
+
+def rule(*ops: str) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        for op in ops:
+            RULES.setdefault(op, []).append(fn)
+        return fn
+
+    return register
+
+
+class Canonicalize(Pass):
+    name = "canonicalize"
+    requires = ()
+    ensures = ("canonical",)
+
+    def run(self, graph: Graph) -> Graph:
+        return canonicalize(graph)
+
+
+def canonicalize(graph: Graph) -> Graph:
+    """Apply the rewrite rules in place until none fires; returns the graph."""
+    try:  # shapes help some rules (reshape -> flatten, per-channel constants); optional here
+        infer_shapes(graph)
+    except SnncError:
+        pass
+    changed = True
+    while changed:
+        changed = False
+        for node in list(graph.nodes):
+            if node not in graph.nodes:
+                continue
+            for fn in RULES.get(node.op, ()):
+                if fn(graph, node):
+                    changed = True
+                    break
+    graph.prune_values()
+    return graph
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def sole_reader(graph: Graph, value: str) -> Node | None:
+    """The only node reading `value`, if exactly one does and it is not a graph output."""
+    if value in graph.outputs:
+        return None
+    readers = graph.consumers(value)
+    return readers[0] if len(readers) == 1 and readers[0].inputs.count(value) == 1 else None
+
+
+def bypass(graph: Graph, node: Node) -> None:
+    """Remove a one-input node, making its readers read its input. A graph output keeps its
+    name: the producer of the input is renamed to write it (when nothing else needs the old name)."""
+    graph.remove_node(node)
+    src = graph.producer(node.input)
+    if node.output in graph.outputs and src is not None and node.input not in graph.outputs:
+        absorb(graph, src, node.output)
+    else:
+        graph.replace_uses(node.output, node.input)
+
+
+def absorb(graph: Graph, keep: Node, value: str) -> None:
+    """Make `keep` write `value` (the output of a node just removed) instead of its own output,
+    so downstream names, graph output names included, are unchanged."""
+    old = keep.output
+    graph.replace_uses(old, value)
+    keep.outputs = [value]
+    shp = graph.shape(old)
+    graph.values.pop(old, None)
+    if graph.shape(value) is None and shp is not None:
+        graph.add_value(value, shp)
+
+
+def fresh_node_name(graph: Graph, base: str) -> str:
+    names = {n.name for n in graph.nodes}
+    name, i = base, 1
+    while name in names:
+        name, i = f"{base}_{i}", i + 1
+    return name
+
+
+def per_channel(const: np.ndarray, rank: int | None, axis: int, channels: int) -> np.ndarray | None:
+    """`const` as a (channels,) vector if broadcasting it against a rank-`rank` tensor adds one
+    value per index of `axis` (or one value everywhere); else None."""
+    if rank is None or const.ndim > rank:
+        return None
+    full = (1,) * (rank - const.ndim) + const.shape
+    if any(d != 1 for i, d in enumerate(full) if i != axis) or full[axis] not in (1, channels):
+        return None
+    return np.broadcast_to(const.reshape(-1), (channels,)).astype(np.float64).copy()
+
+
+def rank_of(graph: Graph, value: str) -> int | None:
+    shp = graph.shape(value)
+    return None if shp is None else len(shp)
+
+
+# -- rules --------------------------------------------------------------------------------------------
+@rule("identity", "dropout")
+def drop_identity(graph: Graph, node: Node) -> bool:
+    bypass(graph, node)
+    return True
+
+
+@rule("gemm")
+def gemm_to_linear(graph: Graph, node: Node) -> bool:
+    alpha, beta = float(attr(node, "alpha")), float(attr(node, "beta"))
+    w = np.asarray(node.params["weight"], dtype=np.float64)
+    if w.ndim != 2:
+        return False
+    weight = alpha * (w if attr(node, "transB") else w.T)  # (out, in)
+    out = weight.shape[0]
+    idx = graph.nodes.index(node)
+    src = node.input
+    new_nodes: list[Node] = []
+    if attr(node, "transA"):
+        t_out = graph.fresh_value_name(f"{node.output}_transA")
+        graph.add_value(t_out)
+        new_nodes.append(Node(fresh_node_name(graph, f"{node.name}_transA"), "transpose", [src], [t_out], {"perm": (1, 0)}))
+        src = t_out
+    linear = Node(node.name, "linear", [src], [node.output], params={"weight": weight})
+    new_nodes.append(linear)
+    if "bias" in node.params:
+        c = beta * np.asarray(node.params["bias"], dtype=np.float64)
+        vec = per_channel(c, 2, 1, out)
+        if vec is not None:
+            linear.params["bias"] = vec
+        else:  # a bias per row (M, N): keep it as an add of a constant
+            mid = graph.fresh_value_name(f"{node.output}_nobias")
+            graph.add_value(mid)
+            linear.outputs = [mid]
+            new_nodes.append(Node(fresh_node_name(graph, f"{node.name}_bias"), "add", [mid], [node.output], params={"const": c}))
+    graph.nodes[idx : idx + 1] = new_nodes
+    return True
+
+
+@rule("matmul")
+def matmul_to_linear(graph: Graph, node: Node) -> bool:
+    w = np.asarray(node.params["weight"], dtype=np.float64)
+    if w.ndim != 2:
+        return False
+    node.op = "linear"
+    node.params = {"weight": np.ascontiguousarray(w.T)}
+    node.attrs = {}
+    return True
+
+
+@rule("conv", "linear", "batchnorm")
+def add_into_bias(graph: Graph, node: Node) -> bool:
+    """conv/linear/batchnorm followed by an add of a per-output-channel constant."""
+    nxt = sole_reader(graph, node.output)
+    if nxt is None or nxt.op != "add" or len(nxt.inputs) != 1:
+        return False
+    if node.op == "conv":
+        channels, rank, axis = node.params["weight"].shape[0], 4, 1
+    elif node.op == "linear":
+        channels = node.params["weight"].shape[0]
+        rank = rank_of(graph, node.output) or 2
+        axis = rank - 1
+    else:
+        channels, rank, axis = node.params["scale"].shape[0], rank_of(graph, node.output), 1
+    vec = per_channel(np.asarray(nxt.params["const"]), rank, axis, channels)
+    if vec is None:
+        return False
+    bias = node.params.get("bias")
+    node.params["bias"] = vec if bias is None else np.asarray(bias, dtype=np.float64) + vec
+    graph.remove_node(nxt)
+    absorb(graph, node, nxt.output)
+    return True
+
+
+@rule("mul")
+def mul_to_batchnorm(graph: Graph, node: Node) -> bool:
+    """x * per-channel constant (axis 1) -> batchnorm with mean 0, var 1, eps 0."""
+    shp = graph.shape(node.input)
+    if shp is None or len(shp) < 2 or shp[1] is None:
+        return False
+    vec = per_channel(np.asarray(node.params["const"]), len(shp), 1, shp[1])
+    if vec is None:
+        return False
+    c = shp[1]
+    node.op = "batchnorm"
+    node.attrs = {"eps": 0.0}
+    node.params = {"scale": vec, "bias": np.zeros(c), "mean": np.zeros(c), "var": np.ones(c)}
+    return True
+
+
+def _spatial_pads(node: Node) -> tuple[int, int, int, int] | None:
+    pads = [int(x) for x in attr(node, "pads")]
+    if len(pads) != 8 or float(attr(node, "value")) != 0.0 or any(x < 0 for x in pads):
+        return None
+    if pads[0] or pads[1] or pads[4] or pads[5]:
+        return None
+    return (pads[2], pads[3], pads[6], pads[7])  # top, left, bottom, right
+
+
+@rule("pad")
+def fold_pad(graph: Graph, node: Node) -> bool:
+    extra = _spatial_pads(node)
+    nxt = sole_reader(graph, node.output)
+    if extra is None or nxt is None:
+        return False
+    own = tuple(attr(nxt, "padding")) if nxt.op in ("conv", "avgpool") else None
+    if nxt.op == "conv":
+        pass
+    elif nxt.op == "avgpool" and (attr(nxt, "count_include_pad") or not any(own)):
+        nxt.attrs["count_include_pad"] = 1
+    else:
+        return False
+    nxt.attrs["padding"] = tuple(a + b for a, b in zip(own, extra))
+    bypass(graph, node)
+    return True
+
+
+@rule("reshape")
+def reshape_to_flatten(graph: Graph, node: Node) -> bool:
+    target = [int(t) for t in attr(node, "shape")]
+    shp = graph.shape(node.input)
+    if len(target) != 2 or shp is None or len(shp) < 2:
+        return False
+    a, b = target
+    rest = None if any(d is None for d in shp[1:]) else math.prod(shp[1:])
+    # (0, -1) or (N, -1) with N the known batch; or (anything, prod(rest)): any valid input of
+    # the original reshape then has batch N, so the result is the flatten.
+    flattens = (b == -1 and (a == 0 or (shp[0] is not None and a == shp[0]))) or (rest is not None and b == rest)
+    if not flattens:
+        return False
+    node.op = "flatten"
+    node.attrs = {"axis": 1}
+    return True
