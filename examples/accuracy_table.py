@@ -1,0 +1,94 @@
+"""Reproduce the accuracy table of docs/compile.md: SNN accuracy by weight bits and timesteps.
+
+    python examples/accuracy_table.py --model examples/models/lenet5_mnist.onnx \
+        --mnist ../shared/data/mnist.npz --bits 1,2,3,4 --timesteps 8,16,32,64
+
+Calibrates on the first --calib-samples training images, scores on the full test set with the
+bit-exact runtime, and prints a Markdown table (float, quantized ANN, SNN at each T). Post-training
+quantization only (no fine-tuning). Extra compile options (--norm, --reset, --per-channel, ...)
+are passed through, so the lineage's comparisons use the same script.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from snnc.compiler.build import compile_graph, file_sha256, prepare
+from snnc.compiler.data import Dataset
+from snnc.compiler.evaluate import evaluate
+from snnc.compiler.lower import CompileOptions
+from snnc.hwspec import load_spec
+
+
+def mnist_split(path: str, split: str, limit: int | None = None) -> Dataset:
+    with np.load(path, allow_pickle=False) as z:
+        x, y = z[f"x_{split}"], z[f"y_{split}"]
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return Dataset(x=x, y=y, scale=1.0 / 255.0, source=path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--mnist", required=True, help="MNIST .npz with x_train/y_train/x_test/y_test (uint8)")
+    ap.add_argument("--hw", default="hw_v1")
+    ap.add_argument("--bits", default="1,2,3,4")
+    ap.add_argument("--timesteps", default="8,16,32,64")
+    ap.add_argument("--calib-samples", type=int, default=1000)
+    ap.add_argument("--test-samples", type=int, default=None, help="default: the whole test set")
+    ap.add_argument("--norm", default="percentile", choices=["max", "percentile", "spikenorm"])
+    ap.add_argument("--percentile", type=float, default=99.99)
+    ap.add_argument("--reset", default="subtract", choices=["subtract", "zero"])
+    ap.add_argument("--v-init", default="half", choices=["half", "zero"])
+    ap.add_argument("--per-channel", action="store_true")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args(argv)
+
+    spec = load_spec(args.hw)
+    graph = prepare(args.model)
+    calib = mnist_split(args.mnist, "train", args.calib_samples)
+    test = mnist_split(args.mnist, "test", args.test_samples)
+    ts = [int(t) for t in args.timesteps.split(",")]
+    rows = []
+    float_acc = None
+    for bits in [int(b) for b in args.bits.split(",")]:
+        opts = CompileOptions(bits=bits, timesteps=max(ts), norm=args.norm, percentile=args.percentile,
+                              reset=args.reset, v_init=args.v_init, per_channel=args.per_channel,
+                              calib_samples=args.calib_samples)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as d:
+            res = compile_graph(graph, spec, opts, calib, out=Path(d) / "m.snn", source_sha256=file_sha256(args.model))
+        if res.exit_code != 0:
+            print(f"bits={bits}: does not fit {spec.name}", file=sys.stderr)
+            continue
+        acc = evaluate(res.artefact, test, ts, graph=graph if float_acc is None else None, qann=res.lowered.qann)
+        if float_acc is None:
+            float_acc = acc.float_acc
+        rows.append({"bits": bits, "qann": acc.qann_acc, "snn": acc.snn_acc, "agreement": acc.agreement,
+                     "seconds": round(time.perf_counter() - t0, 1)})
+        print(f"bits={bits} done in {rows[-1]['seconds']} s", file=sys.stderr)
+
+    name = Path(args.model).name
+    print(f"model {name}; float accuracy {float_acc * 100:.2f}% on {test.x.shape[0]} test images; "
+          f"norm={args.norm}{' p' + str(args.percentile) if args.norm == 'percentile' else ''} reset={args.reset} "
+          f"v_init={args.v_init}{' per-channel' if args.per_channel else ''}; machine: {platform.machine()} {platform.processor() or ''}")
+    print()
+    print("| model | bits | quantized ANN | " + " | ".join(f"SNN T={t}" for t in ts) + " |")
+    print("|---|---|---|" + "---|" * len(ts))
+    for r in rows:
+        print(f"| {name} | {r['bits']} | {r['qann'] * 100:.2f}% | " + " | ".join(f"{r['snn'][t] * 100:.2f}%" for t in ts) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": name, "float": float_acc, "rows": rows, "args": vars(args)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
