@@ -1,0 +1,187 @@
+"""Flatten, Reshape, Transpose -> flatten, reshape, transpose; and the folders of shape arithmetic.
+
+Shape, Gather, Unsqueeze, Squeeze, Slice and Cast are only ever folded into constants: the
+legacy exporter writes `x.view(x.size(0), -1)` as Shape -> Gather -> Unsqueeze -> Concat ->
+Reshape, and these fold to the Reshape shape `[BATCH, -1]` whenever the non-batch dims are
+known. Reshape then writes BATCH as 0 (ONNX: copy the input dim) so the IR keeps a dynamic batch.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from snnc.compiler.frontends.onnx.context import BATCH, FoldError, ImportContext, OnnxNode, is_symbolic
+from snnc.compiler.frontends.onnx.registry import converter, folder
+
+
+# -- converters -----------------------------------------------------------------------------------
+@converter("Flatten", 11)
+def flatten(node: OnnxNode, ctx: ImportContext) -> None:
+    ctx.emit("flatten", [node.input(0)], node.outputs[0], name=node.name, attrs={"axis": int(node.attr("axis", 1))})
+
+
+def _reshape_target(node: OnnxNode, ctx: ImportContext) -> tuple[tuple | None, str | None]:
+    """The IR reshape shape (ONNX 0/-1 semantics), or a reason it cannot be imported."""
+    if not ctx.is_const(node.input(1)):
+        return None, "the target shape is not a constant"
+    target = list(ctx.const(node.input(1)).reshape(-1))
+    in_shape = ctx.onnx_shape(node.input(0))
+    if int(node.attr("allowzero", 0)) and any(d is not BATCH and int(d) == 0 for d in target):
+        return None, "allowzero=1 with a 0 in the target shape"
+    for i, d in enumerate(target):
+        if d is not BATCH:
+            continue
+        if in_shape is not None and i < len(in_shape) and ctx.is_batch_dim(in_shape[i]):
+            target[i] = 0  # same position as the input's batch dim: copy it
+        elif all(t is BATCH or int(t) != -1 for t in target) and sum(t is BATCH for t in target) == 1:
+            target[i] = -1
+        else:
+            return None, "the target shape depends on the batch size in a way snnc cannot fold"
+    target = [int(d) for d in target]
+    # A static batch baked into the shape by the exporter (x.view(x.size(0), -1) traced at batch B):
+    # copy the input's dim 0 instead, which is the same for the model's declared input and lets
+    # the IR run other batch sizes.
+    b = ctx.batch_dim
+    if isinstance(b, int) and target and target[0] == b and in_shape and in_shape[0] == b:
+        target[0] = 0
+    return tuple(target), None
+
+
+def _check_reshape(node: OnnxNode, ctx: ImportContext) -> list[str]:
+    _, reason = _reshape_target(node, ctx)
+    return [reason] if reason else []
+
+
+@converter("Reshape", 11, check=_check_reshape)
+def reshape(node: OnnxNode, ctx: ImportContext) -> None:
+    target, _ = _reshape_target(node, ctx)
+    ctx.emit("reshape", [node.input(0)], node.outputs[0], name=node.name, attrs={"shape": target})
+
+
+def _check_transpose(node: OnnxNode, ctx: ImportContext) -> list[str]:
+    if node.attr("perm") is None and ctx.rank(node.input(0)) is None:
+        return ["no perm and an input of unknown rank"]
+    return []
+
+
+@converter("Transpose", 11, check=_check_transpose)
+def transpose(node: OnnxNode, ctx: ImportContext) -> None:
+    perm = node.attr("perm")
+    perm = tuple(range(ctx.rank(node.input(0)))[::-1]) if perm is None else tuple(int(p) for p in perm)
+    ctx.emit("transpose", [node.input(0)], node.outputs[0], name=node.name, attrs={"perm": perm})
+
+
+# -- folders ----------------------------------------------------------------------------------------
+def _consts(node: OnnxNode, ctx: ImportContext, *idx: int) -> list | None:
+    """The constant inputs at `idx` (None for omitted ones), or None if one present is not constant."""
+    out = []
+    for i in idx:
+        name = node.input(i)
+        if name and not ctx.is_const(name):
+            return None
+        out.append(ctx.consts[name] if name else None)
+    return out
+
+
+def _finish(a) -> np.ndarray:
+    """Object arrays without BATCH become int64 again."""
+    a = np.asarray(a)
+    if is_symbolic(a) and not any(x is BATCH for x in a.reshape(-1)):
+        return a.astype(np.int64)
+    return a
+
+
+@folder("Shape", 11)
+def fold_shape(node: OnnxNode, ctx: ImportContext) -> list | None:
+    shape = ctx.onnx_shape(node.input(0))
+    if shape is None:
+        raise FoldError("of a tensor whose shape is not known")
+    dims = []
+    for d in shape:
+        if isinstance(d, int):
+            dims.append(d)
+        elif ctx.is_batch_dim(d):
+            dims.append(BATCH)
+        else:
+            raise FoldError("of a tensor with a dynamic non-batch dimension")
+    start, end = node.attr("start", 0), node.attr("end")  # opset 15+
+    dims = dims[start:end]
+    return [_finish(np.array(dims, dtype=object))]
+
+
+@folder("Gather", 11)
+def fold_gather(node: OnnxNode, ctx: ImportContext) -> list | None:
+    c = _consts(node, ctx, 0, 1)
+    if c is None:
+        return None
+    return [_finish(np.take(c[0], np.asarray(c[1], dtype=np.int64), axis=int(node.attr("axis", 0))))]
+
+
+def _unsqueeze(data: np.ndarray, axes) -> np.ndarray:
+    rank = data.ndim + len(axes)
+    out = data
+    for a in sorted(int(a) % rank for a in axes):
+        out = np.expand_dims(out, a)
+    return out
+
+
+@folder("Unsqueeze", 11)
+def fold_unsqueeze_11(node: OnnxNode, ctx: ImportContext) -> list | None:
+    c = _consts(node, ctx, 0)
+    return None if c is None else [_unsqueeze(np.asarray(c[0]), node.attr("axes", []))]
+
+
+@folder("Unsqueeze", 13)
+def fold_unsqueeze_13(node: OnnxNode, ctx: ImportContext) -> list | None:
+    c = _consts(node, ctx, 0, 1)
+    return None if c is None else [_unsqueeze(np.asarray(c[0]), np.asarray(c[1]).reshape(-1).tolist())]
+
+
+def _squeeze(data: np.ndarray, axes) -> np.ndarray:
+    if axes is None or len(axes) == 0:
+        return np.squeeze(data)
+    return np.squeeze(data, axis=tuple(int(a) % data.ndim for a in axes))
+
+
+@folder("Squeeze", 11)
+def fold_squeeze_11(node: OnnxNode, ctx: ImportContext) -> list | None:
+    c = _consts(node, ctx, 0)
+    return None if c is None else [_squeeze(np.asarray(c[0]), node.attr("axes"))]
+
+
+@folder("Squeeze", 13)
+def fold_squeeze_13(node: OnnxNode, ctx: ImportContext) -> list | None:
+    c = _consts(node, ctx, 0, 1)
+    if c is None:
+        return None
+    return [_squeeze(np.asarray(c[0]), None if c[1] is None else np.asarray(c[1]).reshape(-1).tolist())]
+
+
+@folder("Slice", 11)
+def fold_slice(node: OnnxNode, ctx: ImportContext) -> list | None:
+    c = _consts(node, ctx, 0, 1, 2, 3, 4)
+    if c is None:
+        return None
+    data, starts, ends, axes, steps = c
+    data = np.asarray(data)
+    starts, ends = np.asarray(starts).reshape(-1).tolist(), np.asarray(ends).reshape(-1).tolist()
+    axes = list(range(len(starts))) if axes is None else np.asarray(axes).reshape(-1).tolist()
+    steps = [1] * len(starts) if steps is None else np.asarray(steps).reshape(-1).tolist()
+    index = [slice(None)] * data.ndim
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        index[int(a) % data.ndim] = slice(int(s), int(e), int(st))  # numpy clamps like ONNX
+    return [_finish(data[tuple(index)])]
+
+
+@folder("Cast", 11)
+def fold_cast(node: OnnxNode, ctx: ImportContext) -> list | None:
+    c = _consts(node, ctx, 0)
+    if c is None:
+        return None
+    to = onnx.helper.tensor_dtype_to_np_dtype(int(node.attr("to")))
+    data = np.asarray(c[0])
+    if is_symbolic(data):
+        if to.kind not in "iu":
+            raise FoldError("casts the batch size to a non-integer type")
+        return [data]
+    return [data.astype(to)]
