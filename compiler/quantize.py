@@ -68,7 +68,7 @@ def _candidates(w: np.ndarray, rng: WeightRange, theta_max: int) -> np.ndarray:
     if amax == 0.0:
         return np.array([1], dtype=np.int64)
     ref = 1.0 / float(a.mean()) if rng.bits == 1 else rng.qmax / amax
-    lo = max(1, int(np.floor(ref * 0.25)))
+    lo = min(theta_max, max(1, int(np.floor(ref * 0.25))))
     hi = min(theta_max, max(lo, int(np.ceil(ref * 4.0))))
     if hi - lo + 1 <= MAX_CANDIDATES:
         return np.arange(lo, hi + 1, dtype=np.int64)

@@ -1,0 +1,68 @@
+"""Properties of integer-threshold weight quantization (compiler/quantize.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+
+from snnc.compiler.quantize import quantize_bias, quantize_weights, weight_range
+
+weights = arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 12)),
+                 elements=st.floats(-4, 4, allow_nan=False, width=32))
+
+
+@settings(max_examples=150, deadline=None)
+@given(w=weights, bits=st.integers(1, 4), encoding=st.sampled_from(["symmetric", "full"]),
+       per_channel=st.booleans(), theta_max=st.sampled_from([7, 255, 65535]))
+def test_quantized_values_in_range_and_theta_integer(w, bits, encoding, per_channel, theta_max):
+    r = quantize_weights(w, bits, encoding, per_channel=per_channel, theta_max=theta_max)
+    rng = weight_range(bits, encoding)
+    assert r.q.dtype.kind == "i" and r.theta.dtype.kind == "i"
+    assert rng.allowed(r.q)
+    assert np.all(r.theta >= 1) and np.all(r.theta <= theta_max)
+    assert r.theta.shape == ((w.shape[0],) if per_channel else (1,))
+
+
+@settings(max_examples=150, deadline=None)
+@given(w=weights, bits=st.integers(2, 4), per_channel=st.booleans())
+def test_dequantization_error_at_most_half_a_step_inside_range(w, bits, per_channel):
+    """|w - q/θ| <= Δ/2 = 1/(2θ) for every weight that is not clipped to the range ends."""
+    r = quantize_weights(w, bits, "symmetric", per_channel=per_channel, theta_max=65535)
+    rng = weight_range(bits, "symmetric")
+    theta = (r.theta.reshape(-1, 1) if per_channel else r.theta[0]).astype(np.float64)
+    err = np.abs(w - r.q / theta)
+    inside = np.abs(w * theta) <= rng.qmax
+    assert np.all(err[inside] <= 0.5 / np.broadcast_to(theta, w.shape)[inside] + 1e-12)
+
+
+def test_one_bit_is_bipolar_sign():
+    w = np.array([[0.3, -0.2, 0.0, -1e-9]])
+    r = quantize_weights(w, 1, "symmetric", per_channel=False, theta_max=255)
+    assert r.q.tolist() == [[1, -1, 1, -1]]
+
+
+@pytest.mark.parametrize("bits,encoding,lo,hi", [(1, "symmetric", -1, 1), (2, "symmetric", -1, 1), (2, "full", -2, 1),
+                                                  (3, "symmetric", -3, 3), (4, "symmetric", -7, 7), (4, "full", -8, 7)])
+def test_ranges(bits, encoding, lo, hi):
+    rng = weight_range(bits, encoding)
+    assert (rng.qmin, rng.qmax) == (lo, hi)
+
+
+def test_theta_minimises_error_among_integers():
+    rng_ = np.random.default_rng(1)
+    w = rng_.normal(0, 0.1, (1, 200))
+    r = quantize_weights(w, 4, "symmetric", per_channel=False, theta_max=65535)
+    wr = weight_range(4, "symmetric")
+
+    def err(t):
+        return float(((w - wr.quantize(w * t) / t) ** 2).sum())
+
+    best = err(int(r.theta[0]))
+    assert all(best <= err(t) + 1e-15 for t in range(1, 400))
+
+
+def test_bias_clipped_to_width_and_counted():
+    b, clipped = quantize_bias(np.array([0.5, 100.0, -100.0]), np.array([3, 3, 3]), bias_bits=8)
+    assert b.tolist() == [2, 127, -128]  # rint(1.5) = 2 (half to even), then clipping
+    assert clipped == 2
