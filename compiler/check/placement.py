@@ -1,0 +1,52 @@
+"""Where each node runs: on the spiking core, or on the host.
+
+Per `spec.host_layers`: `final_linear` puts the last linear layer of the graph on the host, and
+`softmax` puts softmax there. ReLU-like activations are the neuron's nonlinearity: they run
+wherever the layer they follow runs. Everything else is on the core.
+"""
+from __future__ import annotations
+
+from snnc.compiler.ir.graph import Graph, Node
+from snnc.compiler.ir.ops import ACTIVATIONS
+from snnc.hwspec import HardwareSpec
+
+CORE, HOST = "core", "host"
+
+# host_layers entry -> how to find its nodes
+HOST_FINDERS = {
+    "final_linear": lambda g: [n for n in g.nodes if n.op == "linear"][-1:],
+    "softmax": lambda g: [n for n in g.nodes if n.op == "softmax"],
+}
+
+
+def place(graph: Graph, spec: HardwareSpec) -> dict[str, str]:
+    """node name -> "core" | "host"."""
+    host: set[str] = set()
+    for entry in spec.host_layers:
+        host.update(n.name for n in HOST_FINDERS[entry](graph))
+    placement: dict[str, str] = {}
+    for node in graph.nodes:
+        where = HOST if node.name in host else CORE
+        if node.op in ACTIVATIONS:
+            src = graph.producer(node.input)
+            if src is not None:
+                where = placement[src.name]
+        placement[node.name] = where
+    return placement
+
+
+def fused_activation(graph: Graph, node: Node) -> Node | None:
+    """The ReLU-like node that is the only reader of `node`'s output, if any."""
+    if node.output in graph.outputs:
+        return None
+    readers = graph.consumers(node.output)
+    if len(readers) == 1 and readers[0].op in ACTIVATIONS:
+        return readers[0]
+    return None
+
+
+def is_relu_like(node: Node) -> bool:
+    """ReLU, or clip with min 0 (ReLU6 and friends): what the spiking neuron computes."""
+    if node.op == "relu":
+        return True
+    return node.op == "clip" and float(node.attrs.get("min", -1.0)) == 0.0

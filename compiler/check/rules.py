@@ -1,0 +1,267 @@
+"""The constraint rules of `snnc check`.
+
+Every limit comes from the `HardwareSpec` (no number lives here). Rules never stop at the first
+problem: each returns all the violations it finds, and `run_rules` runs every rule.
+
+Node rules are registered per op (`@node_rule("conv")`); graph rules see the whole graph.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from snnc.compiler.check.placement import CORE, HOST, fused_activation, is_relu_like, place
+from snnc.compiler.check.violations import Violation
+from snnc.compiler.ir.graph import Graph, Node
+from snnc.compiler.ir.ops import ACTIVATIONS, attr
+from snnc.hwspec import HardwareSpec
+
+
+@dataclass
+class Context:
+    graph: Graph
+    spec: HardwareSpec
+    bits: int
+    placement: dict[str, str]
+
+    def on_core(self, node: Node) -> bool:
+        return self.placement.get(node.name) == CORE
+
+
+NodeRule = Callable[[Context, Node], Iterable[Violation]]
+GraphRule = Callable[[Context], Iterable[Violation]]
+NODE_RULES: dict[str, list[NodeRule]] = {}
+ANY_NODE_RULES: list[NodeRule] = []
+GRAPH_RULES: list[GraphRule] = []
+
+
+def node_rule(*ops: str) -> Callable[[NodeRule], NodeRule]:
+    """Register a rule for nodes of the given ops (all nodes if none are given)."""
+
+    def register(fn: NodeRule) -> NodeRule:
+        if not ops:
+            ANY_NODE_RULES.append(fn)
+        for op in ops:
+            NODE_RULES.setdefault(op, []).append(fn)
+        return fn
+
+    return register
+
+
+def graph_rule(fn: GraphRule) -> GraphRule:
+    GRAPH_RULES.append(fn)
+    return fn
+
+
+def run_rules(graph: Graph, spec: HardwareSpec, bits: int) -> tuple[Context, list[Violation]]:
+    ctx = Context(graph, spec, bits, place(graph, spec))
+    found: list[Violation] = []
+    for fn in GRAPH_RULES:
+        found.extend(fn(ctx))
+    for node in graph.nodes:
+        for fn in ANY_NODE_RULES + NODE_RULES.get(node.op, []):
+            found.extend(fn(ctx, node))
+    return ctx, found
+
+
+# -- layer types --------------------------------------------------------------------------------------
+# IR op -> the core layer type of hw specs (`core_layer_types`). Activations are the neuron itself.
+LAYER_TYPE = {
+    "conv": "conv", "linear": "linear", "avgpool": "avgpool", "globalavgpool": "avgpool",
+    "concat": "concat", "flatten": "flatten", "maxpool": "maxpool",
+}
+
+# Ops with a dedicated rule of their own (not reported as HW004 as well).
+DEDICATED = {"batchnorm"}
+
+UNSUPPORTED_HINTS = {
+    "maxpool": "replace MaxPool with AvgPool (stride = kernel) and retrain",
+    "add_const": "fold the constant into the bias of the layer before it, or remove it and retrain",
+    "mul": "fold the scale into the weights of the layer before it (or make it a BatchNorm after a conv/linear)",
+    "pad": "use the padding of the convolution that follows instead of a separate Pad",
+    "reshape": "use Flatten (axis 1) before the linear layers; other reshapes are not supported on the core",
+    "transpose": "remove the transpose (the core works in NCHW order)",
+    "softmax": "softmax is only computed by the host, at the output",
+}
+
+
+def layer_type(node: Node) -> str:
+    if node.op == "add":
+        return "add" if len(node.inputs) == 2 else "add_const"
+    return LAYER_TYPE.get(node.op, node.op)
+
+
+def kernel_of(node: Node) -> tuple[int, int]:
+    w = node.params["weight"]
+    return int(w.shape[2]), int(w.shape[3])
+
+
+def _kernels(spec: HardwareSpec) -> str:
+    return ", ".join(f"{k}x{k}" for k in spec.kernel_sizes)
+
+
+def _bits_list(spec: HardwareSpec) -> str:
+    return ", ".join(map(str, spec.weight_bits))
+
+
+def V(code: str, ctx: Context, node: Node | None, message: str, actual, limit, rule: str, hint: str) -> Violation:
+    return Violation(code=code, layer=node.name if node else "-", op=node.op if node else "-", message=message,
+                     actual=actual, limit=limit, rule=rule, hint=hint)
+
+
+# -- HW005: the bit width -------------------------------------------------------------------------------
+@graph_rule
+def bits_allowed(ctx: Context) -> list[Violation]:
+    if ctx.bits in ctx.spec.weight_bits:
+        return []
+    return [V("HW005", ctx, None, f"{ctx.bits}-bit weights are not supported by {ctx.spec.name}",
+              ctx.bits, list(ctx.spec.weight_bits), "bits in weight_bits",
+              f"use --bits one of {_bits_list(ctx.spec)}")]
+
+
+# -- convolutions -----------------------------------------------------------------------------------------
+@node_rule("conv")
+def conv_kernel(ctx: Context, node: Node) -> list[Violation]:
+    """HW006 non-square kernel, HW002 kernel size not in the table."""
+    if not ctx.on_core(node):
+        return []
+    kh, kw = kernel_of(node)
+    if kh != kw:
+        return [V("HW006", ctx, node, f"{kh}x{kw} kernel is not square", f"{kh}x{kw}", _kernels(ctx.spec),
+                  "kh == kw (conv_in_channels_limit is indexed by square kernel size)",
+                  f"use a square kernel ({_kernels(ctx.spec)}) for layer {node.name} and retrain")]
+    if kh in ctx.spec.kernel_sizes:
+        return []
+    sizes = ctx.spec.kernel_sizes
+    if kh > max(sizes):
+        small = min(sizes)
+        n = math.ceil((kh - 1) / (small - 1)) if small > 1 else None
+        how = (f"replace the {kh}x{kh} conv {node.name} by {n} stacked {small}x{small} convs (same receptive field)"
+               if n else f"replace the {kh}x{kh} conv {node.name} by a supported kernel size")
+    else:
+        k = min(s for s in sizes if s > kh)
+        how = f"replace the {kh}x{kh} conv {node.name} by a {k}x{k} conv (padding {(k - 1) // 2}) or fold it into a neighbouring layer"
+    return [V("HW002", ctx, node, f"{kh}x{kh} kernels are not supported by {ctx.spec.name}", f"{kh}x{kh}",
+              _kernels(ctx.spec), f"kernel size in conv_in_channels_limit ({_kernels(ctx.spec)})",
+              f"{how}, and retrain")]
+
+
+@node_rule("conv")
+def conv_in_channels(ctx: Context, node: Node) -> list[Violation]:
+    """HW001: in_channels/groups * k * k * bits <= synapse_row_bits, via the spec's table."""
+    if not ctx.on_core(node) or ctx.bits not in ctx.spec.weight_bits:
+        return []
+    kh, kw = kernel_of(node)
+    if kh != kw or kh not in ctx.spec.kernel_sizes:
+        return []  # HW006 / HW002
+    k, spec, bits = kh, ctx.spec, ctx.bits
+    groups = int(attr(node, "groups"))
+    per_row = int(node.params["weight"].shape[1])  # input channels per synapse row
+    limit = spec.conv_limit(k, bits)
+    if limit is None:
+        cols = sorted(spec.conv_in_channels_limit[k])
+        ok = [b for b in cols if spec.fits_conv(k, per_row, b)]
+        return [V("HW005", ctx, node, f"the spec gives no {k}x{k} limit at {bits} bits", bits, cols,
+                  f"conv_in_channels_limit[{k}] has a column for the bit width",
+                  f"use --bits {max(ok)}" if ok else f"use a bit width with a {k}x{k} limit: {', '.join(map(str, cols))}")]
+    if per_row <= limit:
+        return []
+    what = "in_channels" if groups == 1 else "in_channels/groups"
+    rule = f"{what} * k * k * bits <= {spec.synapse_row_bits}"
+    chans = f"{per_row} input channels" if groups == 1 else f"{per_row} input channels per group ({per_row * groups}/{groups})"
+    message = (f"{k}x{k} conv with {chans} needs {per_row}*{k}*{k}*{bits} = {per_row * k * k * bits} "
+               f"synapse-row bits > {spec.synapse_row_bits}; limit at {bits} bits is {limit}")
+    hints = []
+    fit = spec.largest_fitting_bits(k, per_row)
+    if fit is not None and fit < bits:
+        hints.append(f"use --bits {fit} for layer {node.name}: limit {spec.conv_limit(k, fit)} >= {per_row}")
+    parts = math.ceil(per_row / limit)
+    hints.append(f"split the {per_row} input channels of {node.name} into {parts} groups of <= {limit} "
+                 f"(groups={parts * groups} if the model allows, or {parts} partial convolutions whose outputs are added)")
+    return [V("HW001", ctx, node, message, per_row, limit, rule, "; or ".join(hints))]
+
+
+@node_rule("conv")
+def conv_followed_by_relu(ctx: Context, node: Node) -> list[Violation]:
+    """HW003: the conv's output must go to a ReLU and nowhere else."""
+    if not ctx.spec.conv_requires_relu or not ctx.on_core(node):
+        return []
+    g = ctx.graph
+    readers = g.consumers(node.output)
+    if len(readers) == 1 and is_relu_like(readers[0]) and node.output not in g.outputs:
+        return []
+    if node.output in g.outputs and not readers:
+        actual = "graph output"
+    else:
+        actual = ", ".join(f"{r.op} {r.name}" for r in readers) + (" and the graph output" if node.output in g.outputs else "")
+    hint = f"add a ReLU directly after {node.name} and retrain (the spiking neuron computes ReLU)"
+    if len(readers) == 1 and readers[0].op == "maxpool":
+        hint = f"move the ReLU after the MaxPool to directly after {node.name} (ReLU and max pooling commute)"
+    elif len(readers) > 1 or (readers and node.output in g.outputs):
+        hint = f"read {node.name}'s output only through one ReLU (the core exposes only the neuron's output)"
+    return [V("HW003", ctx, node, f"conv output goes to {actual}, not to a ReLU alone", actual, "relu",
+              "each convolution is followed by a ReLU (conv_requires_relu)", hint)]
+
+
+# -- other layers ----------------------------------------------------------------------------------------
+@node_rule()
+def core_layer_type(ctx: Context, node: Node) -> list[Violation]:
+    """HW004: every core layer's type must be in spec.core_layer_types."""
+    if not ctx.on_core(node) or node.op in ACTIVATIONS or node.op in DEDICATED:
+        return []
+    t = layer_type(node)
+    if t in ctx.spec.core_layer_types:
+        return []
+    allowed = ", ".join(ctx.spec.core_layer_types)
+    hint = UNSUPPORTED_HINTS.get(t, f"replace {node.op} {node.name} by a supported layer type ({allowed})")
+    shown = "add of a constant" if t == "add_const" else t
+    return [V("HW004", ctx, node, f"{shown} layers are not supported on the {ctx.spec.name} core", shown,
+              list(ctx.spec.core_layer_types), "layer type in core_layer_types", hint)]
+
+
+@node_rule("batchnorm")
+def unfolded_batchnorm(ctx: Context, node: Node) -> list[Violation]:
+    """HW008: a batchnorm that fold_bn could not fold."""
+    src = ctx.graph.producer(node.input)
+    after = f"{src.op} {src.name}" if src else "the graph input"
+    return [V("HW008", ctx, node, f"BatchNorm after {after} could not be folded", f"after {after}",
+              "directly after a conv/linear whose output has no other reader",
+              "a BatchNorm must be folded into the conv/linear before it",
+              f"move {node.name} directly after a conv or linear layer (whose output nothing else reads), "
+              "or fold it into the weights by hand, and re-export")]
+
+
+@node_rule()
+def host_feeds_core(ctx: Context, node: Node) -> list[Violation]:
+    """HW007: the host computes the network's last layers; nothing on the core may read them."""
+    if not ctx.on_core(node):
+        return []
+    out = []
+    for i in node.inputs:
+        src = ctx.graph.producer(i)
+        if src is not None and ctx.placement.get(src.name) == HOST:
+            out.append(V("HW007", ctx, node, f"reads the output of host layer {src.name} ({src.op})",
+                         f"{src.op} {src.name}", ", ".join(ctx.spec.host_layers),
+                         "host layers (" + ", ".join(ctx.spec.host_layers) + ") come last",
+                         f"make {src.name} the last layer: move {node.name} before it, or remove {node.name}"))
+    return out
+
+
+@node_rule("linear")
+def linear_synapse_row(ctx: Context, node: Node) -> list[Violation]:
+    """HW101 (warning): a core linear layer's neuron holds in_features * bits weight bits too."""
+    if not ctx.on_core(node) or ctx.bits not in ctx.spec.weight_bits:
+        return []
+    n_in = int(node.params["weight"].shape[1])
+    row = ctx.spec.synapse_row_bits
+    if n_in * ctx.bits <= row:
+        return []
+    limit = row // ctx.bits
+    fit = [b for b in ctx.spec.weight_bits if n_in * b <= row]
+    hint = f"use --bits {max(fit)} for layer {node.name}: limit {row // max(fit)} >= {n_in}" if fit else (
+        f"reduce the input features of {node.name} to <= {limit}")
+    return [V("HW101", ctx, node,
+              f"{n_in} input features need {n_in}*{ctx.bits} = {n_in * ctx.bits} synapse-row bits > {row} "
+              "(the published limits cover convolutions; snnc assumes a linear neuron has the same row)",
+              n_in, limit, f"in_features * bits <= {row}", hint)]

@@ -1,0 +1,39 @@
+"""`snnc check MODEL --hw SPEC --bits N [--format text|json]`: does the model fit the chip?
+
+Exit 0: it fits; 1: constraint violations (all of them are listed, each with a fix);
+2: bad input or usage (missing model, not a model, invalid spec, a bit width the spec lacks).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from snnc.compiler.cli.common import fail, handle_user_errors
+from snnc.compiler.cli.options import bits_option, format_option, hw_option
+
+
+def render_report(report, fmt: str) -> str:
+    """The report as the chosen output format (text table or JSON)."""
+    return report.to_json() if fmt == "json" else report.to_text()
+
+
+@click.command("check")
+@click.argument("model", type=click.Path(dir_okay=False))
+@hw_option
+@bits_option
+@format_option
+@handle_user_errors
+def check(model: str, hw: str, bits: int, fmt: str) -> None:
+    """Check that MODEL (.onnx) fits the hardware spec at N-bit weights; list every violation."""
+    from snnc.compiler.check import check_model
+    from snnc.hwspec import load_spec
+
+    spec = load_spec(hw)
+    if bits not in spec.weight_bits:
+        fail(f"--bits {bits}: the spec {spec.name} allows {', '.join(map(str, spec.weight_bits))}")
+    if not Path(model).is_file():
+        fail(f"{model}: no such model file")
+    report = check_model(model, spec, bits)
+    click.echo(render_report(report, fmt))
+    raise SystemExit(report.exit_code)
