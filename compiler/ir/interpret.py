@@ -92,7 +92,7 @@ def _softmax(node: Node, xs: list[np.ndarray]) -> np.ndarray:
 @kernel("flatten")
 def _flatten(node: Node, xs: list[np.ndarray]) -> np.ndarray:
     x, axis = xs[0], attr(node, "axis")
-    axis = axis % x.ndim if x.ndim else 0
+    axis = axis + x.ndim if axis < 0 else axis  # ONNX allows axis in [-r, r]; axis == r gives (N, 1)
     return x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
 
 
