@@ -1,4 +1,5 @@
-"""AveragePool -> avgpool, MaxPool -> maxpool, GlobalAveragePool -> globalavgpool (2-D only).
+"""AveragePool -> avgpool, MaxPool -> maxpool, GlobalAveragePool and ReduceMean over (H, W) ->
+globalavgpool (2-D only).
 
 The IR's avgpool has no ceil_mode: AveragePool with ceil_mode=1 is imported only when rounding
 up does not change the output size for the model's known input size.
@@ -80,3 +81,37 @@ def _check_global(node: OnnxNode, ctx: ImportContext) -> list[str]:
 @converter("GlobalAveragePool", 11, check=_check_global)
 def globalavgpool(node: OnnxNode, ctx: ImportContext) -> None:
     ctx.emit("globalavgpool", [node.input(0)], node.outputs[0], name=node.name)
+
+
+# -- ReduceMean over H, W (the dynamo exporter's AdaptiveAvgPool2d(1) / x.mean((2, 3))) ------------
+def _reduce_axes(node: OnnxNode, ctx: ImportContext) -> tuple[list[int] | None, str | None]:
+    if node.input(1) and not ctx.is_const(node.input(1)):  # opset 18+: axes input
+        return None, "axes is not a constant"
+    axes = ctx.const(node.input(1)).reshape(-1).tolist() if node.input(1) else node.attr("axes")
+    r = ctx.rank(node.input(0))
+    if r != 4:
+        return None, "input is not known to be NCHW"
+    if not axes:
+        if int(node.attr("noop_with_empty_axes", 0)):
+            return None, "noop_with_empty_axes=1"
+        return None, "mean over all axes (only the spatial axes 2, 3 are supported)"
+    if sorted(int(a) % r for a in axes) != [2, 3]:
+        return None, f"mean over axes {list(axes)} (only the spatial axes 2, 3 are supported)"
+    return [2, 3], None
+
+
+def _check_reduce_mean(node: OnnxNode, ctx: ImportContext) -> list[str]:
+    reason = _reduce_axes(node, ctx)[1]
+    return [reason] if reason else []
+
+
+@converter("ReduceMean", 11, check=_check_reduce_mean)
+def reduce_mean(node: OnnxNode, ctx: ImportContext) -> None:
+    """mean over (2, 3) is globalavgpool; without keepdims, a reshape (N, C, 1, 1) -> (N, C) follows."""
+    y = node.outputs[0]
+    if int(node.attr("keepdims", 1)):
+        ctx.emit("globalavgpool", [node.input(0)], y, name=node.name)
+        return
+    pooled = ctx.fresh_value(f"{y}/pooled")
+    ctx.emit("globalavgpool", [node.input(0)], pooled, name=node.name)
+    ctx.emit("reshape", [pooled], y, name=f"{node.name}/squeeze", attrs={"shape": (0, 0)})
