@@ -47,6 +47,7 @@ def save(artefact: Artefact, path: PathLike) -> Path:
                 info.external_attr = 0o644 << 16
                 info.create_system = 3
                 zf.writestr(info, members[name])
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

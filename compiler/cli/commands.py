@@ -1,4 +1,6 @@
 """The list of commands the `snnc` group exposes. Each command lives in its own module."""
 from snnc.compiler.cli.check_cmd import check
+from snnc.compiler.cli.run_cmd import run
+from snnc.compiler.cli.verify_cmd import verify
 
-ALL = [check]
+ALL = [check, run, verify]

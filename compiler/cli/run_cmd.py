@@ -1,0 +1,43 @@
+"""`snnc run ARTEFACT INPUT.npy`: bit-exact simulation of an artefact (uses snnc.runtime only)."""
+from __future__ import annotations
+
+import click
+
+from snnc.compiler.cli.common import handle_user_errors
+from snnc.runtime import InputError, load, simulate
+from snnc.runtime.npyio import load_input_npy, save_result_npz
+
+SHOW = 20
+
+
+@click.command("run")
+@click.argument("artefact", type=click.Path(dir_okay=False))
+@click.argument("input_npy", metavar="INPUT.npy", type=click.Path(dir_okay=False))
+@click.option("--timesteps", "-T", type=click.IntRange(min=1), default=None,
+              help="Timesteps to simulate (default: the T of the artefact's golden vectors).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Write counts per layer, logits and predictions (and traces) to this .npz.")
+@click.option("--trace", is_flag=True, help="Also record per-layer spikes and membranes (B, T, ...) in --out.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Samples simulated at once.")
+@handle_user_errors
+def run(artefact: str, input_npy: str, timesteps: int | None, out: str | None, trace: bool,
+        batch_size: int | None) -> None:
+    """Simulate ARTEFACT on INPUT.npy ((B, *input_shape) or one sample) and print the outputs."""
+    art = load(artefact)
+    if timesteps is None:
+        if art.golden is None:
+            raise InputError("--timesteps: required (the artefact has no golden vectors to take T from)")
+        timesteps = art.golden.timesteps
+    x = load_input_npy(input_npy, art.input)
+    res = simulate(art, x, timesteps, trace=trace, batch_size=batch_size)
+    counts = res.output_counts.reshape(len(x), -1)
+    click.echo(f"{len(x)} sample(s), T={timesteps}, output layer {res.output_layer!r} "
+               f"({counts.shape[1]} neurons, {int(counts.sum())} spikes)")
+    for i in range(min(len(x), SHOW)):
+        pred = f"prediction {int(res.predictions[i])}  " if res.predictions is not None else ""
+        click.echo(f"  sample {i}: {pred}spikes {int(counts[i].sum())}, most active neuron {int(counts[i].argmax())}")
+    if len(x) > SHOW:
+        click.echo(f"  ... {len(x) - SHOW} more")
+    if out:
+        save_result_npz(res, out)
+        click.echo(f"wrote {out}")

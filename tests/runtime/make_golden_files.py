@@ -1,0 +1,98 @@
+"""Build the deterministic golden artefacts in tests/runtime/golden/ (run: python tests/runtime/make_golden_files.py).
+
+The files are committed: test_golden_files.py replays them, so any change in the runtime's
+arithmetic fails loudly. Regenerate them only for a deliberate, documented semantics change.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from snnc.runtime import (
+    Add, Artefact, AvgPool, Concat, Conv, Flatten, HostLinear, InputSpec, Linear, Neuron, Target,
+    make_golden, save,
+)
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+SPEC = {"name": "golden-test-chip", "note": "hand-written spec for the runtime's golden files"}
+
+
+def _w(rng, shape, bits, encoding):
+    if bits == 1:
+        return rng.choice([-1, 1], size=shape)
+    hi = (1 << (bits - 1)) - 1
+    return rng.integers(-hi if encoding == "symmetric" else -hi - 1, hi + 1, size=shape)
+
+
+def lenet_host() -> Artefact:
+    """current input, conv -> avgpool -> conv -> avgpool -> flatten -> linear -> host (2-bit, saturate, ge)."""
+    rng = np.random.default_rng(1)
+    t = Target(membrane_bits=12, overflow="saturate", fire="ge", threshold_bits=10, bias_bits=6,
+               weight_encoding="symmetric", input_bits=8)
+    layers = (
+        Conv("conv1", ["input"], (4, 12, 12), weight=_w(rng, (4, 1, 3, 3), 2, "symmetric"), bits=2,
+             stride=(1, 1), padding=(1, 1, 1, 1), groups=1, neuron=Neuron([300], [3, -2, 0, 5], "subtract", "half")),
+        AvgPool("pool1", ["conv1"], (4, 6, 6), kernel=(2, 2), stride=(2, 2), neuron=Neuron([4], [0] * 4, "subtract", "zero")),
+        Conv("conv2", ["pool1"], (6, 4, 4), weight=_w(rng, (6, 4, 3, 3), 2, "symmetric"), bits=2,
+             stride=(1, 1), padding=(0, 0, 0, 0), groups=1, neuron=Neuron([2, 3, 2, 4, 1, 2], [0] * 6, "subtract", "half")),
+        AvgPool("pool2", ["conv2"], (6, 2, 2), kernel=(2, 2), stride=(2, 2), neuron=Neuron([4], [0] * 6, "subtract", "zero")),
+        Flatten("flat", ["pool2"], (24,)),
+        Linear("fc1", ["flat"], (10,), weight=_w(rng, (10, 24), 2, "symmetric"), bits=2,
+               neuron=Neuron([2], [0] * 10, "subtract", "half")),
+        HostLinear("head", ["fc1"], (3,), weight=rng.normal(size=(3, 10)), bias=rng.normal(size=3), input_scale=1.0),
+    )
+    art = Artefact(InputSpec((1, 12, 12), "current", 0, 255, scale=1 / 255), layers, t, SPEC, {"builder": "lenet_host"})
+    x = rng.random((4, 1, 12, 12)).astype(np.float32)
+    return make_golden(art, x, 8)
+
+
+def rate_mlp() -> Artefact:
+    """rate-coded input, linear (3-bit full) -> linear (1-bit bipolar); gt, reset to zero; no host."""
+    rng = np.random.default_rng(2)
+    t = Target(membrane_bits=10, overflow="saturate", fire="gt", threshold_bits=8, bias_bits=4,
+               weight_encoding="full", input_bits=4)
+    layers = (
+        Linear("h1", ["input"], (12,), weight=_w(rng, (12, 16), 3, "full"), bits=3,
+               neuron=Neuron([3], rng.integers(-2, 3, 12).tolist(), "zero", "zero")),
+        Linear("h2", ["h1"], (5,), weight=_w(rng, (5, 12), 1, "full"), bits=1,
+               neuron=Neuron([1, 2, 1, 2, 1], [0, 1, -1, 0, 0], "zero", "half")),
+    )
+    art = Artefact(InputSpec((16,), "rate", 0, 15, scale=1 / 15, rate_init="half"), layers, t, SPEC, {"builder": "rate_mlp"})
+    x = rng.integers(0, 16, size=(5, 16)).astype(np.int64)
+    return make_golden(art, x, 16)
+
+
+def wrap_residual() -> Artefact:
+    """signed current input, grouped conv (4-bit) + residual add + concat, 6-bit wrapping membrane."""
+    rng = np.random.default_rng(3)
+    t = Target(membrane_bits=6, overflow="wrap", fire="ge", threshold_bits=5, bias_bits=4,
+               weight_encoding="full", input_bits=4)
+    layers = (
+        Conv("c1", ["input"], (4, 6, 6), weight=_w(rng, (4, 1, 3, 3), 4, "full"), bits=4, stride=(1, 1),
+             padding=(1, 1, 1, 1), groups=2, neuron=Neuron([9, 12, 7, 15], [1, 0, -1, 2], "subtract", "half")),
+        Conv("c2", ["c1"], (4, 6, 6), weight=_w(rng, (4, 4, 3, 3), 4, "full"), bits=4, stride=(1, 1),
+             padding=(1, 1, 1, 1), groups=1, neuron=Neuron([6], [0, 0, 1, -1], "zero", "zero")),
+        Add("res", ["c1", "c2"], (4, 6, 6), multipliers=[2, -1], neuron=Neuron([2], [0] * 4, "subtract", "zero")),
+        Concat("cat", ["res", "c1"], (8, 6, 6)),
+        Conv("down", ["cat"], (3, 3, 3), weight=_w(rng, (3, 8, 2, 2), 4, "full"), bits=4, stride=(2, 2),
+             padding=(0, 0, 0, 0), groups=1, neuron=Neuron([5, 6, 7], [0, 0, 0], "subtract", "half")),
+    )
+    art = Artefact(InputSpec((2, 6, 6), "current", -8, 7, scale=0.25), layers, t, SPEC, {"builder": "wrap_residual"})
+    x = rng.integers(-8, 8, size=(3, 2, 6, 6)).astype(np.int8)
+    return make_golden(art, x, 10)
+
+
+BUILDERS = {"lenet_host": lenet_host, "rate_mlp": rate_mlp, "wrap_residual": wrap_residual}
+
+
+def main(out_dir: Path = GOLDEN_DIR) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, build in BUILDERS.items():
+        path = save(build(), out_dir / f"{name}.snn")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else GOLDEN_DIR)

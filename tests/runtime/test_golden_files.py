@@ -1,0 +1,94 @@
+"""The committed golden artefacts: verify passes and simulate reproduces every stored array exactly.
+
+Any change in the runtime's arithmetic makes these fail. The files are rebuilt by
+tests/runtime/make_golden_files.py only for a deliberate semantics change.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnc.runtime import load, make_golden, simulate, verify
+
+from reference_sim import reference_simulate
+
+GOLDEN = Path(__file__).parent / "golden"
+FILES = sorted(GOLDEN.glob("*.snn"))
+
+
+def test_golden_files_exist():
+    assert {f.stem for f in FILES} == {"lenet_host", "rate_mlp", "wrap_residual"}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_verify_passes(path):
+    report = verify(load(path))
+    assert report.ok, str(report)
+    assert report.checked > 0
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_simulate_reproduces_stored_arrays(path):
+    art = load(path)
+    g = art.golden
+    res = simulate(art, g.inputs, g.timesteps, trace=True)
+    assert set(res.counts) == set(g.counts)
+    for name, counts in g.counts.items():
+        np.testing.assert_array_equal(res.counts[name], counts, err_msg=name)
+    for name, spikes in (g.spikes or {}).items():
+        np.testing.assert_array_equal(res.spikes[name], spikes, err_msg=name)
+    if g.predictions is not None:
+        np.testing.assert_array_equal(res.predictions, g.predictions)
+    assert int(res.output_counts.sum()) > 0  # the golden cases are not silent
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_reference_agrees_with_stored_golden(path):
+    art = load(path)
+    g = art.golden
+    ref = reference_simulate(art, g.inputs, g.timesteps)
+    for name, spikes in (g.spikes or {}).items():
+        np.testing.assert_array_equal(ref["spikes"][name], spikes, err_msg=name)
+    for name, counts in g.counts.items():
+        np.testing.assert_array_equal(ref["counts"][name], counts, err_msg=name)
+
+
+def test_verify_names_first_differing_layer_timestep_neuron():
+    art = load(GOLDEN / "wrap_residual.snn")
+    g = art.golden
+    spikes = {k: v.copy() for k, v in g.spikes.items()}
+    spikes["c2"][1, 4, 2, 3, 5] ^= 1
+    spikes["down"][0, 0, 0, 0, 0] ^= 1  # later layer: c2 must be reported first
+    bad = dataclasses.replace(art, golden=dataclasses.replace(g, spikes=spikes))
+    report = verify(bad)
+    assert not report.ok
+    m = report.mismatch
+    assert (m.layer, m.quantity, m.sample, m.timestep, m.neuron) == ("c2", "spikes", 1, 4, (2, 3, 5))
+    assert m.expected == spikes["c2"][1, 4, 2, 3, 5] and m.actual == 1 - m.expected
+    assert "layer 'c2'" in str(report) and "timestep 4" in str(report) and "[2, 3, 5]" in str(report)
+
+
+def test_verify_counts_only_and_predictions():
+    art = load(GOLDEN / "lenet_host.snn")
+    g = art.golden
+    counts = {k: v.copy() for k, v in g.counts.items()}
+    counts["fc1"][2, 7] += 1
+    report = verify(dataclasses.replace(art, golden=dataclasses.replace(g, counts=counts, spikes=None)))
+    assert (report.mismatch.layer, report.mismatch.quantity, report.mismatch.timestep) == ("fc1", "counts", None)
+    preds = g.predictions.copy()
+    preds[3] = (preds[3] + 1) % 3
+    report = verify(dataclasses.replace(art, golden=dataclasses.replace(g, predictions=preds)))
+    assert (report.mismatch.layer, report.mismatch.quantity, report.mismatch.sample) == ("head", "predictions", 3)
+
+
+def test_make_golden_is_deterministic_and_spikes_optional():
+    art = load(GOLDEN / "rate_mlp.snn")
+    g = art.golden
+    again = make_golden(art, g.inputs, g.timesteps)
+    for name in g.counts:
+        np.testing.assert_array_equal(again.golden.counts[name], g.counts[name])
+    slim = make_golden(art, g.inputs, g.timesteps, spikes=False)
+    assert slim.golden.spikes is None and verify(slim).ok

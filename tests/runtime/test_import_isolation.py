@@ -1,0 +1,37 @@
+"""snnc.runtime works with numpy alone: torch, onnx, yaml and the compiler are blocked in a subprocess."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+GOLDEN = Path(__file__).parent / "golden"
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    BLOCKED = ("torch", "onnx", "yaml", "snnc.compiler", "snnc.hwspec", "click", "hypothesis")
+
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+                raise ImportError(f"blocked import: {name}")
+            return None
+
+    sys.meta_path.insert(0, Block())
+    import numpy as np
+    import snnc.runtime as rt
+    art = rt.load(sys.argv[1])
+    res = rt.simulate(art, art.golden.inputs, art.golden.timesteps, trace=True)
+    assert rt.verify(art).ok
+    leaked = [m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in BLOCKED)]
+    assert not leaked, leaked
+    print("ok", int(res.output_counts.sum()))
+""")
+
+
+def test_runtime_imports_and_runs_with_numpy_only():
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(GOLDEN / "lenet_host.snn")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok ")
