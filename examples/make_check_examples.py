@@ -12,6 +12,7 @@ Random weights (seeded): these models show the constraint check, not accuracy.
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 import torch
@@ -64,9 +65,11 @@ def export(name: str, out_dir: Path) -> Path:
     torch.manual_seed(0)
     model = cls().eval()
     path = out_dir / name
-    torch.onnx.export(  # the legacy exporter: needs no onnxscript
-        model, torch.zeros(shape), str(path), input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
+    with warnings.catch_warnings():  # the legacy exporter (no onnxscript needed) warns that it is legacy
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, torch.zeros(shape), str(path), input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
+                          dynamo=False)
     return path
 
 
