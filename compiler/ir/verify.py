@@ -38,6 +38,7 @@ def verify(graph: Graph, *, canonical: bool = False) -> list[str]:
         schema = OPS.get(node.op)
         if schema is None:
             problems.append(f"{where}: unknown op")
+            written.update(node.outputs)  # still written: report no follow-on "never written" errors
             continue
         if canonical and not schema.canonical:
             problems.append(f"{where}: op is not canonical (canonicalize should have removed it)")
