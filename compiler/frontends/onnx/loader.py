@@ -215,7 +215,7 @@ def _scan(nodes: list[OnnxNode], ctx: ImportContext) -> list:
         if conv is None:
             problems[node.op_type].append(node.name)
             continue
-        if any(is_symbolic(ctx.consts[i]) for i in node.inputs if ctx.is_const(i)) and node.op_type != "Reshape":
+        if not conv.batch_symbols and any(is_symbolic(ctx.consts[i]) for i in node.inputs if ctx.is_const(i)):
             problems[f"{node.op_type} (computes on the dynamic batch size)"].append(node.name)
             continue
         reasons = conv.check(node, ctx) if conv.check else []

@@ -12,6 +12,7 @@ from onnx import numpy_helper
 
 from snnc.compiler.frontends.onnx.context import FoldError, ImportContext, OnnxNode
 from snnc.compiler.frontends.onnx.registry import converter, folder
+from snnc.compiler.frontends.onnx.shape import finish
 
 
 # -- Constant ---------------------------------------------------------------------------------------
@@ -40,10 +41,7 @@ def fold_concat(node: OnnxNode, ctx: ImportContext) -> list | None:
     if not all(ctx.is_const(i) for i in node.inputs if i):
         return None
     arrays = [np.asarray(ctx.consts[i]) for i in node.inputs if i]
-    out = np.concatenate(arrays, axis=int(node.attr("axis")))
-    if out.dtype == object and not any(type(x).__name__ == "_Batch" for x in out.reshape(-1)):
-        out = out.astype(np.int64)
-    return [out]
+    return [finish(np.concatenate(arrays, axis=int(node.attr("axis"))))]
 
 
 def _check_concat(node: OnnxNode, ctx: ImportContext) -> list[str]:

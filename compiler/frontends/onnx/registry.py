@@ -40,21 +40,28 @@ class Converter:
     since: int
     convert: Convert
     check: Check | None = None
+    batch_symbols: bool = False  # may read constants that contain BATCH (Reshape's shape)
 
 
 CONVERTERS: dict[tuple[str, str, int], Converter] = {}
 FOLDERS: dict[tuple[str, str, int], Fold] = {}
 
 
-def converter(op_type: str, *since: int, check: Check | None = None, domain: str = "") -> Callable[[Convert], Convert]:
-    """Register `fn(node, ctx)` as the importer of `op_type` for each opset version in `since`."""
+def converter(
+    op_type: str, *since: int, check: Check | None = None, domain: str = "", batch_symbols: bool = False
+) -> Callable[[Convert], Convert]:
+    """Register `fn(node, ctx)` as the importer of `op_type` for each opset version in `since`.
+
+    `check(node, ctx)` returns the reasons a node cannot be imported; `batch_symbols=True` lets
+    the converter read folded shape tensors that contain the dynamic batch size.
+    """
 
     def register(fn: Convert) -> Convert:
         for s in since:
             key = (domain, op_type, s)
             if key in CONVERTERS:
                 raise RuntimeError(f"two ONNX converters registered for {key}")
-            CONVERTERS[key] = Converter(domain, op_type, s, fn, check)
+            CONVERTERS[key] = Converter(domain, op_type, s, fn, check, batch_symbols)
         return fn
 
     return register

@@ -52,7 +52,7 @@ def _check_reshape(node: OnnxNode, ctx: ImportContext) -> list[str]:
     return [reason] if reason else []
 
 
-@converter("Reshape", 11, check=_check_reshape)
+@converter("Reshape", 11, check=_check_reshape, batch_symbols=True)
 def reshape(node: OnnxNode, ctx: ImportContext) -> None:
     target, _ = _reshape_target(node, ctx)
     ctx.emit("reshape", [node.input(0)], node.outputs[0], name=node.name, attrs={"shape": target})
@@ -83,7 +83,7 @@ def _consts(node: OnnxNode, ctx: ImportContext, *idx: int) -> list | None:
     return out
 
 
-def _finish(a) -> np.ndarray:
+def finish(a) -> np.ndarray:
     """Object arrays without BATCH become int64 again."""
     a = np.asarray(a)
     if is_symbolic(a) and not any(x is BATCH for x in a.reshape(-1)):
@@ -106,7 +106,7 @@ def fold_shape(node: OnnxNode, ctx: ImportContext) -> list | None:
             raise FoldError("of a tensor with a dynamic non-batch dimension")
     start, end = node.attr("start", 0), node.attr("end")  # opset 15+
     dims = dims[start:end]
-    return [_finish(np.array(dims, dtype=object))]
+    return [finish(np.array(dims, dtype=object))]
 
 
 @folder("Gather", 11)
@@ -114,7 +114,7 @@ def fold_gather(node: OnnxNode, ctx: ImportContext) -> list | None:
     c = _consts(node, ctx, 0, 1)
     if c is None:
         return None
-    return [_finish(np.take(c[0], np.asarray(c[1], dtype=np.int64), axis=int(node.attr("axis", 0))))]
+    return [finish(np.take(c[0], np.asarray(c[1], dtype=np.int64), axis=int(node.attr("axis", 0))))]
 
 
 def _unsqueeze(data: np.ndarray, axes) -> np.ndarray:
@@ -170,7 +170,7 @@ def fold_slice(node: OnnxNode, ctx: ImportContext) -> list | None:
     index = [slice(None)] * data.ndim
     for s, e, a, st in zip(starts, ends, axes, steps):
         index[int(a) % data.ndim] = slice(int(s), int(e), int(st))  # numpy clamps like ONNX
-    return [_finish(data[tuple(index)])]
+    return [finish(data[tuple(index)])]
 
 
 @folder("Cast", 11)
