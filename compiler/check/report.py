@@ -92,9 +92,9 @@ class CheckReport:
         n, w = len(self.errors), len(self.warnings)
         tail = f"{w} warning{'s' if w != 1 else ''}"
         if self.fits:
-            lines.append(f"result: FITS {self.spec_name} at {self.bits} bits ({tail})")
+            lines.append(f"result: FITS {self.spec_name} at --bits {self.bits} ({tail})")
         else:
-            lines.append(f"result: DOES NOT FIT {self.spec_name} at {self.bits} bits "
+            lines.append(f"result: DOES NOT FIT {self.spec_name} at --bits {self.bits} "
                          f"({n} violation{'s' if n != 1 else ''}, {tail})")
         return "\n".join(lines)
 
