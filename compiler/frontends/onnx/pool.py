@@ -15,10 +15,16 @@ def _kernel(node: OnnxNode) -> tuple:
     return tuple(int(k) for k in node.attr("kernel_shape", ()))
 
 
+def _same(node: OnnxNode) -> bool:
+    """auto_pad SAME_* fixes the output size at ceil(in / stride) whatever ceil_mode says; with
+    VALID, onnxruntime still applies ceil_mode (to zero padding), and so does snnc."""
+    return node.attr("auto_pad", "NOTSET") in ("SAME_UPPER", "SAME_LOWER")
+
+
 def _ceil_changes_size(node: OnnxNode, ctx: ImportContext) -> str | None:
     """A reason when ceil_mode=1 gives another output size than floor, else None."""
-    if not int(node.attr("ceil_mode", 0)) or node.attr("auto_pad", "NOTSET") != "NOTSET":
-        return None  # with auto_pad the output size does not depend on ceil_mode
+    if not int(node.attr("ceil_mode", 0)) or _same(node):
+        return None  # with auto_pad SAME_* the output size does not depend on ceil_mode
     shape = ctx.shape(node.input(0))
     if shape is None or len(shape) != 4 or None in shape[2:]:
         return "ceil_mode=1 with an unknown input size"
@@ -26,7 +32,11 @@ def _ceil_changes_size(node: OnnxNode, ctx: ImportContext) -> str | None:
     pads = padding(node, ctx, k, s, d)
     for i in range(2):
         room = shape[2 + i] + pads[i] + pads[i + 2] - ((k[i] - 1) * d[i] + 1)
-        if room % s[i]:
+        floor_out, ceil_out = room // s[i] + 1, -(-room // s[i]) + 1
+        # as onnxruntime and torch: a last window that would start in the end padding is dropped
+        if (ceil_out - 1) * s[i] >= shape[2 + i] + pads[i]:
+            ceil_out -= 1
+        if ceil_out != floor_out:
             return "ceil_mode=1 changes the output size"
     return None
 
@@ -68,7 +78,7 @@ def maxpool(node: OnnxNode, ctx: ImportContext) -> None:
         "stride": s,
         "padding": padding(node, ctx, k, s, d),
         "dilation": d,
-        "ceil_mode": int(node.attr("ceil_mode", 0)) if node.attr("auto_pad", "NOTSET") == "NOTSET" else 0,
+        "ceil_mode": 0 if _same(node) else int(node.attr("ceil_mode", 0)),
     }
     ctx.emit("maxpool", [node.input(0)], node.outputs[0], name=node.name, attrs=attrs)
 
