@@ -162,6 +162,7 @@ def _with_provenance(art, spec: HardwareSpec, opts: CompileOptions, source_sha25
 
     prov = {
         "snnc_version": __version__,
+        "layer_names": dict(art.provenance.get("layer_names", {})),
         "source": {"name": Path(str(graph.meta.get("source", graph.name))).name, "sha256": source_sha256},
         "hardware_spec": {"name": spec.name, "revision": spec.revision, "sha256": spec.sha256},
         "options": opts.to_dict(),

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, asdict
 from typing import Any
 
+import re
+
 import numpy as np
 
 from snnc.compiler.calibrate import ActivationStats
@@ -44,7 +46,8 @@ class CompileOptions:
 
 @dataclass
 class LayerReport:
-    name: str
+    name: str  # the model's layer name
+    artefact_name: str  # the name in the artefact
     kind: str
     placement: str
     bits: int | None = None
@@ -119,13 +122,14 @@ def lower(graph: Graph, spec: HardwareSpec, opts: CompileOptions, stats: dict[st
     theta_max = 2**spec.threshold_bits - 1
     mem_max = 2 ** (spec.membrane_bits - 1) - 1
     per_channel = opts.per_channel and spec.per_channel_threshold
+    names = artefact_names(stages)
 
     for st in stages:
         out_shape = tuple(graph.shape(st.output)[1:])
         ins = [layer_of[v] for v in st.inputs]
         lam_in = [lam[v] for v in st.inputs]
-        name = st.name
-        rep = LayerReport(name=name, kind=st.kind, placement="host" if st.kind == "host_linear" else "core")
+        name = names[st.name]
+        rep = LayerReport(name=st.name, artefact_name=name, kind=st.kind, placement="host" if st.kind == "host_linear" else "core")
         if st.kind in ("conv", "linear"):
             act_max = float(attr(st.act, "max")) if st.act.op == "clip" else None
             lam_out = scales[st.output] if scales and st.output in scales else _scale(stats.get(st.output) if stats else None, opts, act_max)
@@ -145,7 +149,7 @@ def lower(graph: Graph, spec: HardwareSpec, opts: CompileOptions, stats: dict[st
                 layer = rt.Linear(name=name, inputs=ins, output_shape=out_shape, weight=qw.q.astype(np.int8),
                                   bits=opts.bits, neuron=neuron)
             theta_b = qw.theta.reshape((-1,) + (1,) * (w.ndim - 1)).astype(np.float64)
-            qn = qnodes[name]
+            qn = qnodes[st.name]
             qn.params["weight"] = (qw.q / theta_b * lam_out / lam_in[0]).astype(np.float64)
             qn.params["bias"] = (bias_int.reshape(-1) / qw.theta.astype(np.float64) * lam_out).astype(np.float64)
             _clip_activation(qnodes[st.act.name], lam_out)
@@ -217,9 +221,25 @@ def lower(graph: Graph, spec: HardwareSpec, opts: CompileOptions, stats: dict[st
         layers=tuple(layers),
         target=rt.Target(**spec.target_block()),
         hardware_spec=spec.to_json_dict(),
+        provenance={"layer_names": {v: k for k, v in names.items()}},
     )
     _quantize_qann_input(qann, lo, hi, s_in)
     return Lowered(artefact=artefact, qann=qann, input_scale=s_in, layers=reports, warnings=warnings)
+
+
+def artefact_names(stages: list[Stage]) -> dict[str, str]:
+    """Model layer name -> artefact layer name ([A-Za-z0-9_.-], unique): '/features/features.0/Conv'
+    becomes 'features.features.0.Conv'. The mapping is kept in the artefact's provenance."""
+    out: dict[str, str] = {}
+    used: set[str] = {"input"}
+    for st in stages:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", ".", st.name).strip(".")[:120] or st.kind
+        name, i = base, 1
+        while name in used:
+            name, i = f"{base}_{i}", i + 1
+        used.add(name)
+        out[st.name] = name
+    return out
 
 
 def _clip_activation(node, lam_out: float) -> None:

@@ -103,8 +103,9 @@ def test_quantized_ann_is_what_the_snn_approximates(bits):
 
 def test_layer_reports_cover_every_layer_and_bound_the_membrane():
     g, low, x, opts = lowered(4)
-    assert [r.name for r in low.layers] == [layer.name for layer in low.artefact.layers]
+    assert [r.artefact_name for r in low.layers] == [layer.name for layer in low.artefact.layers]
+    assert [r.name for r in low.layers] == [low.artefact.provenance["layer_names"][layer.name] for layer in low.artefact.layers]
     res = runtime.simulate(low.artefact, x, opts.timesteps, trace=True)
     for r in low.layers:
         if r.membrane_bound is not None:
-            assert int(np.abs(res.membranes[r.name]).max()) <= r.membrane_bound
+            assert int(np.abs(res.membranes[r.artefact_name]).max()) <= r.membrane_bound
