@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from snnc.compiler.check.placement import CORE, HOST, fused_activation, is_relu_like, place
+from snnc.compiler.check.placement import CORE, HOST, is_relu_like, place
 from snnc.compiler.check.violations import Violation
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import ACTIVATIONS, attr
