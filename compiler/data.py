@@ -2,9 +2,10 @@
 
 A dataset is an `.npz` or `.npy` file (never pickled: allow_pickle=False):
 - `.npy`: one array of inputs.
-- `.npz`: inputs under `x` (or `calib_x` / `x_train` / `x_test`, or the only array), labels under
-  `y` (or `y_test` / `y_train`) when present, and an optional scalar `x_scale`: the model's input
-  is `x * x_scale` (uint8 images stored with x_scale = 1/255, say).
+- `.npz`: inputs and labels under the first present pair of `KEYS[role]` — for calibration
+  `calib_x`/`calib_y`, then `x_train`/`y_train`, then `x`/`y`; for evaluation `x`/`y`, then
+  `x_test`/`y_test` — or the only array; labels are optional. An optional scalar `x_scale` says
+  the model's input is `x * x_scale` (uint8 images stored with x_scale = 1/255, say).
 Samples of shape (H, W) get a channel axis when the model expects (1, H, W).
 """
 from __future__ import annotations
@@ -17,8 +18,12 @@ import numpy as np
 
 from snnc.compiler.errors import SnncError
 
-X_KEYS = ("x", "calib_x", "x_test", "x_train", "inputs")
-Y_KEYS = ("y", "y_test", "y_train", "labels")
+# Which array holds the inputs (and labels), by what the data is for: calibration prefers the
+# calibration/training split, evaluation the test split.
+KEYS = {
+    "calib": (("calib_x", "calib_y"), ("x_train", "y_train"), ("x", "y"), ("inputs", "labels")),
+    "eval": (("x", "y"), ("x_test", "y_test"), ("inputs", "labels")),
+}
 
 
 @dataclass
@@ -57,7 +62,7 @@ def fit_shape(x: np.ndarray, sample_shape: tuple[int, ...], source: str) -> np.n
     raise SnncError(f"{source}: samples have shape {x.shape[1:]}, the model expects {tuple(sample_shape)}")
 
 
-def load_dataset(path: str | Path, *, scale: float | None = None) -> Dataset:
+def load_dataset(path: str | Path, *, role: str = "calib", scale: float | None = None) -> Dataset:
     p = Path(path)
     if not p.exists():
         raise SnncError(f"{p}: no such data file")
@@ -71,12 +76,14 @@ def load_dataset(path: str | Path, *, scale: float | None = None) -> Dataset:
         x = obj
     else:
         keys = list(obj.keys())
-        xk = next((k for k in X_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
-        if xk is None:
-            raise SnncError(f"{p}: no input array; expected one of {', '.join(X_KEYS)} (found {', '.join(keys)})")
-        x = obj[xk]
-        yk = next((k for k in Y_KEYS if k in keys), None)
-        y = obj[yk] if yk else None
+        pair = next(((xk, yk) for xk, yk in KEYS[role] if xk in keys), None)
+        if pair is None and len(keys) == 1:
+            pair = (keys[0], None)
+        if pair is None:
+            expected = ", ".join(xk for xk, _ in KEYS[role])
+            raise SnncError(f"{p}: no input array; expected one of {expected} (found {', '.join(keys)})")
+        x = obj[pair[0]]
+        y = obj[pair[1]] if pair[1] in keys else None
         if "x_scale" in keys:
             stored_scale = float(np.asarray(obj["x_scale"]))
     if x.dtype.kind not in "uif" or x.ndim < 2:

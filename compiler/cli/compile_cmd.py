@@ -17,6 +17,8 @@ from snnc.compiler.cli.progress import progress
 @bits_option
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Artefact to write (default: MODEL with .snn).")
 @click.option("--calib", type=click.Path(dir_okay=False), help="Calibration inputs (.npz with x [, y, x_scale] or .npy).")
+@click.option("--data-scale", type=float, default=None,
+              help="Multiply the stored data by this to get the model's input (default: the file's x_scale, else 1).")
 @click.option("--calib-samples", type=click.IntRange(1), default=1000, show_default=True, help="Use at most this many calibration inputs.")
 @click.option("--timesteps", "-T", type=click.IntRange(1), default=32, show_default=True, help="Timesteps for golden vectors and the agreement check.")
 @click.option("--norm", type=click.Choice(["max", "percentile", "spikenorm"]), default="percentile", show_default=True,
@@ -31,7 +33,7 @@ from snnc.compiler.cli.progress import progress
 @format_option
 @quiet_option
 @handle_user_errors
-def compile_cmd(model, hw, bits, out, calib, calib_samples, timesteps, norm, percentile, reset, v_init,
+def compile_cmd(model, hw, bits, out, calib, data_scale, calib_samples, timesteps, norm, percentile, reset, v_init,
                 per_channel, input_encoding, input_scale, fmt, quiet):
     """Compile MODEL (.onnx) into a bit-exact spiking artefact for the hardware spec.
 
@@ -53,7 +55,7 @@ def compile_cmd(model, hw, bits, out, calib, calib_samples, timesteps, norm, per
     opts = CompileOptions(bits=bits, timesteps=timesteps, norm=norm, percentile=percentile, reset=reset, v_init=v_init,
                           per_channel=per_channel, input_encoding=input_encoding, input_scale=input_scale,
                           calib_samples=calib_samples)
-    data = load_dataset(calib) if calib else None
+    data = load_dataset(calib, role="calib", scale=data_scale) if calib else None
     result = compile_model(model, spec, opts, data, out, progress=progress(not quiet and fmt == "text"))
     if result.exit_code != EXIT_OK:
         click.echo(render_report(result.check, fmt))
