@@ -24,11 +24,30 @@ INT64_LIMIT = (1 << 63) - 1
 
 @dataclass(frozen=True)
 class LayerPlan:
-    """bound: max |I|; matmul_dtype: dtype of the current computation; scan_dtype: of the IF scan."""
+    """bound: max |I| (proves the matmul exact); matmul_dtype: dtype of the current computation;
+    j_lo, j_hi: range of I + bias over all neurons (interval arithmetic over the input range)."""
 
     bound: int
     matmul_dtype: np.dtype
-    scan_dtype: np.dtype
+    j_lo: int
+    j_hi: int
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """How the IF scan of one layer runs for T steps (all choices provably leave results unchanged).
+
+    V after reset satisfies min(V, 0) <= V_after <= V (reset only lowers a V >= theta >= 1), so
+    before the overflow step, for t = 1..T:  min(V_0, 0) + t*min(j_lo, 0) <= V <= max(V_0, 0) + t*max(j_hi, 0).
+    When that range lies inside the membrane range, saturation (or wrap) is the identity and is
+    skipped (clamp_hi / clamp_lo / wrap False). dtype is the narrowest of int16/int32/int64 that
+    holds every intermediate value.
+    """
+
+    dtype: np.dtype
+    clamp_lo: bool
+    clamp_hi: bool
+    wrap: bool
 
 
 def matmul_dtype(bound: int) -> np.dtype:
@@ -40,41 +59,77 @@ def matmul_dtype(bound: int) -> np.dtype:
     return np.dtype(np.int64)
 
 
-def input_amax(a: Artefact) -> dict[str, int]:
-    """Maximum |value| each tensor can carry: 1 for spikes, max(|lo|, |hi|) for input current."""
+def value_ranges(a: Artefact) -> dict[str, tuple[int, int]]:
+    """[min, max] of the values each tensor carries: [0, 1] for spikes, [lo, hi] for input current."""
     spec = a.input
-    amax = {"input": 1 if spec.encoding == "rate" else max(abs(spec.lo), abs(spec.hi))}
+    ranges = {"input": (0, 1) if spec.encoding == "rate" else (spec.lo, spec.hi)}
     for layer in a.core_layers:
-        amax[layer.name] = 1 if layer.has_neurons else max(amax[i] for i in layer.inputs)
-    return amax
+        if layer.has_neurons:
+            ranges[layer.name] = (0, 1)
+        else:
+            ins = [ranges[i] for i in layer.inputs]
+            ranges[layer.name] = (min(r[0] for r in ins), max(r[1] for r in ins))
+    return ranges
 
 
-def _current_bound(layer, amax: dict[str, int]) -> int:
+def _current_range(layer, ranges: dict[str, tuple[int, int]]) -> tuple[int, int, int]:
+    """(bound, lo, hi) of the synaptic current I, before bias."""
     if isinstance(layer, (Conv, Linear)):
-        w = np.abs(layer.weight.astype(np.int64)).reshape(layer.weight.shape[0], -1)
-        return int(w.sum(axis=1).max()) * amax[layer.inputs[0]]
+        lo_in, hi_in = ranges[layer.inputs[0]]
+        w = layer.weight.astype(np.int64).reshape(layer.weight.shape[0], -1)
+        hi = np.maximum(w * lo_in, w * hi_in).sum(axis=1)
+        lo = np.minimum(w * lo_in, w * hi_in).sum(axis=1)
+        bound = int(np.abs(w).sum(axis=1).max()) * max(abs(lo_in), abs(hi_in))
+        return bound, int(lo.min()), int(hi.max())
     if isinstance(layer, AvgPool):
-        return layer.kernel[0] * layer.kernel[1] * amax[layer.inputs[0]]
+        lo_in, hi_in = ranges[layer.inputs[0]]
+        k = layer.kernel[0] * layer.kernel[1]
+        return k * max(abs(lo_in), abs(hi_in)), k * lo_in, k * hi_in
     if isinstance(layer, Add):
-        return sum(abs(m) * amax[i] for m, i in zip(layer.multipliers, layer.inputs))
+        lo = hi = bound = 0
+        for m, i in zip(layer.multipliers, layer.inputs):
+            lo_in, hi_in = ranges[i]
+            lo += min(m * lo_in, m * hi_in)
+            hi += max(m * lo_in, m * hi_in)
+            bound += abs(m) * max(abs(lo_in), abs(hi_in))
+        return bound, lo, hi
     raise TypeError(layer.kind)
 
 
 def exactness_plan(a: Artefact) -> dict[str, LayerPlan]:
     """A LayerPlan for every layer with neurons; raises ArtefactError if not even int64 is exact."""
-    amax = input_amax(a)
+    ranges = value_ranges(a)
     m = a.target.membrane_bits
     plans = {}
     for layer in a.core_layers:
         if not layer.has_neurons:
             continue
-        bound = _current_bound(layer, amax)
+        bound, lo, hi = _current_range(layer, ranges)
         total = (1 << m) + bound + max(abs(b) for b in layer.neuron.bias)
         if total > INT64_LIMIT:
             raise ArtefactError(
                 f"layer {layer.name!r}: membrane: |V| + |I + bias| can reach {total}, beyond int64; "
                 "the runtime cannot simulate it exactly"
             )
-        scan = np.dtype(np.int32 if total < (1 << 31) else np.int64)
-        plans[layer.name] = LayerPlan(bound, matmul_dtype(bound), scan)
+        plans[layer.name] = LayerPlan(bound, matmul_dtype(bound), lo + min(layer.neuron.bias), hi + max(layer.neuron.bias))
     return plans
+
+
+def scan_plan(layer, target, plan: LayerPlan, timesteps: int) -> ScanPlan:
+    """See ScanPlan. Depends on T through the proven membrane range."""
+    m = target.membrane_bits
+    vmin, vmax = -(1 << (m - 1)), (1 << (m - 1)) - 1
+    n = layer.neuron
+    v0 = max(n.threshold) // 2 if n.v_init == "half" else 0
+    reach_hi = v0 + timesteps * max(plan.j_hi, 0)
+    reach_lo = timesteps * min(plan.j_lo, 0)
+    clamp_hi, clamp_lo = reach_hi > vmax, reach_lo < vmin
+    wrap = target.overflow == "wrap" and (clamp_hi or clamp_lo)
+    if target.overflow == "wrap":
+        clamp_hi = clamp_lo = False
+    j_abs = max(abs(plan.j_lo), abs(plan.j_hi))
+    need = max(max(n.threshold), j_abs, (1 << m) + j_abs if (wrap or clamp_hi or clamp_lo) else (1 << (m - 1)))
+    for dt in (np.int16, np.int32, np.int64):
+        if need < np.iinfo(dt).max:
+            return ScanPlan(np.dtype(dt), clamp_lo, clamp_hi, wrap)
+    raise ArtefactError(f"layer {layer.name!r}: membrane values do not fit int64")  # excluded by exactness_plan

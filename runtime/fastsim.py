@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from snnc.runtime.encode import rate_spikes, to_int_input
 from snnc.runtime.errors import InputError
-from snnc.runtime.exactness import LayerPlan, exactness_plan
+from snnc.runtime.exactness import LayerPlan, exactness_plan, scan_plan
 from snnc.runtime.model import Add, Artefact, AvgPool, Concat, Conv, Flatten, Linear
 from snnc.runtime.validate import carries_spikes
 
@@ -59,25 +59,38 @@ def _to_external(x: np.ndarray, ndim: int) -> np.ndarray:
 
 
 def _conv_currents(layer: Conv, x: np.ndarray, plan: LayerPlan, wts: list[np.ndarray]) -> np.ndarray:
+    """im2col with columns ordered (kh, kw, C): each window row is kw*C contiguous input values."""
     tt, b, h, w, c = x.shape
     o, cg, kh, kw = layer.weight.shape
     (sh, sw), (top, left, bottom, right) = layer.stride, layer.padding
     _, ho, wo = layer.output_shape
     n = tt * b
     x = x.reshape(n, h, w, c)
+    if x.dtype == bool:
+        x = x.view(np.uint8)
     if top or left or bottom or right:
         x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    win = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
+    x = np.ascontiguousarray(x)
     out = np.empty((n, ho, wo, o), plan.matmul_dtype)
     og, k = o // layer.groups, cg * kh * kw
     step = max(1, IM2COL_BUDGET // (ho * wo * k * plan.matmul_dtype.itemsize))
+    s0, s1, s2, s3 = x.strides
     for g in range(layer.groups):
+        xg = x[..., g * cg:(g + 1) * cg]
         for n0 in range(0, n, step):
             n1 = min(n, n0 + step)
-            cols = np.empty((n1 - n0, ho, wo, cg, kh, kw), plan.matmul_dtype)
-            np.copyto(cols, win[n0:n1, :, :, g * cg:(g + 1) * cg], casting="unsafe")
-            res = cols.reshape(-1, k) @ wts[g]
-            out[n0:n1, :, :, g * og:(g + 1) * og] = res.reshape(n1 - n0, ho, wo, og)
+            win = as_strided(xg[n0:n1], (n1 - n0, ho, wo, kh, kw, cg), (s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
+            if x.dtype == np.uint8:
+                cols = np.ascontiguousarray(win).reshape(-1, k).astype(plan.matmul_dtype)
+            else:
+                cols = np.empty((n1 - n0, ho, wo, kh, kw, cg), plan.matmul_dtype)
+                np.copyto(cols, win, casting="unsafe")
+                cols = cols.reshape(-1, k)
+            res = cols @ wts[g]
+            if layer.groups == 1:
+                out[n0:n1] = res.reshape(n1 - n0, ho, wo, o)
+            else:
+                out[n0:n1, :, :, g * og:(g + 1) * og] = res.reshape(n1 - n0, ho, wo, og)
     return out.reshape(tt, b, ho, wo, o)
 
 
@@ -87,26 +100,39 @@ def _linear_currents(layer: Linear, x: np.ndarray, plan: LayerPlan, wts: list[np
 
 
 def _avgpool_currents(layer: AvgPool, x: np.ndarray, plan: LayerPlan, wts) -> np.ndarray:
+    """Window sums as kh*kw strided-slice additions (much faster than a reshape-sum)."""
     (kh, kw), (sh, sw) = layer.kernel, layer.stride
     _, ho, wo = layer.output_shape
-    if (kh, kw) == (sh, sw):
-        x = x[:, :, : ho * kh, : wo * kw]
-        tt, b, _, _, c = x.shape
-        return x.reshape(tt, b, ho, kh, wo, kw, c).sum(axis=(3, 5), dtype=plan.scan_dtype)
-    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
-    return win.sum(axis=(-2, -1), dtype=plan.scan_dtype)
+    if x.dtype == bool:
+        x = x.view(np.uint8)
+    acc = None
+    for i in range(kh):
+        for j in range(kw):
+            part = x[:, :, i: i + (ho - 1) * sh + 1: sh, j: j + (wo - 1) * sw + 1: sw]
+            if acc is None:
+                acc = part.astype(_int_dtype(plan))
+            else:
+                np.add(acc, part, out=acc)
+    return acc
 
 
 def _add_currents(layer: Add, xs: list[np.ndarray], plan: LayerPlan) -> np.ndarray:
     total = None
     for m, x in zip(layer.multipliers, xs):
-        term = x.astype(plan.scan_dtype) * plan.scan_dtype.type(m)
+        term = x.astype(_int_dtype(plan)) * m
         total = term if total is None else total + term
     return total
 
 
+def _int_dtype(plan: LayerPlan) -> np.dtype:
+    """An integer dtype holding every partial sum of I (avgpool windows, add terms) exactly."""
+    return np.dtype(np.int32 if plan.bound < (1 << 31) else np.int64)
+
+
 def _weight_mats(layer, dtype: np.dtype) -> list[np.ndarray]:
     w = layer.weight.astype(np.int64)
+    if w.ndim == 4:  # (O, Cg, kh, kw) -> (O, kh, kw, Cg), matching the im2col column order
+        w = w.transpose(0, 2, 3, 1)
     groups = getattr(layer, "groups", 1)
     og = w.shape[0] // groups
     return [np.ascontiguousarray(w[g * og:(g + 1) * og].reshape(og, -1).T.astype(dtype)) for g in range(groups)]
@@ -115,10 +141,14 @@ def _weight_mats(layer, dtype: np.dtype) -> list[np.ndarray]:
 def if_scan(j: np.ndarray, timesteps: int, layer, target, plan: LayerPlan, trace: bool):
     """Integrate-and-fire over T for currents j (Tt, B, *s); returns (spikes bool (T, B, *s), membranes or None)."""
     n = layer.neuron
-    dt = plan.scan_dtype
-    jb = j.astype(dt) + np.asarray(n.bias, dt)
-    theta = np.asarray(n.threshold, dt)
-    shape = jb.shape[1:]
+    sp = scan_plan(layer, target, plan, timesteps)
+    dt = sp.dtype
+    shape = j.shape[1:]
+    # per-channel parameters expanded to one sample's full shape: contiguous inner loops
+    theta = np.ascontiguousarray(np.broadcast_to(np.asarray(n.threshold, dt), shape[1:]))
+    bias = np.ascontiguousarray(np.broadcast_to(np.asarray(n.bias, dt), shape[1:]))
+    jb = j.astype(dt)
+    jb += bias
     v = np.zeros(shape, dt)
     if n.v_init == "half":
         v[...] = theta // 2
@@ -126,17 +156,18 @@ def if_scan(j: np.ndarray, timesteps: int, layer, target, plan: LayerPlan, trace
     mem = np.empty((timesteps,) + shape, np.int64) if trace else None
     m = target.membrane_bits
     vmin, vmax = -(1 << (m - 1)), (1 << (m - 1)) - 1
-    half, mask = dt.type(1 << (m - 1)), dt.type((1 << m) - 1)
     fire = np.greater_equal if target.fire == "ge" else np.greater
-    wrap = target.overflow == "wrap"
+    if sp.wrap:
+        half, mask = dt.type(1 << (m - 1)), dt.type((1 << m) - 1)
     for t in range(timesteps):
         np.add(v, jb[t if jb.shape[0] > 1 else 0], out=v)
-        if wrap:
+        if sp.wrap:
             v += half
             v &= mask
             v -= half
-        else:
+        if sp.clamp_hi:
             np.minimum(v, vmax, out=v)
+        if sp.clamp_lo:
             np.maximum(v, vmin, out=v)
         s = spikes[t]
         fire(v, theta, out=s)
@@ -191,7 +222,7 @@ def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plan
             out = _passthrough(layer, xs)
         values[layer.name] = out
         if spiking[layer.name]:
-            counts[layer.name] = out.sum(axis=0, dtype=np.int64)
+            counts[layer.name] = (out.view(np.uint8) if out.dtype == bool else out).sum(axis=0, dtype=np.int32).astype(np.int64)
             if trace:
                 spikes_out[layer.name] = out
         for i in layer.inputs:  # free what no later layer reads

@@ -1,0 +1,196 @@
+"""Benchmark of the fast runtime against the naive per-timestep simulation and the dense bound.
+
+    python benchmarks/bench_runtime.py [--quick]
+
+For a LeNet-5-sized and a VGG-sized artefact and T = 8, 16, 32 it prints images/s of
+  fast   snnc.runtime.simulate (layer by layer, all T in one matmul per layer)
+  naive  the obvious implementation: step the whole network one timestep at a time, int64
+  dense  the lower bound T * MACs * 2 / (this machine's float32 matmul rate, measured here)
+and asserts that fast and naive give identical spike counts in every layer (bit-exact).
+Numbers are medians of repeated runs. Not a test: run it by hand, record the output in docs/runtime.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from snnc.runtime import (
+    Artefact, AvgPool, Conv, Flatten, HostLinear, InputSpec, Linear, Neuron, Target, simulate,
+)
+
+TARGET = Target(membrane_bits=16, overflow="saturate", fire="ge", threshold_bits=12, bias_bits=8,
+                weight_encoding="symmetric", input_bits=8)
+
+
+# ------------------------------------------------------------------------------ the two networks
+
+def _conv(rng, name, src, c_in, c_out, hw, k, pad, theta):
+    w = rng.integers(-1, 2, size=(c_out, c_in, k, k))
+    ho = hw + 2 * pad - k + 1
+    return Conv(name, [src], (c_out, ho, ho), weight=w, bits=2, stride=(1, 1), padding=(pad,) * 4, groups=1,
+                neuron=Neuron([theta], [0] * c_out, "subtract", "half")), ho
+
+
+def _pool(name, src, c, hw):
+    return AvgPool(name, [src], (c, hw // 2, hw // 2), kernel=(2, 2), stride=(2, 2),
+                   neuron=Neuron([4], [0] * c, "subtract", "zero")), hw // 2
+
+
+def lenet5() -> Artefact:
+    rng = np.random.default_rng(5)
+    layers = []
+    c1, hw = _conv(rng, "conv1", "input", 1, 6, 28, 5, 2, 600)
+    p1, hw = _pool("pool1", "conv1", 6, hw)
+    c2, hw = _conv(rng, "conv2", "pool1", 6, 16, hw, 5, 0, 4)
+    p2, hw = _pool("pool2", "conv2", 16, hw)
+    layers = [c1, p1, c2, p2, Flatten("flat", ["pool2"], (400,))]
+    layers.append(Linear("fc1", ["flat"], (120,), weight=rng.integers(-1, 2, (120, 400)), bits=2,
+                         neuron=Neuron([4], [0] * 120, "subtract", "half")))
+    layers.append(Linear("fc2", ["fc1"], (84,), weight=rng.integers(-1, 2, (84, 120)), bits=2,
+                         neuron=Neuron([3], [0] * 84, "subtract", "half")))
+    layers.append(HostLinear("head", ["fc2"], (10,), weight=rng.normal(size=(10, 84)), bias=np.zeros(10)))
+    return Artefact(InputSpec((1, 28, 28), "current", 0, 255, 1 / 255), tuple(layers), TARGET, {"name": "bench"})
+
+
+def vgg() -> Artefact:
+    rng = np.random.default_rng(7)
+    layers, src, c, hw = [], "input", 3, 32
+    for stage, (width, n) in enumerate([(64, 2), (128, 2), (256, 2)]):
+        for i in range(n):
+            theta = 1200 if src == "input" else 6
+            layer, hw = _conv(rng, f"conv{stage}_{i}", src, c, width, hw, 3, 1, theta)
+            layers.append(layer)
+            src, c = layer.name, width
+        pool, hw = _pool(f"pool{stage}", src, c, hw)
+        layers.append(pool)
+        src = pool.name
+    layers.append(Flatten("flat", [src], (c * hw * hw,)))
+    layers.append(Linear("fc1", ["flat"], (256,), weight=rng.integers(-1, 2, (256, c * hw * hw)), bits=2,
+                         neuron=Neuron([8], [0] * 256, "subtract", "half")))
+    layers.append(HostLinear("head", ["fc1"], (10,), weight=rng.normal(size=(10, 256)), bias=np.zeros(10)))
+    return Artefact(InputSpec((3, 32, 32), "current", 0, 255, 1 / 255), tuple(layers), TARGET, {"name": "bench"})
+
+
+def macs_per_step(a: Artefact) -> int:
+    total = 0
+    for layer in a.core_layers:
+        if isinstance(layer, (Conv, Linear)):
+            total += int(np.prod(layer.output_shape)) * int(np.prod(layer.weight.shape[1:]))
+    return total
+
+
+# ------------------------------------------------------------------------------ the naive simulator
+
+def naive_simulate(a: Artefact, x: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
+    """Step the whole network one timestep at a time, int64 arithmetic, NCHW. Current input only."""
+    x_int = np.clip(np.rint(x.astype(np.float64) / a.input.scale), a.input.lo, a.input.hi).astype(np.int64)
+    m = a.target.membrane_bits
+    lo, hi = -(1 << (m - 1)), (1 << (m - 1)) - 1
+    state, counts = {}, {}
+    for layer in a.core_layers:
+        if layer.has_neurons:
+            th = np.asarray(layer.neuron.threshold, np.int64).reshape((-1,) + (1,) * (len(layer.output_shape) - 1))
+            state[layer.name] = np.broadcast_to(th // 2 if layer.neuron.v_init == "half" else 0 * th,
+                                                (len(x),) + layer.output_shape).copy()
+        counts[layer.name] = np.zeros((len(x),) + layer.output_shape, np.int64)
+    for _ in range(timesteps):
+        vals = {"input": x_int}
+        for layer in a.core_layers:
+            s = vals[layer.inputs[0]]
+            if isinstance(layer, Conv):
+                o, c, kh, kw = layer.weight.shape
+                t, l, b, r = layer.padding
+                sp = np.pad(s, ((0, 0), (0, 0), (t, b), (l, r)))
+                win = sliding_window_view(sp, (kh, kw), axis=(2, 3))  # B, C, Ho, Wo, kh, kw
+                cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, c * kh * kw)
+                cur = (cols @ layer.weight.reshape(o, -1).T.astype(np.int64))
+                cur = cur.reshape(len(x), layer.output_shape[1], layer.output_shape[2], o).transpose(0, 3, 1, 2)
+            elif isinstance(layer, AvgPool):
+                kh, kw = layer.kernel
+                bsz, c, h, w = s.shape
+                cur = s.reshape(bsz, c, h // kh, kh, w // kw, kw).sum(axis=(3, 5))
+            elif isinstance(layer, Linear):
+                cur = s @ layer.weight.T.astype(np.int64)
+            else:  # flatten
+                vals[layer.name] = s.reshape(len(x), -1)
+                counts[layer.name] += vals[layer.name]
+                continue
+            n = layer.neuron
+            shape = (-1,) + (1,) * (len(layer.output_shape) - 1)
+            th = np.asarray(n.threshold, np.int64).reshape(shape)
+            v = np.clip(state[layer.name] + cur + np.asarray(n.bias, np.int64).reshape(shape), lo, hi)
+            spk = v >= th
+            v = np.where(spk, v - th, v)
+            state[layer.name] = v
+            vals[layer.name] = spk.astype(np.int64)
+            counts[layer.name] += vals[layer.name]
+    return counts
+
+
+# ------------------------------------------------------------------------------ measurement
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def float32_matmul_rate(n: int = 2048, repeats: int = 5) -> float:
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).random((n, n), dtype=np.float32)
+    a @ b
+    return 2 * n**3 / median_time(lambda: a @ b, repeats)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and samples")
+    args = ap.parse_args()
+    reps = 3 if args.quick else 5
+    rate = float32_matmul_rate()
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, numpy {np.__version__}")
+    print(f"float32 matmul: {rate / 1e9:.1f} GFLOP/s (2048^3, median of 5)")
+    print(f"{'network':8} {'T':>3} {'MACs/step':>10} {'fast img/s':>11} {'naive img/s':>12} {'speedup':>8} "
+          f"{'dense img/s':>12} {'fast/dense':>10}")
+    for name, build, batch, naive_batch in (("lenet5", lenet5, 256, 64), ("vgg", vgg, 16, 2)):
+        art = build()
+        macs = macs_per_step(art)
+        rng = np.random.default_rng(0)
+        x_all = rng.random((batch,) + art.input.shape).astype(np.float32)
+        for T in (8, 16, 32):
+            res = simulate(art, x_all[:naive_batch], T)
+            ref = naive_simulate(art, x_all[:naive_batch], T)
+            for layer, counts in ref.items():  # bit-exact: fast == naive, every layer
+                assert np.array_equal(res.counts[layer], counts), (name, T, layer)
+            assert res.output_counts.sum() > 0, "silent network"
+            t_fast = median_time(lambda: simulate(art, x_all, T), reps)
+            t_naive = median_time(lambda: naive_simulate(art, x_all[:naive_batch], T), max(1, reps - 2))
+            fast, naive = batch / t_fast, naive_batch / t_naive
+            dense = rate / (T * macs * 2)
+            print(f"{name:8} {T:>3} {macs:>10,} {fast:>11.1f} {naive:>12.2f} {fast / naive:>7.1f}x "
+                  f"{dense:>12.1f} {dense / fast:>9.2f}x")
+    print("fast == naive spike counts in every layer: OK")
+
+
+if __name__ == "__main__":
+    main()
