@@ -160,7 +160,7 @@ def _check_table(v: "_Validator", values: dict[str, Any], entries: dict[str, yam
         for bits, limit in row.items():
             where = f"parameters.conv_in_channels_limit.value.{k}.{bits}"
             if bits not in allowed:
-                v.fail(node, where, f"bit width {bits} is not in parameters.weight_bits {sorted(allowed)}")
+                v.fail(v.table_nodes.get((k, bits), node), where, f"bit width {bits} is not in parameters.weight_bits {sorted(allowed)}")
             expected = budget // (k * k * bits)
             if limit != expected:
                 v.fail(
