@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from snnc.compiler.cli.common import fail, handle_user_errors
-from snnc.compiler.cli.options import bits_option, format_option, hw_option
+from snnc.compiler.cli.options import bits_option, format_option, hw_option, load_spec_and_bits
 
 
 def render_report(report, fmt: str) -> str:
@@ -27,11 +27,7 @@ def render_report(report, fmt: str) -> str:
 def check(model: str, hw: str, bits: int, fmt: str) -> None:
     """Check that MODEL (.onnx) fits the hardware spec at N-bit weights; list every violation."""
     from snnc.compiler.check import check_model
-    from snnc.hwspec import load_spec
-
-    spec = load_spec(hw)
-    if bits not in spec.weight_bits:
-        fail(f"--bits {bits}: the spec {spec.name} allows {', '.join(map(str, spec.weight_bits))}")
+    spec = load_spec_and_bits(hw, bits)
     if not Path(model).is_file():
         fail(f"{model}: no such model file")
     report = check_model(model, spec, bits)

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import click
 
-from snnc.compiler.cli.common import EXIT_FAILED, EXIT_OK, handle_user_errors
-from snnc.compiler.cli.options import bits_option, format_option, hw_option, quiet_option
+from snnc.compiler.cli.common import EXIT_FAILED, EXIT_OK, fail, handle_user_errors
+from snnc.compiler.cli.options import (
+    bits_option, build_compile_options, compile_options, format_option, hw_option, load_calib,
+    load_spec_and_bits, quiet_option,
+)
 from snnc.compiler.cli.progress import progress
 
 
@@ -16,46 +19,26 @@ from snnc.compiler.cli.progress import progress
 @hw_option
 @bits_option
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Artefact to write (default: MODEL with .snn).")
-@click.option("--calib", type=click.Path(dir_okay=False), help="Calibration inputs (.npz with x [, y, x_scale] or .npy).")
-@click.option("--data-scale", type=float, default=None,
-              help="Multiply the stored data by this to get the model's input (default: the file's x_scale, else 1).")
-@click.option("--calib-samples", type=click.IntRange(1), default=1000, show_default=True, help="Use at most this many calibration inputs.")
-@click.option("--timesteps", "-T", type=click.IntRange(1), default=32, show_default=True, help="Timesteps for golden vectors and the agreement check.")
-@click.option("--norm", type=click.Choice(["max", "percentile", "spikenorm"]), default="percentile", show_default=True,
-              help="Threshold normalization: activation max, a percentile of activations (Rueckauer 2017), or Spike-Norm (Sengupta 2019).")
-@click.option("--percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True, help="Percentile for --norm percentile.")
-@click.option("--reset", type=click.Choice(["subtract", "zero"]), default="subtract", show_default=True, help="Reset by subtracting the threshold, or to zero.")
-@click.option("--v-init", type=click.Choice(["half", "zero"]), default="half", show_default=True, help="Initial membrane: floor(threshold/2) or 0.")
-@click.option("--per-channel", is_flag=True, help="One threshold per output channel (where the spec allows).")
-@click.option("--input-encoding", type=click.Choice(["current", "rate"]), default="current", show_default=True,
-              help="Integer current every timestep, or deterministic rate-coded spikes.")
-@click.option("--input-scale", type=float, default=None, help="Float value of one integer input step (default: from the calibration data range).")
+@click.option("--timesteps", "-T", type=click.IntRange(1), default=32, show_default=True,
+              help="Timesteps for the golden vectors and the agreement check.")
+@compile_options
 @format_option
 @quiet_option
 @handle_user_errors
-def compile_cmd(model, hw, bits, out, calib, data_scale, calib_samples, timesteps, norm, percentile, reset, v_init,
-                per_channel, input_encoding, input_scale, fmt, quiet):
+def compile_cmd(model, hw, bits, out, timesteps, fmt, quiet, **kw):
     """Compile MODEL (.onnx) into a bit-exact spiking artefact for the hardware spec.
 
     Runs the same checks as `snnc check` first and writes nothing when they fail (exit 1).
     """
     from snnc.compiler.build import compile_model
     from snnc.compiler.cli.check_cmd import render_report
-    from snnc.compiler.cli.common import fail
-    from snnc.compiler.data import load_dataset
-    from snnc.compiler.lower import CompileOptions
-    from snnc.hwspec import load_spec
 
-    spec = load_spec(hw)
-    if bits not in spec.weight_bits:
-        fail(f"--bits {bits}: the spec {spec.name} allows {', '.join(map(str, spec.weight_bits))}")
-    if not Path(model).exists():
+    spec = load_spec_and_bits(hw, bits)
+    if not Path(model).is_file():
         fail(f"{model}: no such model file")
     out = out or str(Path(model).with_suffix(".snn"))
-    opts = CompileOptions(bits=bits, timesteps=timesteps, norm=norm, percentile=percentile, reset=reset, v_init=v_init,
-                          per_channel=per_channel, input_encoding=input_encoding, input_scale=input_scale,
-                          calib_samples=calib_samples)
-    data = load_dataset(calib, role="calib", scale=data_scale) if calib else None
+    opts = build_compile_options(bits, timesteps, kw)
+    data, _ = load_calib(kw)
     result = compile_model(model, spec, opts, data, out, progress=progress(not quiet and fmt == "text"))
     if result.exit_code != EXIT_OK:
         click.echo(render_report(result.check, fmt))
@@ -65,7 +48,10 @@ def compile_cmd(model, hw, bits, out, calib, data_scale, calib_samples, timestep
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))
     else:
-        click.echo(render_summary(summary, quiet))
+        click.echo(render_summary(summary))
+    if not quiet:
+        for w in result.warnings:
+            click.echo(f"warning: {w}", err=True)
     raise SystemExit(EXIT_OK)
 
 
@@ -95,7 +81,7 @@ def _fmt(v, spec=""):
     return format(v, spec) if spec else str(v)
 
 
-def render_summary(s: dict, quiet: bool = False) -> str:
+def render_summary(s: dict) -> str:
     head = ("layer", "kind", "place", "bits", "theta", "weights", "row bits", "scale", "w err", "saturate")
     rows = []
     for l in s["layers"]:
@@ -114,8 +100,5 @@ def render_summary(s: dict, quiet: bool = False) -> str:
     if s["agreement"]:
         a = s["agreement"]
         out.append(f"agreement SNN vs quantized ANN: {a['snn_vs_quantized_ann'] * 100:.1f}% of {a['samples']} calibration inputs at T={a['timesteps']}")
-    if not quiet:
-        for w in s["warnings"]:
-            out.append(f"warning: {w}")
     out.append(f"wrote {s['artefact']} ({s['golden_samples']} golden vectors)")
     return "\n".join(out)

@@ -16,3 +16,63 @@ format_option = click.option(
     help="Output format.",
 )
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars or notes.")
+
+
+def load_spec_and_bits(hw: str, bits: int):
+    """The spec, after checking that it allows `bits` (exit 2 otherwise)."""
+    from snnc.compiler.cli.common import fail
+    from snnc.hwspec import load_spec
+
+    spec = load_spec(hw)
+    if bits not in spec.weight_bits:
+        fail(f"--bits {bits}: the spec {spec.name} allows {', '.join(map(str, spec.weight_bits))}")
+    return spec
+
+
+_COMPILE_OPTIONS = [
+    click.option("--calib", type=click.Path(dir_okay=False),
+                 help="Calibration inputs (.npz with calib_x / x_train / x [, x_scale], or .npy)."),
+    click.option("--data-scale", type=float, default=None,
+                 help="Multiply stored data by this to get the model's input (default: the file's x_scale, else 1)."),
+    click.option("--calib-samples", type=click.IntRange(1), default=1000, show_default=True,
+                 help="Use at most this many calibration inputs."),
+    click.option("--norm", type=click.Choice(["max", "percentile", "spikenorm"]), default="percentile", show_default=True,
+                 help="Threshold normalization: activation max, a percentile of activations (Rueckauer 2017), "
+                      "or Spike-Norm (Sengupta 2019)."),
+    click.option("--percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True,
+                 help="Percentile for --norm percentile."),
+    click.option("--reset", type=click.Choice(["subtract", "zero"]), default="subtract", show_default=True,
+                 help="Reset by subtracting the threshold, or to zero."),
+    click.option("--v-init", type=click.Choice(["half", "zero"]), default="half", show_default=True,
+                 help="Initial membrane: floor(threshold/2) or 0."),
+    click.option("--per-channel", is_flag=True, help="One threshold per output channel (where the spec allows)."),
+    click.option("--input-encoding", type=click.Choice(["current", "rate"]), default="current", show_default=True,
+                 help="Integer current every timestep, or deterministic rate-coded spikes."),
+    click.option("--input-scale", type=float, default=None,
+                 help="Float value of one integer input step (default: from the calibration data range)."),
+]
+
+
+def compile_options(func):
+    """All options that shape a compilation, shared by `compile` and `eval`."""
+    for opt in reversed(_COMPILE_OPTIONS):
+        func = opt(func)
+    return func
+
+
+def build_compile_options(bits: int, timesteps: int, kw: dict):
+    """CompileOptions from the parsed `compile_options`; pops them from `kw`."""
+    from snnc.compiler.lower import CompileOptions
+
+    return CompileOptions(
+        bits=bits, timesteps=timesteps, norm=kw.pop("norm"), percentile=kw.pop("percentile"), reset=kw.pop("reset"),
+        v_init=kw.pop("v_init"), per_channel=kw.pop("per_channel"), input_encoding=kw.pop("input_encoding"),
+        input_scale=kw.pop("input_scale"), calib_samples=kw.pop("calib_samples"),
+    )
+
+
+def load_calib(kw: dict):
+    from snnc.compiler.data import load_dataset
+
+    calib, scale = kw.pop("calib"), kw.pop("data_scale")
+    return (load_dataset(calib, role="calib", scale=scale) if calib else None), scale
