@@ -127,9 +127,12 @@ def scan_plan(layer, target, plan: LayerPlan, timesteps: int) -> ScanPlan:
     wrap = target.overflow == "wrap" and (clamp_hi or clamp_lo)
     if target.overflow == "wrap":
         clamp_hi = clamp_lo = False
-    j_abs = max(abs(plan.j_lo), abs(plan.j_hi))
-    need = max(max(n.threshold), j_abs, (1 << m) + j_abs if (wrap or clamp_hi or clamp_lo) else (1 << (m - 1)))
+    overflow = wrap or clamp_hi or clamp_lo
+    # every value the scan holds: V, V + I + bias before the overflow step, I + bias, theta, 2^m - 1
+    hi = max(max(n.threshold), plan.j_hi, vmax + max(plan.j_hi, 0) + (1 << (m - 1)) if overflow else vmax)
+    lo = min(plan.j_lo, vmin + min(plan.j_lo, 0) if overflow else vmin)
     for dt in (np.int16, np.int32, np.int64):
-        if need < np.iinfo(dt).max:
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
             return ScanPlan(np.dtype(dt), clamp_lo, clamp_hi, wrap)
     raise ArtefactError(f"layer {layer.name!r}: membrane values do not fit int64")  # excluded by exactness_plan
