@@ -13,7 +13,7 @@ import numpy as np
 from snnc.compiler.data import Dataset
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.interpret import KERNELS
-from snnc.compiler.lower import CompileOptions, lower
+from snnc.compiler.lower import CompileOptions, artefact_names, lower
 from snnc.compiler.stages import plan_stages
 from snnc import runtime
 from snnc.runtime.encode import rate_spikes
@@ -27,6 +27,7 @@ def spikenorm_scales(graph: Graph, spec, opts: CompileOptions, calib: Dataset, i
     x = calib.take(min(SAMPLES, len(calib)), shape)
     x_int = np.clip(np.rint(x / s_in), lo, hi)
     stages = plan_stages(graph)
+    names = artefact_names(stages)
     unit = s_in * (hi if opts.input_encoding == "rate" else 1)
     lam = {graph.inputs[0]: unit}
     layer_of = {graph.inputs[0]: "input"}
@@ -55,6 +56,6 @@ def spikenorm_scales(graph: Graph, spec, opts: CompileOptions, calib: Dataset, i
             scales[st.output] = lam[st.output]
         else:
             lam[st.output] = lam[st.inputs[0]] if st.inputs else 1.0
-        layer_of[st.output] = st.name
+        layer_of[st.output] = names[st.name]
     return scales
 

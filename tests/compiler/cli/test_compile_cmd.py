@@ -1,0 +1,111 @@
+"""`snnc compile` and `snnc eval` from the command line: exit codes, outputs, determinism."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from snnc import runtime
+from snnc.compiler.cli.main import cli
+
+ROOT = Path(__file__).resolve().parents[3]
+FITS = ROOT / "examples/models/lenet5_fits.onnx"
+WIDE = ROOT / "examples/models/wide_conv.onnx"
+DEMO = ROOT / "examples/data/mnist_demo.npz"
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def calib(tmp_path_factory):
+    """Calibration inputs shaped for lenet5_fits (a few demo images)."""
+    d = tmp_path_factory.mktemp("calib")
+    with np.load(DEMO) as z:
+        np.savez(d / "calib.npz", calib_x=z["calib_x"][:64], x=z["x"][:64], y=z["y"][:64], x_scale=z["x_scale"])
+    return d / "calib.npz"
+
+
+def test_compile_writes_a_verified_artefact(tmp_path, calib):
+    out = tmp_path / "m.snn"
+    res = invoke("compile", FITS, "--hw", "hw_v1", "--bits", 2, "--calib", calib, "-T", 8, "-o", out)
+    assert res.exit_code == 0, res.output
+    assert "agreement SNN vs quantized ANN" in res.output and f"wrote {out}" in res.output
+    art = runtime.load(out)
+    assert runtime.verify(art).ok
+    assert art.golden.timesteps == 8
+    prov = art.provenance
+    assert prov["hardware_spec"]["name"] == "hw_v1" and prov["options"]["bits"] == 2
+    assert prov["source"]["sha256"] and prov["calibration"]["samples"] == 64
+    assert all(layer.bits == 2 for layer in art.layers if hasattr(layer, "bits"))
+
+
+def test_same_inputs_give_a_byte_identical_artefact(tmp_path, calib):
+    a, b = tmp_path / "a.snn", tmp_path / "sub" / "b.snn"
+    b.parent.mkdir()
+    for out in (a, b):
+        assert invoke("compile", FITS, "--bits", 3, "--calib", calib, "-T", 4, "-o", out, "-q").exit_code == 0
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_violating_model_exits_1_and_writes_nothing(tmp_path):
+    out = tmp_path / "w.snn"
+    res = invoke("compile", WIDE, "--bits", 2, "-o", out)
+    assert res.exit_code == 1
+    assert "HW001" in res.output and "--bits 1" in res.output
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_json_summary_has_every_layer(tmp_path, calib):
+    res = invoke("compile", FITS, "--bits", 4, "--calib", calib, "-T", 4, "-o", tmp_path / "m.snn", "--format", "json")
+    assert res.exit_code == 0
+    s = json.loads(res.output)
+    art = runtime.load(tmp_path / "m.snn")
+    assert [layer["artefact_name"] for layer in s["layers"]] == [layer.name for layer in art.layers]
+    assert s["agreement"]["samples"] == 64
+    conv = next(layer for layer in s["layers"] if layer["kind"] == "conv")
+    assert conv["row_bits"] <= conv["row_budget"] and conv["theta_min"] >= 1
+
+
+def test_without_calibration_it_warns_and_still_compiles(tmp_path):
+    res = invoke("compile", FITS, "--bits", 2, "-T", 4, "-o", tmp_path / "m.snn")
+    assert res.exit_code == 0
+    assert "no calibration data" in res.stderr and "no calibration data" not in res.stdout
+    assert runtime.verify(runtime.load(tmp_path / "m.snn")).ok
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["compile", "missing.onnx", "--bits", "2"], "no such model file"),
+    (["compile", str(FITS), "--bits", "7"], "--bits 7"),
+    (["compile", str(FITS), "--bits", "2", "--hw", "nope.yaml"], "nope.yaml"),
+    (["compile", str(FITS), "--bits", "2", "--calib", "missing.npz"], "missing.npz"),
+    (["eval", str(FITS), "--data", str(DEMO)], "--bits is required"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, args, msg):
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    assert msg in res.output
+    assert "Traceback" not in res.output
+
+
+def test_spikenorm_and_max_normalization_compile(tmp_path, calib):
+    for norm in ("max", "spikenorm"):
+        res = invoke("compile", FITS, "--bits", 4, "--calib", calib, "--norm", norm, "-T", 8, "-o", tmp_path / f"{norm}.snn", "-q")
+        assert res.exit_code == 0, res.output
+        assert runtime.load(tmp_path / f"{norm}.snn").provenance["options"]["norm"] == norm
+
+
+def test_eval_model_and_artefact(tmp_path, calib):
+    res = invoke("eval", FITS, "--bits", 4, "--calib", calib, "--data", calib, "-T", "4,8", "--format", "json")
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.output)
+    assert r["samples"] == 64 and set(r["snn"]) == {"4", "8"}
+    assert 0.0 <= r["float"] <= 1.0 and 0.0 <= r["quantized_ann"] <= 1.0
+    invoke("compile", FITS, "--bits", 4, "--calib", calib, "-T", 8, "-o", tmp_path / "m.snn", "-q")
+    res2 = invoke("eval", tmp_path / "m.snn", "--data", calib, "-T", "4,8", "--format", "json")
+    r2 = json.loads(res2.output)
+    assert r2["snn"] == r["snn"]  # the same artefact, the same bit-exact simulation
