@@ -23,7 +23,7 @@ from snnc.runtime.exactness import LayerPlan, exactness_plan, scan_plan
 from snnc.runtime.model import Add, Artefact, AvgPool, Concat, Conv, Flatten, Linear
 from snnc.runtime.validate import carries_spikes
 
-IM2COL_BUDGET = 64 << 20  # bytes of one im2col block
+IM2COL_BUDGET = 32 << 20  # bytes of one im2col block
 BATCH_BUDGET = 512 << 20  # bytes of per-chunk activations, used to choose the batch chunk
 
 

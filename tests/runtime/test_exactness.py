@@ -55,3 +55,27 @@ def test_beyond_2_53_uses_int64():
     res = simulate(art, x, 2, trace=True)
     assert res.membranes["wide"][0, 0, 0] == 2**54 - 1
     np.testing.assert_array_equal(res.membranes["wide"], reference_simulate(art, x, 2)["membranes"]["wide"])
+
+
+def test_scan_plan_elides_overflow_only_when_proven_and_picks_narrow_dtypes():
+    from snnc.runtime.exactness import scan_plan
+
+    def plan_for(m, overflow, T, weight=1, hi=3):
+        target = Target(membrane_bits=m, overflow=overflow, fire="ge", threshold_bits=4, bias_bits=4,
+                        weight_encoding="full", input_bits=8)
+        layer = Linear("l", ["input"], (1,), weight=[[weight] * 4], bits=4, neuron=Neuron([15], [0], "zero", "zero"))
+        art = Artefact(InputSpec((4,), "current", 0, hi), (layer,), target)
+        return scan_plan(layer, target, exactness_plan(art)["l"], T)
+
+    # I in [0, 12]: 16-bit membrane cannot overflow in 100 steps -> no clamp, int16
+    p = plan_for(16, "saturate", 100)
+    assert (p.clamp_hi, p.clamp_lo, p.wrap, p.dtype) == (False, False, False, np.int16)
+    # 6-bit membrane (max 31) with up to 12 per step overflows in 3 steps; I >= 0 -> no lower clamp
+    p = plan_for(6, "saturate", 3)
+    assert (p.clamp_hi, p.clamp_lo) == (True, False)
+    p = plan_for(6, "wrap", 3)
+    assert p.wrap and not p.clamp_hi
+    p = plan_for(6, "saturate", 3, weight=-1)
+    assert (p.clamp_hi, p.clamp_lo) == (False, True)
+    # a 20-bit membrane needs int32
+    assert plan_for(20, "saturate", 1).dtype == np.int32
