@@ -58,7 +58,7 @@ def _to_external(x: np.ndarray, ndim: int) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(x, -1, -3)) if ndim == 3 else x
 
 
-def _conv_currents(layer: Conv, x: np.ndarray, plan: LayerPlan, wts: list[np.ndarray]) -> np.ndarray:
+def _conv_currents(layer: Conv, x: np.ndarray, plan: LayerPlan, wts) -> np.ndarray:
     """im2col with columns ordered (kh, kw, C), so each window row is kw*C contiguous values.
 
     The input is cast to the matmul dtype *before* the im2col (the cast is the slow part and
@@ -70,6 +70,8 @@ def _conv_currents(layer: Conv, x: np.ndarray, plan: LayerPlan, wts: list[np.nda
     _, ho, wo = layer.output_shape
     n = tt * b
     dt = plan.matmul_dtype
+    if isinstance(wts, Unrolled):
+        return (x.reshape(n, h * w * c).astype(dt) @ wts.matrix).reshape(tt, b, ho, wo, o)
     x = x.reshape(n, h, w, c)
     if x.dtype == bool:
         x = x.view(np.uint8)
@@ -108,7 +110,7 @@ def _avgpool_currents(layer: AvgPool, x: np.ndarray, plan: LayerPlan, wts) -> np
         for j in range(kw):
             part = x[:, :, i: i + (ho - 1) * sh + 1: sh, j: j + (wo - 1) * sw + 1: sw]
             if acc is None:
-                acc = part.astype(_int_dtype(plan))
+                acc = part.astype(_int_dtype(plan, nonnegative=x.dtype == np.uint8))
             else:
                 np.add(acc, part, out=acc)
     return acc
@@ -122,12 +124,53 @@ def _add_currents(layer: Add, xs: list[np.ndarray], plan: LayerPlan) -> np.ndarr
     return total
 
 
-def _int_dtype(plan: LayerPlan) -> np.dtype:
-    """An integer dtype holding every partial sum of I (avgpool windows, add terms) exactly."""
-    return np.dtype(np.int32 if plan.bound < (1 << 31) else np.int64)
+def _int_dtype(plan: LayerPlan, nonnegative: bool = False) -> np.dtype:
+    """The narrowest integer dtype holding every partial sum of I (avgpool windows, add terms)."""
+    if nonnegative and plan.bound <= 255:
+        return np.dtype(np.uint8)
+    for dt in (np.int16, np.int32):
+        if plan.bound <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.int64)
 
 
-def _weight_mats(layer, dtype: np.dtype) -> list[np.ndarray]:
+UNROLL_MAX_ENTRIES = 4 << 20  # an unrolled conv matrix of at most this many entries (16 MB float32)
+UNROLL_MAX_WASTE = 8  # ... and at most this many times the MACs of the direct convolution
+
+
+class Unrolled:
+    """A small convolution as one dense (H*W*C, Ho*Wo*O) matrix (channels-last flattening).
+
+    For layers with few channels, im2col plus a thin matmul is dominated by copies; one
+    BLAS-sized product over the whole (zero-padded) connectivity matrix is faster, and exact
+    under the same bound (the extra entries are zeros).
+    """
+
+    def __init__(self, layer: Conv, in_shape: tuple[int, ...], dtype: np.dtype):
+        c, h, w = in_shape
+        o, cg, kh, kw = layer.weight.shape
+        _, ho, wo = layer.output_shape
+        (sh, sw), (top, left, _, _) = layer.stride, layer.padding
+        oo, ci, ii, jj, yy, xx = np.meshgrid(np.arange(o), np.arange(cg), np.arange(kh), np.arange(kw),
+                                             np.arange(ho), np.arange(wo), indexing="ij")
+        row, col = yy * sh + ii - top, xx * sw + jj - left
+        valid = (row >= 0) & (row < h) & (col >= 0) & (col < w)
+        chan = (oo // (o // layer.groups)) * cg + ci
+        src = ((row * w + col) * c + chan)[valid]
+        dst = ((yy * wo + xx) * o + oo)[valid]
+        self.matrix = np.zeros((h * w * c, ho * wo * o), dtype)
+        self.matrix[src, dst] = np.broadcast_to(layer.weight[:, :, :, :, None, None], oo.shape)[valid]
+
+    @staticmethod
+    def worthwhile(layer: Conv, in_shape: tuple[int, ...]) -> bool:
+        entries = int(np.prod(in_shape)) * int(np.prod(layer.output_shape))
+        direct = int(np.prod(layer.output_shape)) * int(np.prod(layer.weight.shape[1:]))
+        return entries <= UNROLL_MAX_ENTRIES and entries <= UNROLL_MAX_WASTE * direct
+
+
+def _weight_mats(layer, dtype: np.dtype, in_shape: tuple[int, ...]) -> "list[np.ndarray] | Unrolled":
+    if isinstance(layer, Conv) and Unrolled.worthwhile(layer, in_shape):
+        return Unrolled(layer, in_shape, dtype)
     w = layer.weight.astype(np.int64)
     if w.ndim == 4:  # (O, Cg, kh, kw) -> (O, kh, kw, Cg), matching the im2col column order
         w = w.transpose(0, 2, 3, 1)
@@ -268,7 +311,8 @@ def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
     timesteps = int(timesteps)
     x_int = to_int_input(a.input, x)
     plans = exactness_plan(a)
-    mats = {layer.name: _weight_mats(layer, plans[layer.name].matmul_dtype)
+    shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
+    mats = {layer.name: _weight_mats(layer, plans[layer.name].matmul_dtype, shapes[layer.inputs[0]])
             for layer in a.core_layers if isinstance(layer, (Conv, Linear))}
     spiking = carries_spikes(a)
     chunk = batch_size or _auto_batch(a, timesteps, trace)

@@ -45,6 +45,26 @@ def test_fast_equals_reference(case):
     assert_identical(art, x, T)
 
 
+@settings(max_examples=60, deadline=None)
+@given(cases())
+def test_both_conv_strategies_equal_reference(case):
+    """Convolutions run as im2col + matmul or as one unrolled matrix; force each in turn."""
+    import snnc.runtime.fastsim as fastsim
+
+    art, x, T = case
+    saved = fastsim.UNROLL_MAX_ENTRIES
+    try:
+        for limit in (0, 1 << 30):
+            fastsim.UNROLL_MAX_ENTRIES = limit
+            fastsim.UNROLL_MAX_WASTE, waste = (1 << 30, fastsim.UNROLL_MAX_WASTE) if limit else (fastsim.UNROLL_MAX_WASTE,) * 2
+            try:
+                assert_identical(art, x, T)
+            finally:
+                fastsim.UNROLL_MAX_WASTE = waste
+    finally:
+        fastsim.UNROLL_MAX_ENTRIES = saved
+
+
 @settings(max_examples=30, deadline=None)
 @given(cases())
 def test_batch_chunking_and_trace_do_not_change_results(case):
