@@ -52,17 +52,13 @@ def test_both_conv_strategies_equal_reference(case):
     import snnc.runtime.fastsim as fastsim
 
     art, x, T = case
-    saved = fastsim.UNROLL_MAX_ENTRIES
+    saved = fastsim.UNROLL_MAX_ENTRIES, fastsim.UNROLL_MAX_WASTE
     try:
-        for limit in (0, 1 << 30):
-            fastsim.UNROLL_MAX_ENTRIES = limit
-            fastsim.UNROLL_MAX_WASTE, waste = (1 << 30, fastsim.UNROLL_MAX_WASTE) if limit else (fastsim.UNROLL_MAX_WASTE,) * 2
-            try:
-                assert_identical(art, x, T)
-            finally:
-                fastsim.UNROLL_MAX_WASTE = waste
+        for limits in ((0, 0), (1 << 30, 1 << 30)):  # never unroll, always unroll
+            fastsim.UNROLL_MAX_ENTRIES, fastsim.UNROLL_MAX_WASTE = limits
+            assert_identical(art, x, T)
     finally:
-        fastsim.UNROLL_MAX_ENTRIES = saved
+        fastsim.UNROLL_MAX_ENTRIES, fastsim.UNROLL_MAX_WASTE = saved
 
 
 @settings(max_examples=30, deadline=None)
