@@ -1,8 +1,8 @@
 """Front ends: read a trained model file and produce the snnc IR (`snnc.compiler.ir.Graph`).
 
-`load_model(path)` dispatches on the file's extension through `LOADERS`. Only ONNX exists today;
-the torch.export (`.pt2`) front end registers itself here with `register_loader(".pt2", fn)`
-when it is added (see issue #2), so no caller has to change.
+`load_model(path)` dispatches on the file's extension through `LOADERS`: `.onnx` (the ONNX front
+end) and `.pt2` (torch.export archives, the torch front end). Each loader imports its
+dependency (onnx, torch) only when a file of its kind is loaded.
 """
 from __future__ import annotations
 
@@ -27,8 +27,14 @@ def _load_onnx(path: str) -> Graph:
     return load_onnx(path)
 
 
+def _load_pt2(path: str) -> Graph:
+    from snnc.compiler.frontends.torch import load_pt2  # imports torch lazily
+
+    return load_pt2(path)
+
+
 register_loader(".onnx", _load_onnx)
-# Hook for the torch front end (a later issue): register_loader(".pt2", load_pt2)
+register_loader(".pt2", _load_pt2)
 
 
 def load_model(path: str | os.PathLike) -> Graph:

@@ -1,0 +1,228 @@
+"""What torch importers see: `TorchNode` (one call of an aten op in a `torch.export` graph, its
+arguments bound to the op schema's names) and `TorchContext` (the constants known so far, the
+shapes torch.export recorded, the IR being built).
+
+Every fx value is one of:
+- a **tensor** computed from the model input: it has an IR value (the fx node's name);
+- a **constant**: a parameter, buffer or lifted constant, or the result of an op whose inputs
+  are all constants (`permute(fc.weight)` in a decomposed graph), kept as a torch tensor or a
+  Python number;
+- a **size**: `x.size(0)` and arithmetic on it. A static size is a constant int; a dynamic one
+  (the batch) is `SYM`. Reshapes read their target from the output shape torch.export
+  recorded, so sizes never need to be evaluated.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.fx
+
+from snnc.compiler.errors import ImportErrorModel
+from snnc.compiler.ir.graph import Graph, Node
+from snnc.compiler.ir.ops import OPS
+
+_CONTAINERS = ("torch.nn.modules.container.",)
+
+
+class _Sym:
+    """A dynamic size (the batch, or arithmetic on it)."""
+
+    def __repr__(self) -> str:
+        return "SYM"
+
+
+SYM = _Sym()
+
+
+@dataclass
+class TorchNode:
+    """One `call_function` node. `name` is the IR layer name (the user's module path, or a
+    readable name such as `add_1` for a functional call in `forward`); `key` the overload name."""
+
+    fx: torch.fx.Node
+    key: str
+    name: str
+    args: dict[str, Any]  # bound to the schema's argument names (defaults filled in)
+
+    @property
+    def output(self) -> str:
+        return self.fx.name
+
+    def a(self, name: str, default: Any = None) -> Any:
+        v = self.args.get(name, default)
+        return default if v is None else v
+
+
+def bind(fx: torch.fx.Node) -> dict[str, Any]:
+    """The node's arguments by schema name, defaults filled in; Python builtins get arg0, arg1, ..."""
+    schema = getattr(fx.target, "_schema", None)
+    if schema is None:
+        out = {f"arg{i}": a for i, a in enumerate(fx.args)}
+        out.update(fx.kwargs)
+        return out
+    out = {}
+    for i, a in enumerate(schema.arguments):
+        if i < len(fx.args):
+            out[a.name] = fx.args[i]
+        elif a.name in fx.kwargs:
+            out[a.name] = fx.kwargs[a.name]
+        elif a.has_default_value():
+            out[a.name] = a.default_value
+        else:
+            out[a.name] = None
+    return out
+
+
+def module_stack(fx: torch.fx.Node) -> list[tuple[str, str]]:
+    """[(module path, module type)] from the root to the innermost module that made this node."""
+    stack = fx.meta.get("nn_module_stack") or {}
+    return [v for v in stack.values() if isinstance(v, tuple) and len(v) == 2 and not str(v[0]).startswith("_empty")]
+
+
+def is_torch_leaf(type_name: str) -> bool:
+    """A torch.nn layer (Conv2d, ReLU, LSTM...), not a container and not the user's own class."""
+    return type_name.startswith("torch.nn.modules.") and not type_name.startswith(_CONTAINERS)
+
+
+def layer_base_name(fx: torch.fx.Node) -> str:
+    """The user's module path (`features.3`) for a node made by a torch.nn layer; for a
+    functional call, the fx name (`add_1`), prefixed by the path of the module whose forward
+    made it (`layer1.0.add`)."""
+    stack = module_stack(fx)
+    if not stack:
+        return fx.name
+    path, type_name = stack[-1]
+    if not path:
+        return fx.name
+    return path if is_torch_leaf(type_name) else f"{path}.{fx.name}"
+
+
+def user_frame(fx: torch.fx.Node) -> str | None:
+    """`file.py:LINE` of the innermost frame of the user's code that made this node, if known."""
+    trace = fx.meta.get("stack_trace") or ""
+    torch_dir = os.path.dirname(torch.__file__)
+    found = None
+    for line in trace.splitlines():
+        line = line.strip()
+        if not line.startswith('File "'):
+            continue
+        path = line[6:line.index('"', 6)]
+        if path.startswith(torch_dir):
+            continue
+        try:
+            lineno = line.split(", line ")[1].split(",")[0]
+        except IndexError:
+            continue
+        found = f"{os.path.basename(path)}:{lineno}"
+    return found
+
+
+def dims(val: Any) -> tuple | None:
+    """The shape recorded for an fx value: ints, None for dynamic dims; None if not a tensor."""
+    shape = getattr(val, "shape", None)
+    if shape is None:
+        return None
+    return tuple(int(d) if isinstance(d, int) else None for d in shape)
+
+
+class TorchContext:
+    def __init__(self, source: str, graph: Graph):
+        self.source = source
+        self.graph = graph
+        self.consts: dict[str, Any] = {}  # fx name -> torch.Tensor | number | SYM | tuple
+        self.tensors: dict[str, str] = {}  # fx name -> IR value name
+        self.tuples: dict[str, list[str | None]] = {}  # multi-output fx node -> IR value per index
+        self.keys: dict[str, str] = {}  # fx name -> overload name, for call_function nodes
+        self.static_batch: int | None = None  # the example's batch size when it was not exported dynamic
+        self._names: set[str] = set()
+
+    # -- what an argument is --------------------------------------------------------------------
+    def is_tensor(self, a: Any) -> bool:
+        return isinstance(a, torch.fx.Node) and a.name in self.tensors
+
+    def is_const(self, a: Any) -> bool:
+        """A constant (not a dynamic size): fx nodes folded to constants and Python literals."""
+        if isinstance(a, torch.fx.Node):
+            return a.name in self.consts and self.consts[a.name] is not SYM
+        return not isinstance(a, (list, tuple)) or all(self.is_const(x) for x in a)
+
+    def value(self, a: Any) -> Any:
+        """A constant argument as a Python/torch value (lists resolved element-wise)."""
+        if isinstance(a, torch.fx.Node):
+            if a.name not in self.consts:
+                raise ImportErrorModel(f"{self.source}: value '{a.name}' must be a constant")
+            return self.consts[a.name]
+        if isinstance(a, (list, tuple)):
+            return type(a)(self.value(x) for x in a)
+        return a
+
+    def array(self, a: Any) -> np.ndarray:
+        """A constant tensor argument as a float IR parameter (float32; float64 kept)."""
+        v = self.value(a)
+        t = v.detach() if isinstance(v, torch.Tensor) else torch.as_tensor(v)
+        t = t.to(torch.float64) if t.dtype == torch.float64 else t.to(torch.float32)
+        return t.cpu().numpy().copy()
+
+    def ir(self, a: torch.fx.Node) -> str:
+        return self.tensors[a.name]
+
+    def shape(self, a: Any) -> tuple | None:
+        if isinstance(a, torch.fx.Node):
+            return dims(a.meta.get("val"))
+        return None
+
+    def rank(self, a: Any) -> int | None:
+        s = self.shape(a)
+        return None if s is None else len(s)
+
+    # -- building the IR ----------------------------------------------------------------------------
+    def unique_name(self, base: str) -> str:
+        name, i = base, 1
+        while name in self._names:
+            name, i = f"{base}_{i}", i + 1
+        self._names.add(name)
+        return name
+
+    def emit(self, op: str, inputs: list[str], output: str, *, name: str, attrs: dict | None = None,
+             params: dict | None = None, shape: tuple | None = None) -> Node:
+        """Append one IR node named (uniquely) `name`; `shape` is the output's recorded shape."""
+        assert op in OPS, op  # programming error in an importer, not user input
+        node = Node(self.unique_name(name), op, list(inputs), [output], dict(attrs or {}), dict(params or {}))
+        self.graph.nodes.append(node)
+        for i in inputs:
+            self.graph.add_value(i)
+        self.graph.add_value(output, shape)
+        return node
+
+    def emit_for(self, node: TorchNode, op: str, inputs: list[str], *, attrs: dict | None = None,
+                 params: dict | None = None, output: str | None = None) -> Node:
+        """Emit the IR node computing `node`'s (first) output; records the fx -> IR mapping."""
+        out = output or node.output
+        shape = dims(_first(node.fx.meta.get("val")))
+        ir = self.emit(op, inputs, out, name=node.name, attrs=attrs, params=params, shape=shape)
+        if output is None:
+            self.tensors[node.output] = out
+        return ir
+
+    def fresh_value(self, base: str) -> str:
+        name = self.graph.fresh_value_name(base)
+        self.graph.add_value(name)
+        return name
+
+
+def _first(val: Any) -> Any:
+    return val[0] if isinstance(val, (list, tuple)) and val else val
+
+
+def pair(v: Any, default: int) -> tuple[int, int]:
+    """An int or a 1- or 2-element list as (h, w)."""
+    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
+        return (default, default)
+    if isinstance(v, int):
+        return (v, v)
+    v = [int(x) for x in v]
+    return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])

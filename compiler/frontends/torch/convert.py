@@ -1,0 +1,220 @@
+"""Import a `torch.export.ExportedProgram` into the IR: scan every node first, then convert.
+
+1. placeholders: parameters, buffers and lifted constants become constants; exactly one user
+   input (a float tensor) becomes the graph input, with a dynamic batch when it was exported so;
+2. scan, in graph order: size arithmetic (`x.size(0)`) is recorded, nodes whose inputs are all
+   constants are evaluated with torch (`permute(fc.weight)`), every other node needs a
+   converter whose check accepts it. Every problem is collected — nothing is dropped — and
+   raised at once as `UnsupportedTorchOpsError`, grouped by torch.nn layer type (with the module
+   paths) or, for functional calls, by aten op (with the layer name and source line);
+3. only then convert, node by node, into pre-canonical IR ops named by module path.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import torch
+import torch.fx
+
+from snnc.compiler.errors import ImportErrorModel, SnncError, UnsupportedOpsError
+from snnc.compiler.frontends.torch import registry
+from snnc.compiler.frontends.torch.context import (
+    SYM, TorchContext, TorchNode, bind, dims, is_torch_leaf, layer_base_name, module_stack, user_frame,
+)
+from snnc.compiler.ir.graph import Graph
+from snnc.compiler.ir.verify import check
+
+# Never evaluated at import time even when their inputs are constant.
+_RANDOM = ("rand", "randn", "randint", "bernoulli", "normal", "uniform", "multinomial", "dropout")
+
+HINTS = {
+    "torch.nn.modules.rnn.": "recurrent layers have no feed-forward spiking equivalent",
+    "torch.nn.modules.activation.MultiheadAttention": "attention multiplies activations together, which a spiking core cannot do",
+    "torch.nn.modules.transformer.": "attention multiplies activations together, which a spiking core cannot do",
+}
+
+
+class UnsupportedTorchOpsError(UnsupportedOpsError):
+    """Every unsupported layer or function of a torch model, with module paths and what to do."""
+
+    def __init__(self, source: str, ops: dict[str, list[str]]):
+        super().__init__(source, ops)
+        supported = "Conv2d, Linear, ReLU, ReLU6/Hardtanh, BatchNorm2d/1d (eval), AvgPool2d, AdaptiveAvgPool2d, " \
+                    "MaxPool2d, Flatten/view/reshape, residual add, cat, Dropout and Identity (eval)"
+        self.args = (str(self) + "\n"
+                     f"snnc imports {supported} (see docs/torch.md). Nothing above was dropped: replace or remove "
+                     "these layers and retrain, or export only the part of the model snnc supports and run the "
+                     "rest on the host.",)
+
+
+def import_program(ep: "torch.export.ExportedProgram", source: str = "<ExportedProgram>", *,
+                   name: str = "model", meta: dict | None = None, static_batch: int | None = None) -> Graph:
+    """Import an ExportedProgram into the IR (pre-canonical; run `frontend_pipeline` next)."""
+    if any(str(n.target).startswith("torch.ops.higher_order") or n.op == "call_module" for n in ep.graph.nodes):
+        pass  # reported by the scan as unsupported ops
+    sig = ep.graph_signature
+    graph = Graph(name=name, inputs=[], outputs=[], meta={"source": source, "format": "torch.export", **(meta or {})})
+    ctx = TorchContext(source, graph)
+    ctx.static_batch = static_batch
+    _placeholders(ep, ctx)
+
+    problems: dict[str, list[str]] = defaultdict(list)
+    failed: set[str] = set()
+    todo: list[tuple[TorchNode, registry.Converter]] = []
+    for fx in ep.graph.nodes:
+        if fx.op != "call_function":
+            if fx.op not in ("placeholder", "output", "get_attr"):
+                problems[f"{fx.op} {fx.target}"].append(fx.name)
+            continue
+        key = registry.target_key(fx.target)
+        ctx.keys[fx.name] = key
+        if _is_size(fx):
+            val = fx.meta.get("val")
+            ctx.consts[fx.name] = val if isinstance(val, (int, float, bool)) else SYM
+            continue
+        inputs = [a for a in fx.all_input_nodes]
+        if key == "operator.getitem" and inputs and inputs[0].name in failed:
+            failed.add(fx.name)
+            ctx.tensors[fx.name] = fx.name
+            continue
+        if all(a.name in ctx.consts and ctx.consts[a.name] is not SYM for a in inputs) and not _random(key):
+            try:
+                ctx.consts[fx.name] = _evaluate(fx, ctx)
+                continue
+            except Exception:  # not evaluable on constants: try it as an op
+                pass
+        node = TorchNode(fx, key, layer_base_name(fx), bind(fx))
+        conv = registry.lookup(key)
+        reasons = [] if conv is not None else [None]
+        if conv is not None and conv.check is not None:
+            reasons = conv.check(node, ctx)
+        if reasons:
+            for reason in reasons:
+                k, who = _problem(fx, key, reason)
+                if who not in problems[k]:
+                    problems[k].append(who)
+            failed.add(fx.name)
+            ctx.tensors[fx.name] = fx.name  # downstream nodes see an activation and are checked normally
+            continue
+        ctx.tensors[fx.name] = fx.name  # provisional: the converter records the real IR value
+        todo.append((node, conv))
+
+    outputs = _outputs(ep, ctx, problems)
+    if problems:
+        raise UnsupportedTorchOpsError(source, dict(problems))
+
+    ctx.tensors = {k: v for k, v in ctx.tensors.items() if k in graph.inputs}
+    for node, conv in todo:
+        try:
+            conv.convert(node, ctx)
+        except SnncError:
+            raise
+        except Exception as exc:  # an importer bug must still give one clear line
+            raise ImportErrorModel(f"{source}: cannot import {node.name} ({node.key}): {exc}") from exc
+    graph.outputs = [ctx.tensors[o.name] for o in outputs]
+    for fx in outputs:
+        graph.add_value(ctx.tensors[fx.name], dims(fx.meta.get("val")))
+    check(graph)
+    return graph
+
+
+def _placeholders(ep, ctx: TorchContext) -> None:
+    from torch.export.graph_signature import InputKind
+
+    specs = {s.arg.name: s for s in ep.graph_signature.input_specs}
+    user = []
+    for fx in ep.graph.nodes:
+        if fx.op != "placeholder":
+            continue
+        spec = specs.get(fx.name)
+        kind = spec.kind if spec is not None else InputKind.USER_INPUT
+        if kind == InputKind.USER_INPUT:
+            user.append(fx)
+        elif kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+            t = ep.state_dict.get(spec.target) if spec.target in ep.state_dict else ep.constants.get(spec.target)
+            if t is None:
+                raise ImportErrorModel(f"{ctx.source}: no value stored for {spec.target}")
+            ctx.consts[fx.name] = t.detach() if isinstance(t, torch.Tensor) else t
+        else:
+            raise ImportErrorModel(f"{ctx.source}: unsupported program input {fx.name} ({kind.name})")
+    tensors = [u for u in user if isinstance(u.meta.get("val"), torch.Tensor)]
+    if len(user) != 1 or len(tensors) != 1:
+        raise ImportErrorModel(
+            f"{ctx.source}: snnc imports models with exactly one tensor input; this one has {len(user)}"
+            + (f" ({', '.join(u.name for u in user)})" if user else "")
+        )
+    x = tensors[0]
+    if not x.meta["val"].dtype.is_floating_point:
+        raise ImportErrorModel(f"{ctx.source}: the input {x.name} is {x.meta['val'].dtype}, not a float tensor")
+    shape = dims(x.meta["val"])
+    if ctx.static_batch is not None and shape and shape[0] == ctx.static_batch:
+        shape = (None,) + shape[1:]
+    ctx.graph.inputs = [x.name]
+    ctx.graph.add_value(x.name, shape)
+    ctx.tensors[x.name] = x.name
+
+
+def _outputs(ep, ctx: TorchContext, problems: dict) -> list:
+    from torch.export.graph_signature import OutputKind
+
+    out_node = next(n for n in ep.graph.nodes if n.op == "output")
+    values = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
+    kinds = [s.kind for s in ep.graph_signature.output_specs]
+    user = []
+    for v, kind in zip(values, kinds):
+        if kind == OutputKind.BUFFER_MUTATION:
+            problems["buffer updates (a BatchNorm in training mode: call model.eval() before exporting)"].append(
+                getattr(v, "name", str(v)))
+        elif kind == OutputKind.USER_OUTPUT:
+            if not isinstance(v, torch.fx.Node) or not ctx.is_tensor(v):
+                problems["an output that is not computed from the input"].append(str(v))
+            else:
+                user.append(v)
+        else:
+            problems[f"program output kind {kind.name}"].append(getattr(v, "name", str(v)))
+    return user
+
+
+def _is_size(fx: torch.fx.Node) -> bool:
+    """Size arithmetic: the node's value is a (possibly symbolic) number, not a tensor."""
+    val = fx.meta.get("val")
+    return val is not None and not isinstance(val, (torch.Tensor, list, tuple)) and isinstance(
+        val, (int, float, bool, torch.SymInt, torch.SymFloat, torch.SymBool))
+
+
+def _random(key: str) -> bool:
+    op = key.split(".")[1] if key.startswith("aten.") else key
+    return any(op.startswith(r) or op.startswith("native_" + r) for r in _RANDOM)
+
+
+def _evaluate(fx: torch.fx.Node, ctx: TorchContext) -> Any:
+    def resolve(a):
+        if isinstance(a, torch.fx.Node):
+            return ctx.consts[a.name]
+        if isinstance(a, (list, tuple)):
+            return type(a)(resolve(x) for x in a)
+        if isinstance(a, dict):
+            return {k: resolve(v) for k, v in a.items()}
+        return a
+
+    with torch.no_grad():
+        return fx.target(*resolve(fx.args), **resolve(dict(fx.kwargs)))
+
+
+def _problem(fx: torch.fx.Node, key: str, reason: str | None) -> tuple[str, str]:
+    """(what is unsupported, where): grouped by torch.nn layer type, else by op."""
+    stack = module_stack(fx)
+    path, type_name = stack[-1] if stack else ("", "")
+    op = key.removeprefix("aten.")
+    if path and is_torch_leaf(type_name):
+        short = "nn." + type_name.rsplit(".", 1)[-1]
+        hint = next((h for prefix, h in HINTS.items() if type_name.startswith(prefix)), None)
+        what = f"{short} ({op}{': ' + reason if reason else ''})"
+        if hint and reason is None:
+            what = f"{short} ({hint})"
+        return what, path
+    what = f"{op} ({reason})" if reason else op
+    where = layer_base_name(fx)
+    frame = user_frame(fx)
+    return what, f"{where} at {frame}" if frame else where
