@@ -1,0 +1,99 @@
+"""The Python API: from an `nn.Module` in a notebook to a check report or an artefact.
+
+    import snnc.compiler as snnc
+    report = snnc.check_module(model, x, bits=2)                        # like `snnc check`
+    result = snnc.compile_module(model, x, bits=2, calib=x_calib, out="model.snn")  # like `snnc compile`
+
+The model is exported with `torch.export` in eval mode (its training flag is restored), with a
+dynamic batch axis, and imported by the torch front end into the same IR the ONNX route gives;
+everything after that is the code path of the CLI. Errors are the CLI's: `UnsupportedOpsError`
+lists every unsupported layer with its module path, `SnncError` any other bad input.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snnc.compiler.errors import SnncError
+from snnc.compiler.ir.graph import Graph
+
+__all__ = ["import_module", "check_module", "compile_module"]
+
+
+def import_module(module: Any, example_input: Any, *, canonical: bool = False) -> Graph:
+    """The IR of `module` (traced on `example_input`, shape (N, ...)): as imported, or after the
+    front-end pipeline (canonicalize, shape inference, BatchNorm folding) with `canonical=True`."""
+    from snnc.compiler.frontends.torch import import_module as _import
+
+    graph = _import(module, example_input)
+    if canonical:
+        from snnc.compiler.passes import frontend_pipeline
+
+        graph = frontend_pipeline(graph)
+    return graph
+
+
+def _spec(hw: Any, bits: int):
+    from snnc.hwspec import HardwareSpec, load_spec
+
+    spec = hw if isinstance(hw, HardwareSpec) else load_spec(hw)
+    if bits not in spec.weight_bits:
+        raise SnncError(f"bits={bits}: the spec {spec.name} allows {', '.join(map(str, spec.weight_bits))}")
+    return spec
+
+
+def check_module(module: Any, example_input: Any, *, hw: Any = "hw_v1", bits: int):
+    """Check that `module` fits the hardware spec `hw` (a shipped name, a YAML path or a loaded
+    `HardwareSpec`) at `bits`-bit weights: the `CheckReport` of `snnc check` (`.ok`,
+    `.violations`, `.to_text()`, `.to_json()`, `.exit_code`), layers named by module path."""
+    from snnc.compiler.check import check_graph
+
+    spec = _spec(hw, bits)
+    graph = import_module(module, example_input, canonical=True)
+    return check_graph(graph, spec, bits, model=graph.meta.get("source"))
+
+
+def _dataset(calib: Any, data_scale: float | None):
+    """`calib` as a Dataset: a Dataset, a .npz/.npy path, or an array / tensor of inputs (N, ...)."""
+    from snnc.compiler.data import Dataset, load_dataset
+
+    if calib is None or isinstance(calib, Dataset):
+        return calib
+    if isinstance(calib, (str, os.PathLike)):
+        return load_dataset(calib, role="calib", scale=data_scale)
+    if hasattr(calib, "detach"):  # a torch tensor
+        calib = calib.detach().cpu().numpy()
+    x = np.asarray(calib)
+    if x.dtype.kind not in "uif" or x.ndim < 2:
+        raise SnncError(f"calib: expected inputs (N, ...) of a numeric type, got {x.dtype} {x.shape}")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise SnncError("calib: inputs contain NaN or inf")
+    return Dataset(x=x, y=None, scale=1.0 if data_scale is None else float(data_scale), source="<array>")
+
+
+def compile_module(module: Any, example_input: Any, *, hw: Any = "hw_v1", bits: int, calib: Any = None,
+                   out: str | os.PathLike | None = None, timesteps: int = 32, data_scale: float | None = None,
+                   **options: Any):
+    """Compile `module` like `snnc compile`: the `CompileResult` (`.check`, `.artefact`,
+    `.lowered`, `.agreement`, `.warnings`, `.exit_code`); the artefact is written to `out` when
+    given. `calib` is a Dataset, a .npz/.npy path or an array of representative inputs. Other
+    keyword options are those of the CLI, with underscores: norm, percentile, reset, v_init,
+    per_channel, input_encoding, input_scale, calib_samples, batch_size. As with the CLI, a
+    model that does not fit is not compiled: `result.exit_code == 1` and `result.check` says why.
+    """
+    from snnc.compiler.build import compile_graph
+    from snnc.compiler.lower import CompileOptions
+
+    known = {f.name for f in dataclasses.fields(CompileOptions)} - {"bits", "timesteps"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise SnncError(f"unknown compile option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    spec = _spec(hw, bits)
+    opts = CompileOptions(bits=bits, timesteps=timesteps, **options)
+    data = _dataset(calib, data_scale)
+    graph = import_module(module, example_input, canonical=True)
+    return compile_graph(graph, spec, opts, data, out=Path(out) if out is not None else None)
