@@ -168,7 +168,8 @@ def main() -> None:
     args = ap.parse_args()
     reps = 3 if args.quick else 5
     rate = float32_matmul_rate()
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, numpy {np.__version__}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, numpy {np.__version__}, load average at start {load:.1f}")
     print(f"float32 matmul: {rate / 1e9:.1f} GFLOP/s (2048^3, median of 5)")
     print(f"{'network':8} {'T':>3} {'MACs/step':>10} {'fast img/s':>11} {'naive img/s':>12} {'speedup':>8} "
           f"{'dense img/s':>12} {'fast/dense':>10}")
@@ -190,6 +191,8 @@ def main() -> None:
             print(f"{name:8} {T:>3} {macs:>10,} {fast:>11.1f} {naive:>12.2f} {fast / naive:>7.1f}x "
                   f"{dense:>12.1f} {dense / fast:>9.2f}x")
     print("fast == naive spike counts in every layer: OK")
+    if hasattr(os, "getloadavg"):
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
