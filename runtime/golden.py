@@ -9,6 +9,7 @@ import numpy as np
 from snnc.runtime.errors import ArtefactError
 from snnc.runtime.fastsim import simulate
 from snnc.runtime.model import Artefact, Golden
+from snnc.runtime.validate import carries_spikes
 
 AUTO_SPIKES_LIMIT = 1 << 20  # store full spike trains when they have at most this many values
 
@@ -53,9 +54,11 @@ def make_golden(artefact: Artefact, inputs: np.ndarray, timesteps: int, *, spike
     spikes: store the full spike trains (default: when they hold at most 2^20 values).
     """
     inputs = np.asarray(inputs)
-    res = simulate(artefact, inputs, timesteps, trace=spikes is not False)
     if spikes is None:
-        spikes = sum(v.size for v in (res.spikes or {}).values()) <= AUTO_SPIKES_LIMIT
+        spiking = carries_spikes(artefact)
+        size = sum(int(np.prod(layer.output_shape)) for layer in artefact.core_layers if spiking[layer.name])
+        spikes = size * timesteps * (inputs.shape[0] if inputs.ndim else 1) <= AUTO_SPIKES_LIMIT
+    res = simulate(artefact, inputs, timesteps, trace=spikes)
     golden = Golden(inputs=inputs, timesteps=timesteps, counts=res.counts, predictions=res.predictions,
                     spikes=res.spikes if spikes else None)
     return dataclasses.replace(artefact, golden=golden)
