@@ -1,21 +1,40 @@
 """Accuracy of the float model, the quantized ANN and the bit-exact SNN on a labelled dataset.
 
 The SNN numbers come from `snnc.runtime.simulate` — the bit-exact reference — at every requested
-T. Everything streams over the dataset in batches.
+T. Everything streams over the dataset in batches. Alongside accuracy, `evaluate` keeps the
+spike activity of every layer at every T (per-neuron spike counts summed over the samples, and a
+histogram of per-sample counts), from which `activity_summary` derives firing rates, synaptic
+operations and the energy estimate of `snnc.compiler.energy`. `layer_correlation` compares the
+quantized ANN's activations with the SNN's firing rates layer by layer on a few samples.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from snnc.compiler import energy as en
 from snnc.compiler.data import Dataset
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.interpret import run as run_float
 from snnc.compiler.lower import quantize_input
 from snnc import runtime
+from snnc.runtime.encode import rate_spikes, to_int_input
+
+
+@dataclass
+class Activity:
+    """Spike activity at one T over all evaluated samples.
+
+    count_sums: per-neuron spike counts over T summed over the samples, for every spike-carrying
+      core layer (and 'input' when the input is rate coded).
+    histograms: per layer with neurons, h[k] = number of (sample, neuron) pairs with k spikes (k = 0..T).
+    """
+
+    count_sums: dict[str, np.ndarray] = field(default_factory=dict)
+    histograms: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -25,6 +44,33 @@ class Accuracy:
     qann_acc: float | None
     snn_acc: dict[int, float] = field(default_factory=dict)  # T -> accuracy
     agreement: dict[int, float] = field(default_factory=dict)  # T -> SNN vs quantized-ANN agreement
+    activity: dict[int, Activity] = field(default_factory=dict)  # T -> spike activity
+
+
+class _Sized:
+    """An iterator with a length, so that progress bars know their total."""
+
+    def __init__(self, it: Iterable, n: int):
+        self._it, self._n = it, n
+
+    def __iter__(self):
+        return iter(self._it)
+
+    def __len__(self) -> int:
+        return self._n
+
+
+def _accumulate(act: Activity, art, counts: dict[str, np.ndarray], x_int: np.ndarray | None, t: int) -> None:
+    with_neurons = {layer.name for layer in art.core_layers if layer.has_neurons}
+    for name, c in counts.items():
+        s = c.sum(axis=0)
+        act.count_sums[name] = s if name not in act.count_sums else act.count_sums[name] + s
+        if name in with_neurons:
+            h = np.bincount(c.reshape(-1), minlength=t + 1)
+            act.histograms[name] = h if name not in act.histograms else act.histograms[name] + h
+    if x_int is not None:  # rate-coded input: its spike counts over T
+        s = rate_spikes(art.input, x_int, t).sum(axis=0, dtype=np.int64).sum(axis=0)
+        act.count_sums["input"] = s if "input" not in act.count_sums else act.count_sums["input"] + s
 
 
 def evaluate(art, dataset: Dataset, timesteps: Sequence[int], *, graph: Graph | None = None, qann: Graph | None = None,
@@ -38,23 +84,124 @@ def evaluate(art, dataset: Dataset, timesteps: Sequence[int], *, graph: Graph | 
     correct_f = correct_q = 0
     correct_s = {t: 0 for t in timesteps}
     agree = {t: 0 for t in timesteps}
+    activity = {t: Activity() for t in timesteps}
     lo, hi, s_in = art.input.lo, art.input.hi, art.input.scale
-    for xb, yb in wrap(dataset.batches(batch_size, shape, limit=n), "evaluate"):
+    rate = art.input.encoding == "rate"
+    batches = _Sized(dataset.batches(batch_size, shape, limit=n), -(-n // batch_size))
+    for xb, yb in wrap(batches, "evaluate"):
         qpred = None
         if graph is not None:
             correct_f += int((run_float(graph, xb)[graph.outputs[0]].argmax(axis=1) == yb).sum())
         if qann is not None:
             qpred = run_float(qann, quantize_input(xb, lo, hi, s_in))[qann.outputs[0]].argmax(axis=1)
             correct_q += int((qpred == yb).sum())
+        x_int = to_int_input(art.input, xb) if rate else None
         for t in timesteps:
-            pred = runtime.simulate(art, xb, t).predictions
+            sim = runtime.simulate(art, xb, t)
+            pred = sim.predictions
             correct_s[t] += int((pred == yb).sum())
             if qpred is not None:
                 agree[t] += int((pred == qpred).sum())
+            _accumulate(activity[t], art, sim.counts, x_int, t)
     return Accuracy(
         samples=n,
         float_acc=correct_f / n if graph is not None else None,
         qann_acc=correct_q / n if qann is not None else None,
         snn_acc={t: c / n for t, c in correct_s.items()},
         agreement={t: c / n for t, c in agree.items()} if qann is not None else {},
+        activity=activity,
     )
+
+
+@dataclass
+class LayerSummary:
+    """One core layer with neurons: firing rate, operations and (given) quantization facts."""
+
+    name: str
+    kind: str
+    neurons: int
+    input: str  # "spikes" | "current"
+    macs: int
+    ann_adds: int
+    firing_rate: dict[int, float] = field(default_factory=dict)  # T -> spikes / neuron / step
+    synops: dict[int, float] = field(default_factory=dict)  # T -> synaptic operations per image
+    current_macs: int = 0
+    current_accs: dict[int, int] = field(default_factory=dict)  # T -> per-step accumulates of a current-fed layer
+    weight_error: float | None = None  # relative L2 weight quantization error (LayerReport)
+    scale: float | None = None  # λ_out
+    correlation: float | None = None  # Pearson r, quantized-ANN activation vs SNN rate
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def activity_summary(art, acc: Accuracy, *, e_mac_pj: float = en.E_MAC_PJ, e_ac_pj: float = en.E_AC_PJ
+                     ) -> tuple[list[LayerSummary], dict[int, en.Energy]]:
+    """Per-layer firing rates and operation counts at every T, and the energy estimate at every T."""
+    layers: dict[str, LayerSummary] = {}
+    energies: dict[int, en.Energy] = {}
+    for t, act in sorted(acc.activity.items()):
+        ops = en.layer_ops(art, act.count_sums, acc.samples, t)
+        rates = en.firing_rates(art, act.count_sums, acc.samples, t)
+        for o in ops:
+            s = layers.setdefault(o.name, LayerSummary(name=o.name, kind=o.kind, neurons=o.neurons, input=o.input,
+                                                       macs=o.macs, ann_adds=o.ann_adds, current_macs=o.current_macs))
+            s.firing_rate[t] = rates[o.name]
+            s.synops[t] = o.synops
+            if o.input == "current":
+                s.current_accs[t] = o.current_accs
+        energies[t] = en.energy(ops, e_mac_pj, e_ac_pj)
+    return list(layers.values()), energies
+
+
+def ann_layer_values(graph: Graph, lowered) -> dict[str, tuple[str, float]]:
+    """Artefact layer name -> (IR value holding that layer's ANN activation, its scale λ) for the
+    layers with neurons; the quantized ANN (`lowered.qann`) has the same value names."""
+    from snnc.compiler.lower import artefact_names
+    from snnc.compiler.stages import plan_stages
+
+    stages = plan_stages(graph)
+    names = artefact_names(stages)
+    scale = {rep.artefact_name: rep.scale for rep in lowered.layers}
+    return {names[st.name]: (st.output, scale[names[st.name]]) for st in stages
+            if st.kind in ("conv", "linear", "avgpool", "add") and scale.get(names[st.name])}
+
+
+@dataclass
+class Correlation:
+    """Quantized-ANN activation / λ vs SNN firing rate (count / T) of one layer, over every neuron of
+    the samples used; `ann`/`snn` hold at most `max_points` of those pairs (for plotting)."""
+
+    layer: str
+    r: float | None  # Pearson r over all pairs (None when either side is constant)
+    points: int
+    ann: np.ndarray
+    snn: np.ndarray
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    da, db = a - a.mean(), b - b.mean()
+    den = float(np.sqrt((da * da).sum() * (db * db).sum()))
+    return float((da * db).sum() / den) if den > 0 else None
+
+
+def layer_correlation(art, qann: Graph, values: dict[str, tuple[str, float]], x: np.ndarray, timesteps: int,
+                      max_points: int = 4000) -> dict[str, Correlation]:
+    """Per layer: the quantized ANN's activation normalized by λ (in [0, 1]) against the SNN's
+    firing rate at `timesteps`, neuron by neuron, on the samples x."""
+    lo, hi, s_in = art.input.lo, art.input.hi, art.input.scale
+    env = run_float(qann, quantize_input(x, lo, hi, s_in), all_values=True)
+    sim = runtime.simulate(art, x, timesteps)
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, (value, lam) in values.items():
+        if name not in sim.counts:
+            continue
+        a = (env[value] / lam).ravel()
+        s = (sim.counts[name] / timesteps).ravel()
+        keep = rng.choice(a.size, max_points, replace=False) if a.size > max_points else slice(None)
+        out[name] = Correlation(layer=name, r=pearson(a, s), points=int(a.size), ann=a[keep], snn=s[keep])
+    return out
