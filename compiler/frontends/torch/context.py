@@ -90,15 +90,21 @@ def is_torch_leaf(type_name: str) -> bool:
 
 def layer_base_name(fx: torch.fx.Node) -> str:
     """The user's module path (`features.3`) for a node made by a torch.nn layer; for a
-    functional call, the fx name (`add_1`), prefixed by the path of the module whose forward
-    made it (`layer1.0.add`)."""
+    functional call, the function's name (`add`; the IR makes names unique: `add_1`), prefixed
+    by the path of the module whose forward made it (`layer1.0.add`)."""
     stack = module_stack(fx)
-    if not stack:
-        return fx.name
-    path, type_name = stack[-1]
-    if not path:
-        return fx.name
-    return path if is_torch_leaf(type_name) else f"{path}.{fx.name}"
+    path, type_name = stack[-1] if stack else ("", "")
+    if path and is_torch_leaf(type_name):
+        return path
+    return f"{path}.{op_name(fx)}" if path else op_name(fx)
+
+
+def op_name(fx: torch.fx.Node) -> str:
+    """`add` for aten.add_.Tensor, `flatten` for aten.flatten.using_ints: the function the user called."""
+    target = str(fx.target)
+    if target.startswith("aten."):
+        return target.split(".")[1].rstrip("_") or fx.name
+    return getattr(fx.target, "__name__", fx.name)
 
 
 def user_frame(fx: torch.fx.Node) -> str | None:

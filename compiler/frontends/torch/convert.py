@@ -210,10 +210,9 @@ def _problem(fx: torch.fx.Node, key: str, reason: str | None) -> tuple[str, str]
     if path and is_torch_leaf(type_name):
         short = "nn." + type_name.rsplit(".", 1)[-1]
         hint = next((h for prefix, h in HINTS.items() if type_name.startswith(prefix)), None)
-        what = f"{short} ({op}{': ' + reason if reason else ''})"
-        if hint and reason is None:
-            what = f"{short} ({hint})"
-        return what, path
+        if hint:  # one entry per layer, whatever ops it traced into
+            return f"{short} ({hint})", path
+        return f"{short} ({op}{': ' + reason if reason else ''})", path
     what = f"{op} ({reason})" if reason else op
     where = layer_base_name(fx)
     frame = user_frame(fx)
