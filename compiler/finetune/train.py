@@ -1,0 +1,260 @@
+"""The fine-tuning loop: calibrate the clip levels, train the QAT model, freeze and bake.
+
+    result = finetune(graph, spec, train_data, FinetuneOptions(bits=2, epochs=2, per_channel=True))
+    save_onnx(result.graph, "model_qat2.onnx")     # snnc compile --norm max --per-channel ...
+
+`graph` is a canonical IR graph (`snnc.compiler.build.prepare(path)`); `train_data` a labelled
+`snnc.compiler.data.Dataset`. The device is chosen by `select_device` ('auto': the least-loaded
+GPU that GPUtil reports, else the CPU).
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from snnc.compiler.calibrate import collect
+from snnc.compiler.data import Dataset, fit_shape
+from snnc.compiler.errors import SnncError
+from snnc.compiler.finetune.export import Finalized, bake, check_scales, finalize
+from snnc.compiler.finetune.qat import QATConfig, QATModel, stage_scales
+from snnc.compiler.ir.graph import Graph
+from snnc.compiler.lower import CompileOptions, activation_values, input_quantization, quantize_input
+from snnc.hwspec import HardwareSpec
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    bits: int
+    epochs: int = 1
+    lr: float = 1e-4
+    batch_size: int = 128
+    per_channel: bool = False
+    percentile: float = 99.99
+    act_levels: int = 0
+    theta_every: int = 16
+    calib_samples: int = 1000
+    input_scale: float | None = None
+    max_shift: int = 0  # random-shift augmentation in pixels (images only)
+    max_steps: int | None = None  # stop after this many steps in total (tests, smoke runs)
+    device: str = "auto"
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FinetuneResult:
+    model: QATModel
+    final: Finalized
+    graph: Graph  # the baked IR graph (export it with onnx_writer.save_onnx)
+    device: str
+    history: list[dict] = field(default_factory=list)  # one entry per epoch
+    seconds: float = 0.0
+
+
+# -- device ------------------------------------------------------------------------------------------
+def _visible_index(gpu_id: int) -> int | None:
+    """Position of nvidia-smi GPU `gpu_id` among the CUDA devices torch sees (CUDA_VISIBLE_DEVICES)."""
+    vis = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if vis is None:
+        return gpu_id
+    ids = [v.strip() for v in vis.split(",") if v.strip()]
+    return ids.index(str(gpu_id)) if str(gpu_id) in ids else None
+
+
+def select_device(name: str = "auto") -> str:
+    """'cpu', 'cuda' / 'cuda:N' (checked), or 'auto': the GPU with the lowest load (then memory use)
+    among those GPUtil lists and torch can use; the CPU when there is none."""
+    if name == "cpu":
+        return "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SnncError(f"--device {name}: torch sees no CUDA device (use --device auto or cpu)")
+        idx = 0 if name == "cuda" else int(name.split(":", 1)[1])
+        if not 0 <= idx < torch.cuda.device_count():
+            raise SnncError(f"--device {name}: torch sees {torch.cuda.device_count()} CUDA device(s)")
+        return f"cuda:{idx}"
+    if name != "auto":
+        raise SnncError(f"--device {name}: expected auto, cpu, cuda or cuda:N")
+    try:
+        import GPUtil
+
+        gpus = list(GPUtil.getGPUs())
+    except Exception:  # no driver, no nvidia-smi: GPUtil may raise instead of returning []
+        gpus = []
+    if not gpus or not torch.cuda.is_available():
+        return "cpu"
+    usable = [(g, _visible_index(int(g.id))) for g in gpus]
+    usable = [(g, i) for g, i in usable if i is not None and i < torch.cuda.device_count()]
+    if not usable:
+        return "cpu"
+    g, i = min(usable, key=lambda gi: (float(gi[0].load), float(gi[0].memoryUtil), int(gi[0].id)))
+    return f"cuda:{i}"
+
+
+# -- data ------------------------------------------------------------------------------------------------
+TRAIN_KEYS = (("x_train", "y_train"), ("x", "y"), ("calib_x", "calib_y"))
+
+
+def load_training_data(path: str, scale: float | None = None) -> Dataset:
+    """Labelled training data from an .npz: x_train/y_train, else x/y, else calib_x/calib_y (+ x_scale)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise SnncError(f"{p}: no such data file")
+    try:
+        z = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise SnncError(f"{p}: not a readable .npz file ({exc})") from None
+    if isinstance(z, np.ndarray):
+        raise SnncError(f"{p}: fine-tuning needs labels: an .npz with x_train/y_train or x/y")
+    keys = list(z.keys())
+    pair = next(((xk, yk) for xk, yk in TRAIN_KEYS if xk in keys and yk in keys), None)
+    if pair is None:
+        raise SnncError(f"{p}: no labelled inputs; expected x_train/y_train, x/y or calib_x/calib_y (found {', '.join(keys)})")
+    x, y = z[pair[0]], z[pair[1]]
+    if x.dtype.kind not in "uif" or x.ndim < 2 or y.shape[0] != x.shape[0] or y.dtype.kind not in "ui":
+        raise SnncError(f"{p}: {pair[0]} must be numeric (N, ...) and {pair[1]} integer labels, one per sample")
+    stored = float(np.asarray(z["x_scale"])) if "x_scale" in keys else 1.0
+    return Dataset(x=x, y=y, scale=stored if scale is None else scale, source=str(p))
+
+
+def _random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    if max_shift <= 0 or x.ndim != 4:
+        return x
+    n, c, h, w = x.shape
+    xp = F.pad(x, (max_shift,) * 4)
+    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen).to(x.device)
+    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen).to(x.device)
+    rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None])[:, None, :, None]
+    cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None])[:, None, None, :]
+    return xp[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
+
+
+# -- the loop ----------------------------------------------------------------------------------------------
+def calibrate(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOptions):
+    """(stats, input_range) exactly as `snnc compile` computes them on the same data."""
+    copts = CompileOptions(bits=opts.bits, calib_samples=opts.calib_samples, input_scale=opts.input_scale)
+    shape = tuple(graph.shape(graph.inputs[0])[1:])
+
+    def batches():
+        for xb, _ in data.batches(copts.batch_size, shape, limit=opts.calib_samples):
+            yield xb
+
+    dmin = min(float(b.min()) for b in batches())
+    dmax = max(float(b.max()) for b in batches())
+    input_range = input_quantization(spec, copts, dmin, dmax)
+    stats = collect(graph, activation_values(graph), lambda: (quantize_input(b, *input_range) for b in batches()))
+    return stats, input_range
+
+
+def build_model(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOptions) -> QATModel:
+    """The QAT model with clip levels from the float model's calibration statistics."""
+    stats, input_range = calibrate(graph, spec, data, opts)
+    cfg = QATConfig(bits=opts.bits, per_channel=opts.per_channel, percentile=opts.percentile,
+                    act_levels=opts.act_levels, theta_every=opts.theta_every)
+    return QATModel(graph, stage_scales(graph, stats, opts.percentile), input_range, spec, cfg)
+
+
+def calibration_inputs(graph: Graph, data: Dataset, opts: FinetuneOptions) -> np.ndarray:
+    """The inputs compile calibrates on when given the same file: the first `calib_samples`."""
+    return data.take(min(opts.calib_samples, len(data)), tuple(graph.shape(graph.inputs[0])[1:]))
+
+
+def _logits(model: QATModel, x: torch.Tensor) -> torch.Tensor:
+    return model.net(x, logits=True)
+
+
+def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOptions, *,
+             progress: bool = False, log: Callable[[str], None] | None = None) -> FinetuneResult:
+    """Quantization-aware fine-tuning of `graph` on `data`; returns the frozen model and its baked graph."""
+    if data.y is None:
+        raise SnncError(f"{data.source}: fine-tuning needs labels")
+    log = log or (lambda s: None)
+    t_start = time.time()
+    torch.manual_seed(opts.seed)
+    gen = torch.Generator().manual_seed(opts.seed)
+    device = select_device(opts.device)
+    model = build_model(graph, spec, data, opts).to(device)
+    calib_x = calibration_inputs(graph, data, opts)
+    calib_t = torch.from_numpy(calib_x.astype(np.float32)).to(device)
+    model.recalibrate(calib_t, opts.percentile)
+    log(f"device {device}; clip levels " + ", ".join(f"{l.lam_out:.4g}" for l in model.plan.layers))
+    shape = tuple(graph.shape(graph.inputs[0])[1:])
+    x_all, y_all = np.asarray(data.x), np.asarray(data.y).astype(np.int64)
+    n = len(x_all)
+    steps_per_epoch = math.ceil(n / opts.batch_size)
+    total = opts.epochs * steps_per_epoch
+    if opts.max_steps is not None:
+        total = min(total, opts.max_steps)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=opts.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total))
+    history: list[dict] = []
+    step = 0
+    for epoch in range(opts.epochs):
+        if step >= total:
+            break
+        if epoch > 0:
+            model.recalibrate(calib_t, opts.percentile)
+        model.train()
+        perm = torch.randperm(n, generator=gen).numpy()
+        bar = range(min(steps_per_epoch, total - step))
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(bar, desc=f"epoch {epoch + 1}/{opts.epochs}", leave=False, file=sys.stderr)
+        run_loss = run_ok = run_n = 0
+        t0 = time.time()
+        for b in bar:
+            idx = np.sort(perm[b * opts.batch_size:(b + 1) * opts.batch_size])
+            xb = fit_shape(np.asarray(x_all[idx], dtype=np.float32) * np.float32(data.scale), shape, data.source)
+            xt = _random_shift(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)), opts.max_shift, gen).to(device)
+            yt = torch.from_numpy(y_all[idx]).to(device)
+            out = _logits(model, xt)
+            loss = F.cross_entropy(out, yt)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            run_loss += float(loss.detach()) * len(idx)
+            run_ok += int((out.detach().argmax(1) == yt).sum())
+            run_n += len(idx)
+            if progress and hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{run_loss / run_n:.4f}", acc=f"{run_ok / run_n:.4f}")
+        history.append({"epoch": epoch + 1, "steps": step, "loss": run_loss / max(run_n, 1),
+                        "train_accuracy": run_ok / max(run_n, 1), "seconds": round(time.time() - t0, 1)})
+        log(f"epoch {epoch + 1}/{opts.epochs}: loss {history[-1]['loss']:.4f}, running train accuracy "
+            f"{history[-1]['train_accuracy'] * 100:.2f}% ({history[-1]['seconds']:.0f} s)")
+    model.recalibrate(calib_t, opts.percentile)
+    model.eval()
+    final = finalize(model)
+    baked = bake(model, final)
+    final.problems.extend(check_scales(model, baked, calib_x))
+    return FinetuneResult(model=model, final=final, graph=baked, device=device, history=history,
+                          seconds=round(time.time() - t_start, 1))
+
+
+@torch.no_grad()
+def accuracy(model: QATModel, data: Dataset, limit: int | None = None, batch_size: int = 500) -> float:
+    """Top-1 accuracy of the (frozen) QAT model in torch: the quantized ANN that compile builds."""
+    model.eval()
+    dev = next(model.parameters()).device
+    shape = tuple(model.net.graph.shape(model.net.graph.inputs[0])[1:])
+    ok = tot = 0
+    for xb, yb in data.batches(batch_size, shape, limit=limit):
+        out = _logits(model, torch.from_numpy(xb.astype(np.float32)).to(dev))
+        ok += int((out.argmax(1).cpu().numpy() == yb).sum())
+        tot += len(yb)
+    return ok / max(tot, 1)
