@@ -11,7 +11,15 @@ Rewrites (each preserves the function; tests compare the float interpreter befor
   constant moves into its bias (the tf2onnx BatchNorm form; `fold_bn` then folds it);
 - `pad` (constant 0, spatial axes only) -> the following conv's padding, or the following
   avgpool's padding with count_include_pad=1;
-- `reshape` that only flattens ((0|N, -1), or (anything, prod(rest))) -> `flatten` axis=1.
+- `reshape` that only flattens ((0|N, -1), or (anything, prod(rest))) -> `flatten` axis=1;
+- layout transposes as tf2onnx writes them for a Keras (NHWC) model: two transposes in a row
+  compose (and vanish when they cancel); a transpose that keeps the batch axis, read only by a
+  flatten read only by a linear, moves into the linear's weight columns (the NHWC flatten order
+  of `Transpose(0,2,3,1) -> Reshape -> MatMul`);
+- a transpose (batch axis kept) that is the only reader of the graph input moves to the host:
+  the graph input is re-declared in the transposed layout (NHWC -> NCHW) and
+  `graph.meta["input_transpose"]` records the perm. This is the one rule that changes the
+  graph's interface: the canonical graph computes f(x.transpose(perm)) == original f(x).
 
 Rules are a registry keyed by op; the pass applies them until none fires.
 """
@@ -258,4 +266,69 @@ def reshape_to_flatten(graph: Graph, node: Node) -> bool:
         return False
     node.op = "flatten"
     node.attrs = {"axis": 1}
+    return True
+
+
+# -- layout transposes (tf2onnx / Keras NHWC) --------------------------------------------------------
+def _perm(node: Node) -> tuple[int, ...]:
+    return tuple(int(p) for p in attr(node, "perm"))
+
+
+@rule("transpose")
+def compose_transposes(graph: Graph, node: Node) -> bool:
+    """transpose(p) then transpose(q) is transpose(p[q]); the identity perm is dropped."""
+    p = _perm(node)
+    if p == tuple(range(len(p))):
+        bypass(graph, node)
+        return True
+    nxt = sole_reader(graph, node.output)
+    if nxt is None or nxt.op != "transpose" or len(_perm(nxt)) != len(p):
+        return False
+    nxt.attrs["perm"] = tuple(p[i] for i in _perm(nxt))
+    nxt.inputs = [node.input]
+    graph.remove_node(node)
+    return True
+
+
+@rule("transpose")
+def transpose_into_linear(graph: Graph, node: Node) -> bool:
+    """transpose(p, p[0] = 0) -> flatten(axis 1) -> linear: permute the linear's weight columns."""
+    p = _perm(node)
+    shp = graph.shape(node.input)
+    flat = sole_reader(graph, node.output)
+    if p[0] != 0 or shp is None or len(shp) != len(p) or any(d is None for d in shp[1:]):
+        return False
+    if flat is None or flat.op != "flatten" or int(attr(flat, "axis")) != 1:
+        return False
+    lin = sole_reader(graph, flat.output)
+    if lin is None or lin.op != "linear":
+        return False
+    w = np.asarray(lin.params["weight"])
+    t_dims = [shp[i] for i in p[1:]]
+    if w.ndim != 2 or w.shape[1] != math.prod(t_dims):
+        return False
+    inv = np.argsort(p[1:])  # original axis j (0-based after the batch) sits at axis inv[j] of the transposed
+    lin.params["weight"] = np.ascontiguousarray(
+        w.reshape((w.shape[0], *t_dims)).transpose([0] + [int(i) + 1 for i in inv]).reshape(w.shape[0], -1))
+    flat.inputs = [node.input]
+    graph.remove_node(node)
+    return True
+
+
+@rule("transpose")
+def input_transpose_to_host(graph: Graph, node: Node) -> bool:
+    """The graph input read only by a transpose that keeps the batch axis: re-declare the input in
+    the transposed layout and record the perm in graph.meta["input_transpose"]."""
+    p = _perm(node)
+    x = node.input
+    if x not in graph.inputs or p[0] != 0 or sole_reader(graph, x) is not node or node.output in graph.outputs:
+        return False
+    shp = graph.shape(x)
+    if shp is None or len(shp) != len(p):
+        return False
+    before = graph.meta.get("input_transpose")
+    graph.meta["input_transpose"] = p if before is None else tuple(before[i] for i in p)
+    graph.remove_node(node)
+    graph.replace_uses(node.output, x)
+    graph.values[x].shape = tuple(shp[i] for i in p)
     return True
