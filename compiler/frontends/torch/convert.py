@@ -207,7 +207,8 @@ def _problem(fx: torch.fx.Node, key: str, reason: str | None) -> tuple[str, str]
     stack = module_stack(fx)
     path, type_name = stack[-1] if stack else ("", "")
     op = key.removeprefix("aten.")
-    if path and is_torch_leaf(type_name):
+    if is_torch_leaf(type_name):
+        path = path or "(the model itself)"
         short = "nn." + type_name.rsplit(".", 1)[-1]
         hint = next((h for prefix, h in HINTS.items() if type_name.startswith(prefix)), None)
         if hint:  # one entry per layer, whatever ops it traced into
