@@ -1,4 +1,4 @@
-"""`snnc compile` and `snnc eval` from the command line: exit codes, outputs, determinism."""
+"""`snnc compile` from the command line: exit codes, outputs, determinism."""
 from __future__ import annotations
 
 import json
@@ -83,7 +83,6 @@ def test_without_calibration_it_warns_and_still_compiles(tmp_path):
     (["compile", str(FITS), "--bits", "7"], "--bits 7"),
     (["compile", str(FITS), "--bits", "2", "--hw", "nope.yaml"], "nope.yaml"),
     (["compile", str(FITS), "--bits", "2", "--calib", "missing.npz"], "missing.npz"),
-    (["eval", str(FITS), "--data", str(DEMO)], "--bits is required"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, msg):
     res = CliRunner().invoke(cli, args)
@@ -98,14 +97,3 @@ def test_spikenorm_and_max_normalization_compile(tmp_path, calib):
         assert res.exit_code == 0, res.output
         assert runtime.load(tmp_path / f"{norm}.snn").provenance["options"]["norm"] == norm
 
-
-def test_eval_model_and_artefact(tmp_path, calib):
-    res = invoke("eval", FITS, "--bits", 4, "--calib", calib, "--data", calib, "-T", "4,8", "--format", "json")
-    assert res.exit_code == 0, res.output
-    r = json.loads(res.output)
-    assert r["samples"] == 64 and set(r["snn"]) == {"4", "8"}
-    assert 0.0 <= r["float"] <= 1.0 and 0.0 <= r["quantized_ann"] <= 1.0
-    invoke("compile", FITS, "--bits", 4, "--calib", calib, "-T", 8, "-o", tmp_path / "m.snn", "-q")
-    res2 = invoke("eval", tmp_path / "m.snn", "--data", calib, "-T", "4,8", "--format", "json")
-    r2 = json.loads(res2.output)
-    assert r2["snn"] == r["snn"]  # the same artefact, the same bit-exact simulation
