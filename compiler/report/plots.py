@@ -48,7 +48,8 @@ def accuracy_vs_t(path: Path, curves: Sequence[tuple[str, Mapping[int, float], f
                   float_acc: float | None) -> None:
     """One SNN accuracy curve per configuration; the quantized ANN of each as a dotted line in the
     same colour, the float model as a black dashed line."""
-    fig = _figure(7, 4.5)
+    many = len(curves) > 1
+    fig = _figure(10.5 if many else 7, 4.5)
     ax = fig.add_subplot()
     colors = [f"C{i % 10}" for i in range(len(curves))]
     for (label, snn, qann), c in zip(curves, colors):
@@ -61,11 +62,16 @@ def accuracy_vs_t(path: Path, curves: Sequence[tuple[str, Mapping[int, float], f
     ax.set_xscale("log", base=2)
     ts = sorted({t for _, snn, _ in curves for t in snn})
     ax.set_xticks(ts, [str(t) for t in ts])
+    ax.minorticks_off()
     ax.set_xlabel("timesteps T")
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.12, top=0.95)
+    if many:  # beside the axes: with several configurations a legend inside hides the curves
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+        fig.subplots_adjust(left=0.07, right=0.62, bottom=0.12, top=0.95)
+    else:
+        ax.legend(fontsize=7, loc="lower right")
+        fig.subplots_adjust(left=0.1, right=0.97, bottom=0.12, top=0.95)
     _save(fig, path)
 
 
