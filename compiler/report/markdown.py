@@ -123,7 +123,7 @@ def write_report(out: str | Path, result: dict[str, Any], extras: list[ConfigPlo
     lines = [f"# snnc eval: {Path(result['target']).name}", "",
              "Every number below was produced by this command:", "", "```", result["command"], "```", "",
              f"on {m['cpu']} ({m['cpus']} CPUs), {m['platform']}, Python {m['python']}, numpy {m['numpy']}, "
-             f"snnc {m['snnc']}; {result['seconds']:.1f} s. Data: `{result['data']}`, {result['samples']} samples; "
+             f"snnc {m['snnc']}; compiling and evaluating took {result['seconds']:.1f} s. Data: `{result['data']}`, {result['samples']} samples; "
              "SNN results from the bit-exact runtime.", ""]
     if result.get("float") is not None:
         lines += [f"Float model accuracy: **{_pct(result['float'])}**.", ""]
