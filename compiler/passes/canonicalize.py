@@ -12,6 +12,8 @@ Rewrites (each preserves the function; tests compare the float interpreter befor
 - `pad` (constant 0, spatial axes only) -> the following conv's padding, or the following
   avgpool's padding with count_include_pad=1;
 - `reshape` that only flattens ((0|N, -1), or (anything, prod(rest))) -> `flatten` axis=1;
+- `flatten` (axis 1) of a rank-2 tensor is the identity and is dropped (torch's decompositions
+  drop it too, so both routes give one IR);
 - layout transposes as tf2onnx writes them for a Keras (NHWC) model: two transposes in a row
   compose (and vanish when they cancel); a transpose that keeps the batch axis, read only by a
   flatten read only by a linear, moves into the linear's weight columns (the NHWC flatten order
@@ -331,4 +333,14 @@ def input_transpose_to_host(graph: Graph, node: Node) -> bool:
     graph.remove_node(node)
     graph.replace_uses(node.output, x)
     graph.values[x].shape = tuple(shp[i] for i in p)
+    return True
+
+
+@rule("flatten")
+def drop_noop_flatten(graph: Graph, node: Node) -> bool:
+    """flatten(axis=1) of a rank-2 input changes nothing."""
+    shp = graph.shape(node.input)
+    if shp is None or len(shp) != 2 or int(attr(node, "axis")) != 1:
+        return False
+    bypass(graph, node)
     return True

@@ -27,33 +27,36 @@ def linear(node: TorchNode, ctx: TorchContext) -> None:
     ctx.emit_for(node, "linear", [ctx.ir(node.args["input"])], params=params)
 
 
-def _matrix_operand(node: TorchNode) -> tuple[str, str]:
-    """(activation arg, constant matrix arg) names of mm/matmul/addmm."""
-    return ("mat1", "mat2") if "mat1" in node.args else ("self", "other")
+def _operands(node: TorchNode) -> tuple[str, str, str | None]:
+    """(activation, constant matrix, bias) argument names: addmm(self=bias, mat1, mat2),
+    mm(self, mat2), matmul(self, other)."""
+    if node.key == "aten.addmm.default":
+        return "mat1", "mat2", "self"
+    return "self", ("mat2" if node.key == "aten.mm.default" else "other"), None
 
 
 def _check_mm(node: TorchNode, ctx: TorchContext) -> list[str]:
-    x, m = _matrix_operand(node)
+    x, m, b = _operands(node)
     if not ctx.is_tensor(node.args[x]) or not ctx.is_const(node.args[m]):
         return ["only activation @ constant matrix is supported (a product of two activations is not)"]
     if ctx.value(node.args[m]).dim() != 2:
         return ["the constant operand is not a matrix"]
-    if "input" in node.args:  # addmm
-        if not ctx.is_const(node.args["input"]):
+    if b is not None:
+        if not ctx.is_const(node.args[b]):
             return ["the bias is not a constant"]
-        if ctx.value(node.args["input"]).dim() > 1:
+        if ctx.value(node.args[b]).dim() > 1:
             return ["the bias is not a vector"]
     return []
 
 
 @converter("aten.addmm.default", "aten.mm.default", "aten.matmul.default", check=_check_mm)
 def mm(node: TorchNode, ctx: TorchContext) -> None:
-    x, m = _matrix_operand(node)
-    alpha = float(node.args.get("alpha", 1) if "alpha" in node.args else 1)
+    x, m, b = _operands(node)
+    alpha = float(node.args.get("alpha", 1) if b is not None else 1)
     weight = np.ascontiguousarray(ctx.array(node.args[m]).T) * alpha  # (out, in)
     params = {"weight": weight.astype(np.float32)}
-    if "input" in node.args:
+    if b is not None:
         beta = float(node.args.get("beta", 1))
-        n_out = weight.shape[0]
-        params["bias"] = np.broadcast_to(ctx.array(node.args["input"]).reshape(-1), (n_out,)).astype(np.float32) * beta
+        bias = np.broadcast_to(ctx.array(node.args[b]).reshape(-1), (weight.shape[0],)) * beta
+        params["bias"] = bias.astype(np.float32)
     ctx.emit_for(node, "linear", [ctx.ir(node.args[x])], params=params)

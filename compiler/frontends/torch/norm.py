@@ -46,6 +46,7 @@ def _training(node: TorchNode, ctx: TorchContext) -> list[str]:
 
 
 @converter("aten._native_batch_norm_legit.default", "aten._native_batch_norm_legit_functional.default",
-           "aten.native_batch_norm.default", "aten._native_batch_norm_legit.no_stats", check=_training)
+           "aten.native_batch_norm.default", "aten._native_batch_norm_legit.no_stats", check=_training,
+           listed=False)
 def batch_norm_training(node: TorchNode, ctx: TorchContext) -> None:  # pragma: no cover - never passes check
     raise AssertionError("refused by its check")

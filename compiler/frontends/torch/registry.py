@@ -22,19 +22,21 @@ class Converter:
     key: str
     convert: Convert
     check: Check | None = None
+    listed: bool = True  # False: registered only to refuse with a specific reason (training mode)
 
 
 CONVERTERS: dict[str, Converter] = {}
 
 
-def converter(*keys: str, check: Check | None = None) -> Callable[[Convert], Convert]:
-    """Register `fn(node, ctx)` as the importer of each overload in `keys` (`aten.relu.default`)."""
+def converter(*keys: str, check: Check | None = None, listed: bool = True) -> Callable[[Convert], Convert]:
+    """Register `fn(node, ctx)` as the importer of each overload in `keys` (`aten.relu.default`).
+    `listed=False` registers an op only so that its check can refuse it with a specific reason."""
 
     def register(fn: Convert) -> Convert:
         for key in keys:
             if key in CONVERTERS:
                 raise RuntimeError(f"two torch converters registered for {key}")
-            CONVERTERS[key] = Converter(key, fn, check)
+            CONVERTERS[key] = Converter(key, fn, check, listed)
         return fn
 
     return register
@@ -56,4 +58,4 @@ def lookup(key: str) -> Converter | None:
 
 def supported_ops() -> list[str]:
     """The aten overloads (and Python builtins) the torch front end imports, sorted."""
-    return sorted(CONVERTERS)
+    return sorted(k for k, c in CONVERTERS.items() if c.listed)

@@ -75,3 +75,14 @@ def test_input_transpose_of_a_matrix_stays(B, rng):
     b.add("transpose", attrs={"perm": (1, 0)})
     b.add("relu")
     assert ops(canonicalize(b.build())) == ["transpose", "relu"]
+
+
+def test_flatten_of_a_matrix_is_dropped(B, same, rng):
+    b = B((None, 6))
+    b.add("relu")
+    b.add("flatten", attrs={"axis": 1})
+    b.add("linear", weight=rng.normal(size=(3, 6)))
+    g = b.build()
+    out = canonicalize(g.copy())
+    assert ops(out) == ["relu", "linear"]
+    same(g, out, (2, 6))

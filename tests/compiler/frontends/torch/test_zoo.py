@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from snnc.compiler.frontends import load_model
-from snnc.compiler.frontends.torch import import_module
+from snnc.compiler.frontends.torch import export_module, import_module, import_program
 from snnc.compiler.ir.interpret import run
 from snnc.compiler.passes import frontend_pipeline
 
@@ -47,3 +47,12 @@ def test_dynamic_batch_and_module_paths(case):
     names = {n.name for n in frontend_pipeline(graph).nodes}
     assert not any(n.startswith(("conv2d", "linear", "batch_norm")) for n in names), names
     assert model.training is False
+
+
+def test_decomposed_program_imports_the_same(case):
+    """A .pt2 saved after run_decompositions() (core aten: addmm, _native_batch_norm_legit_no_training,
+    max_pool2d_with_indices + getitem, mean.dim) gives the same canonical IR."""
+    cls, model, graph, _ = case
+    ep, _ = export_module(model, example(cls))
+    decomposed = import_program(ep.run_decompositions(), "decomposed")
+    assert_same_layers(frontend_pipeline(decomposed), frontend_pipeline(graph))
