@@ -12,6 +12,8 @@ Rewrites (each preserves the function; tests compare the float interpreter befor
 - `pad` (constant 0, spatial axes only) -> the following conv's padding, or the following
   avgpool's padding with count_include_pad=1;
 - `reshape` that only flattens ((0|N, -1), or (anything, prod(rest))) -> `flatten` axis=1;
+- a `reshape` that keeps the rank and only moves axes of size 1 (tf2onnx's NHWC -> NCHW of a
+  one-channel image) -> the equivalent `transpose`;
 - `flatten` (axis 1) of a rank-2 tensor is the identity and is dropped (torch's decompositions
   drop it too, so both routes give one IR);
 - layout transposes as tf2onnx writes them for a Keras (NHWC) model: two transposes in a row
@@ -343,4 +345,29 @@ def drop_noop_flatten(graph: Graph, node: Node) -> bool:
     if shp is None or len(shp) != 2 or int(attr(node, "axis")) != 1:
         return False
     bypass(graph, node)
+    return True
+
+
+@rule("reshape")
+def reshape_to_transpose(graph: Graph, node: Node) -> bool:
+    """A same-rank reshape that keeps the batch axis first and the other axes of size > 1 in order
+    is a transpose moving the size-1 axes: (N, H, W, 1) -> (N, 1, H, W) is perm (0, 3, 1, 2)."""
+    shp = graph.shape(node.input)
+    target = [int(t) for t in attr(node, "shape")]
+    if shp is None or len(target) != len(shp) or any(d is None for d in shp[1:]) or target[0] not in (0, -1) and target[0] != shp[0]:
+        return False
+    out = list(shp[:1]) + [shp[i] if t == 0 else t for i, t in enumerate(target) if i > 0]
+    if -1 in out[1:] or list(out[1:]) == list(shp[1:]):
+        return False
+    big_in = [i for i in range(1, len(shp)) if shp[i] != 1]
+    big_out = [i for i in range(1, len(out)) if out[i] != 1]
+    if [shp[i] for i in big_in] != [out[i] for i in big_out]:
+        return False
+    ones_in = [i for i in range(1, len(shp)) if shp[i] == 1]
+    perm = [0] * len(shp)
+    src_big, src_one = iter(big_in), iter(ones_in)
+    for j in range(1, len(out)):
+        perm[j] = next(src_big) if out[j] != 1 else next(src_one)
+    node.op = "transpose"
+    node.attrs = {"perm": tuple(perm)}
     return True

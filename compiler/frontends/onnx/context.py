@@ -87,6 +87,7 @@ class ImportContext:
         self._node_names: set[str] = set()  # IR node names given out
         self.reserved: set[str] = set()  # the ONNX nodes' names, each kept for its own node
         self.current: str | None = None  # name of the ONNX node being converted
+        self.batch_aliases: set = set()  # other dim_params known to equal the batch size
 
     # -- constants --------------------------------------------------------------------------
     def is_const(self, name: str) -> bool:
@@ -129,7 +130,11 @@ class ImportContext:
         return None if s is None else len(s)
 
     def is_batch_dim(self, d: Any) -> bool:
-        return d is not None and self.batch_dim is not None and d == self.batch_dim
+        """The input's batch dim, or a symbol ONNX inference gave a value proven to have the same
+        size (a Reshape with -1 at axis 0 that keeps the per-sample size: see `shape.py`)."""
+        if d is None:
+            return False
+        return (self.batch_dim is not None and d == self.batch_dim) or d in self.batch_aliases
 
     # -- building the IR ----------------------------------------------------------------------
     def unique_node_name(self, base: str) -> str:

@@ -48,8 +48,24 @@ def _reshape_target(node: OnnxNode, ctx: ImportContext) -> tuple[tuple | None, s
 
 
 def _check_reshape(node: OnnxNode, ctx: ImportContext) -> list[str]:
-    _, reason = _reshape_target(node, ctx)
+    target, reason = _reshape_target(node, ctx)
+    if target is not None:
+        _alias_batch(node, ctx, target)
     return [reason] if reason else []
+
+
+def _alias_batch(node: OnnxNode, ctx: ImportContext, target: tuple) -> None:
+    """Reshape(-1, rest) of a batch-first input with the same per-sample size keeps the batch at
+    axis 0; ONNX inference names that dim with a fresh symbol (tf2onnx writes NHWC -> NCHW of a
+    one-channel image so). Record the symbol as the batch, so `Shape` of later values folds."""
+    in_shape, out_shape = ctx.onnx_shape(node.input(0)), ctx.onnx_shape(node.outputs[0])
+    if not in_shape or not out_shape or not target or target[0] not in (-1, 0) or not ctx.is_batch_dim(in_shape[0]):
+        return
+    rest_in, rest_t = in_shape[1:], target[1:]
+    if any(not isinstance(d, int) for d in rest_in) or any(t in (0, -1) for t in rest_t):
+        return
+    if int(np.prod(rest_in)) == int(np.prod(rest_t)) and isinstance(out_shape[0], str):
+        ctx.batch_aliases.add(out_shape[0])
 
 
 @converter("Reshape", 11, check=_check_reshape, batch_symbols=True)

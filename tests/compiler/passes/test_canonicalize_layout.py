@@ -86,3 +86,21 @@ def test_flatten_of_a_matrix_is_dropped(B, same, rng):
     out = canonicalize(g.copy())
     assert ops(out) == ["relu", "linear"]
     same(g, out, (2, 6))
+
+
+def test_one_channel_nhwc_reshape_is_an_input_transpose(B, rng):
+    b = B((None, 5, 6, 1))
+    b.add("reshape", attrs={"shape": (0, 1, 5, 6)})
+    b.add("conv", weight=rng.normal(size=(2, 1, 3, 3)))
+    g = b.build()
+    out = canonicalize(g.copy())
+    assert ops(out) == ["conv"] and out.shape("x") == (None, 1, 5, 6) and out.meta["input_transpose"] == (0, 3, 1, 2)
+    x = rng.normal(size=(2, 5, 6, 1))
+    np.testing.assert_allclose(run(out, x.transpose(0, 3, 1, 2))[out.outputs[0]], run(g, x)[g.outputs[0]], **TOL)
+
+
+def test_reshape_moving_big_axes_stays(B):
+    b = B((None, 2, 3, 4))
+    b.add("relu")
+    b.add("reshape", attrs={"shape": (0, 3, 2, 4)})
+    assert ops(canonicalize(b.build())) == ["relu", "reshape"]

@@ -57,3 +57,33 @@ def test_checks_and_compiles(keras, tmp_path):
     res = compile_graph(canon, spec, CompileOptions(bits=2, timesteps=8), data, out=tmp_path / "keras.snn")
     assert res.exit_code == 0 and (tmp_path / "keras.snn").is_file()
     assert res.agreement is not None and res.agreement > 0.5
+
+
+def test_one_channel_reshape_keeps_the_batch_symbol(build_model, ort_run):
+    """tf2onnx writes NHWC -> NCHW of a one-channel image as Reshape(-1, 1, H, W): the batch dim
+    gets a fresh symbol, which must still count as the batch so Keras's Flatten arithmetic folds."""
+    from onnx import helper
+
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Reshape", ["x", "nchw"], ["r"]),
+        helper.make_node("Conv", ["r", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Shape", ["c"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Concat", ["n", "minus1"], ["flat"], axis=0),
+        helper.make_node("Reshape", ["c", "flat"], ["y"]),
+    ]
+    inits = {"nchw": np.array([-1, 1, 5, 6], np.int64), "w": rng.normal(size=(2, 1, 3, 3)).astype(np.float32),
+             "zero": np.array([0], np.int64), "minus1": np.array([-1], np.int64)}
+    model = build_model(nodes, ["N", 5, 6, 1], opset=17, inits=inits)
+    graph = load_model_proto(model)
+    x = rng.normal(size=(3, 5, 6, 1)).astype(np.float32)
+    np.testing.assert_allclose(run(graph, x)[graph.outputs[0]], ort_run(model, x)[0], atol=1e-5, rtol=1e-5)
+    canon = frontend_pipeline(graph)
+    assert [n.op for n in canon.nodes] == ["conv", "flatten"] and canon.meta["input_transpose"] == (0, 3, 1, 2)
+
+
+def load_model_proto(model):
+    from snnc.compiler.frontends.onnx import load_onnx
+
+    return load_onnx(model)
