@@ -2,7 +2,8 @@
 from snnc.compiler.cli.check_cmd import check
 from snnc.compiler.cli.compile_cmd import compile_cmd
 from snnc.compiler.cli.eval_cmd import eval_cmd
+from snnc.compiler.cli.finetune_cmd import finetune_cmd
 from snnc.compiler.cli.run_cmd import run
 from snnc.compiler.cli.verify_cmd import verify
 
-ALL = [check, compile_cmd, eval_cmd, run, verify]
+ALL = [check, compile_cmd, eval_cmd, finetune_cmd, run, verify]

@@ -12,7 +12,7 @@ all its weights) by a factor 1+δ, |δ| well below the rounding step, which move
 grid onto θ without changing any rounded integer (`LayerIntegers.nudged`, `max_nudge`).
 
 `bake(model, final)` writes the exported graph (Clip(0, λ_out) after every spiking layer);
-`check_scales` recomputes compile's activation statistics on it (λ_out = the maximum, which must
+`finalize_and_bake` also recomputes compile's activation statistics on it (λ_out = the maximum, which must
 equal the clip level: some calibration input saturates each layer); `compile_matches` compiles
 it with snnc and compares the artefact's integers with the frozen ones.
 """
@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.compiler.finetune.qat import LayerScale, QATModel
+from snnc.compiler.finetune.qat import SATURATION_MARGIN, LayerScale, QATModel, f32
 from snnc.compiler.ir.graph import Graph
-from snnc.compiler.quantize import quantize_bias, quantize_weights
+from snnc.compiler.quantize import MAX_CANDIDATES, quantize_bias, quantize_weights
 
-NUDGE_STEPS = 4096
+MAX_NUDGE = 0.05  # largest relative change of an exported weight
 
 
 @dataclass
@@ -40,6 +40,7 @@ class LayerIntegers:
     weight: np.ndarray  # float32: the exported weight
     reduced: int = 0  # channels replaced by an equivalent (q/g, θ/g)
     nudged: int = 0  # channels whose exported largest weights were scaled by 1+δ
+    moved: int = 0  # channels whose θ moved by 1 or 2 (q kept) because no δ made θ reproducible
     max_nudge: float = 0.0  # largest |δ|
     exact: bool = True  # compile's re-quantization of `weight` gives (q, θ)
 
@@ -78,8 +79,10 @@ def _same(r, q: np.ndarray, theta: int) -> bool:
 
 
 def export_row(q: np.ndarray, theta: int, ls: LayerScale, bits: int, encoding: str, theta_max: int):
-    """(q', θ', w32, how, δ): float32 weights w32 that compile re-quantizes to (q', θ'), with
-    q'/θ' = q/θ; how is 'exact', 'reduced', 'nudged' or 'failed' (then (q', θ') is compile's)."""
+    """(q', θ', w32, how, δ): float32 weights w32 that compile re-quantizes to (q', θ').
+    how: 'exact' (w32 = q/θ·λ_out/λ_in), 'reduced' (an equivalent (q/g, θ/g)), 'nudged' (some
+    weights scaled by 1+δ), 'moved' (θ' = θ±1 or ±2, q' = q, nudged), 'failed' (compile's own
+    choice, not a fixed point: compile will differ)."""
     th = np.array([theta], dtype=np.int64)
     w32 = bake_weight(q, th, ls.lam_in, ls.lam_out)
     r = requantize(w32, ls, bits, encoding, False, theta_max)
@@ -87,23 +90,57 @@ def export_row(q: np.ndarray, theta: int, ls: LayerScale, bits: int, encoding: s
         return q, theta, w32, "exact", 0.0
     if np.array_equal(r.q / float(r.theta[0]), q / float(theta)):  # an equivalent smaller θ
         return r.q, int(r.theta[0]), w32, "reduced", 0.0
-    # θ is not among compile's candidates: scale the largest weights (1 bit: all) by 1+δ
-    amax = np.abs(q).max()
-    sel = np.ones(q.shape, bool) if bits == 1 else (np.abs(q) == amax)
-    limit = 0.45 if bits == 1 else 0.45 / max(1, int(amax))  # keeps every rint(W'θ) unchanged
-    step = 1.0 / (8.0 * theta)
-    for k in range(1, NUDGE_STEPS + 1):
-        for d in (k * step, -k * step):
-            if abs(d) > limit:
-                continue
-            w = w32.astype(np.float64)
-            w[sel] *= 1.0 + d
-            wn = w.astype(np.float32)
-            if _same(requantize(wn, ls, bits, encoding, False, theta_max), q, theta):
-                return q, theta, wn, "nudged", abs(d)
-        if k * step > limit:
-            break
+    # θ is not among compile's candidates: scale the largest weights (1 bit: all) by 1+δ, or
+    # failing that, move θ by one or two (q unchanged)
+    for t in (theta, theta - 1, theta + 1, theta - 2, theta + 2):
+        if 1 <= t <= theta_max:
+            found = _nudge(q, t, ls, bits, encoding, theta_max)
+            if found is not None:
+                w, d = found
+                return q, t, w, ("nudged" if t == theta else "moved"), d
     return r.q, int(r.theta[0]), bake_weight(r.q, r.theta, ls.lam_in, ls.lam_out), "failed", 0.0
+
+
+def _candidate_set(lo: int, hi: int) -> np.ndarray:
+    if hi - lo + 1 <= MAX_CANDIDATES:
+        return np.arange(lo, hi + 1)
+    return np.unique(np.geomspace(lo, hi, MAX_CANDIDATES).round().astype(np.int64))
+
+
+def _nudge(q: np.ndarray, theta: int, ls: LayerScale, bits: int, encoding: str, theta_max: int):
+    """(w32, δ) with the selected weights scaled by 1+δ so that compile's candidate set contains θ
+    and its search returns (q, θ); None if no |δ| <= MAX_NUDGE does.
+
+    Compile's candidates depend only on lo = floor(ref/4) and hi = ceil(4·ref), with
+    ref = qmax/max|W'| (1 bit: 1/mean|W'|), and ref moves as ref0/(1+δ): each interval of ref
+    between two breakpoints gives one candidate set, tried in order of |δ|."""
+    amax = int(np.abs(q).max())
+    if amax == 0:
+        return None
+    sel = np.ones(q.shape, bool) if bits == 1 else (np.abs(q) == amax)
+    qmax = 1 if bits == 1 else 2 ** (bits - 1) - 1
+    ref0 = float(theta) if bits == 1 else qmax * theta / amax
+    limit = min(MAX_NUDGE, 0.45 if bits == 1 else 0.45 / amax)  # keeps every rint(W'θ) unchanged
+    r_lo, r_hi = ref0 / (1 + limit), ref0 / (1 - limit)
+    points = {r_lo, r_hi}
+    points.update(4.0 * k for k in range(int(np.ceil(r_lo / 4)), int(np.floor(r_hi / 4)) + 1))
+    points.update(j / 4.0 for j in range(int(np.ceil(4 * r_lo)), int(np.floor(4 * r_hi)) + 1))
+    pts = sorted(points)
+    mids = [(a + b) / 2 for a, b in zip(pts, pts[1:]) if b > a]
+    base = bake_weight(q, np.array([theta], dtype=np.int64), ls.lam_in, ls.lam_out).astype(np.float64)
+    for ref in sorted(mids, key=lambda r: abs(ref0 / r - 1)):
+        lo = min(theta_max, max(1, int(np.floor(ref * 0.25))))
+        hi = min(theta_max, max(lo, int(np.ceil(ref * 4.0))))
+        cands = _candidate_set(lo, hi)
+        if theta not in cands:
+            continue
+        d = ref0 / ref - 1
+        w = base.copy()
+        w[sel] *= 1.0 + d
+        w32 = w.astype(np.float32)
+        if _same(requantize(w32, ls, bits, encoding, False, theta_max), q, theta):
+            return w32, abs(d)
+    return None
 
 
 def finalize(model: QATModel) -> Finalized:
@@ -135,7 +172,8 @@ def finalize(model: QATModel) -> Finalized:
             bias_int, _ = quantize_bias(bn, theta if model.per_channel else np.full(q.shape[0], theta[0]), spec.bias_bits)
         wq.freeze(q, theta, bias_int)
         li = LayerIntegers(ls.node, q.astype(np.int64), theta, bias_int, ls.lam_in, ls.lam_out, weight,
-                           reduced=hows.count("reduced"), nudged=hows.count("nudged"), max_nudge=nudge,
+                           reduced=hows.count("reduced"), nudged=hows.count("nudged"), moved=hows.count("moved"),
+                           max_nudge=nudge,
                            exact="failed" not in hows)
         if not li.exact:
             out.problems.append(f"{ls.node}: {hows.count('failed')} channel(s) whose θ compile cannot reproduce")
@@ -163,9 +201,10 @@ def bake(model: QATModel, final: Finalized) -> Graph:
     return g
 
 
-def check_scales(model: QATModel, graph: Graph, calib_x: np.ndarray, batch_size: int = 100) -> list[str]:
-    """Layers whose compile-time λ_out (activation maximum of `graph` on compile's calibration
-    inputs, run by snnc's interpreter) would differ from the clip level the integers were made for."""
+def unsaturated(model: QATModel, graph: Graph, calib_x: np.ndarray, batch_size: int = 100) -> dict[str, float]:
+    """Stage outputs whose compile-time λ_out would differ from the clip level the integers were
+    made for, with compile's value: the activation maximum of `graph` on compile's calibration
+    inputs (run by snnc's interpreter, as `--norm max` computes it) must reach the clip level."""
     from snnc.compiler.calibrate import collect
     from snnc.compiler.lower import activation_values, quantize_input
 
@@ -173,13 +212,28 @@ def check_scales(model: QATModel, graph: Graph, calib_x: np.ndarray, batch_size:
     batches = lambda: (quantize_input(calib_x[i:i + batch_size], *model.input_range)  # noqa: E731
                        for i in range(0, len(calib_x), batch_size))
     stats = collect(graph, values, batches)
-    out = []
-    for v in values:
-        lam = float(np.float32(model.lams[v]))
-        if stats[v].maximum != lam:
-            out.append(f"{v}: no calibration input reaches the clip level {lam:.6g} (maximum {stats[v].maximum:.6g}); "
-                       "compile --norm max would rescale this layer")
-    return out
+    return {v: stats[v].maximum for v in values if stats[v].maximum != float(np.float32(model.lams[v]))}
+
+
+def finalize_and_bake(model: QATModel, calib_x: np.ndarray, tries: int = 4) -> tuple[Finalized, Graph]:
+    """`finalize` and `bake`, then check with compile's own statistics that every layer saturates
+    at its clip level on the calibration inputs; a layer that does not gets its level lowered just
+    below compile's maximum, and the integers are made again (at most `tries` times)."""
+    for attempt in range(tries):
+        final = finalize(model)
+        graph = bake(model, final)
+        low = unsaturated(model, graph, calib_x)
+        if not low:
+            return final, graph
+        if attempt == tries - 1:
+            final.problems.extend(
+                f"{v}: no calibration input reaches the clip level {float(np.float32(model.lams[v])):.6g} (maximum "
+                f"{m:.6g}); compile --norm max would rescale this layer" for v, m in low.items())
+            return final, graph
+        # the integers set u = activation/λ, invariant under λ alone: lower λ by a margin that
+        # changes the integers enough for the largest input to saturate
+        model.set_scales({v: f32(m * (1 - 2 * SATURATION_MARGIN)) for v, m in low.items() if m > 0})
+    raise AssertionError("unreachable")
 
 
 @dataclass

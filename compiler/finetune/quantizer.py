@@ -106,6 +106,8 @@ class ActQuant(torch.nn.Module):
     """The spiking neuron's activation: clip(x, 0, λ); with `levels` L > 0 also rounded to L levels
     with a half-step shift, λ/L · floor(x·L/λ + 1/2) (QCFS, Bu et al. 2022), straight-through.
 
+    The rounding applies in training mode only; in eval mode the module is the plain clip that
+    compile's quantized ANN has (the SNN's own time discretization plays the role of the levels).
     λ is fixed (a buffer holding the float32-representable calibration scale), so the exported
     ONNX Clip(0, λ) carries exactly the value the fine-tuning used."""
 
@@ -121,7 +123,7 @@ class ActQuant(torch.nn.Module):
             self.recorded = x.detach()
         lam = self.lam.to(x.dtype)
         y = torch.minimum(torch.relu(x), lam)
-        if self.levels > 0:
+        if self.levels > 0 and self.training:  # eval mode: clip only, as compile's quantized ANN
             L = self.levels
             yq = torch.floor(y * (L / lam) + 0.5) * (lam / L)
             y = straight_through(y, yq)

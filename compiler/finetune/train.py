@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from snnc.compiler.calibrate import collect
 from snnc.compiler.data import Dataset, fit_shape
 from snnc.compiler.errors import SnncError
-from snnc.compiler.finetune.export import Finalized, bake, check_scales, finalize
+from snnc.compiler.finetune.export import Finalized, finalize_and_bake
 from snnc.compiler.finetune.qat import QATConfig, QATModel, stage_scales
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.lower import CompileOptions, activation_values, input_quantization, quantize_input
@@ -239,9 +239,7 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
             f"{history[-1]['train_accuracy'] * 100:.2f}% ({history[-1]['seconds']:.0f} s)")
     model.recalibrate(calib_t, opts.percentile)
     model.eval()
-    final = finalize(model)
-    baked = bake(model, final)
-    final.problems.extend(check_scales(model, baked, calib_x))
+    final, baked = finalize_and_bake(model, calib_x)
     return FinetuneResult(model=model, final=final, graph=baked, device=device, history=history,
                           seconds=round(time.time() - t_start, 1))
 

@@ -1,0 +1,120 @@
+"""`snnc finetune MODEL --data TRAIN.npz --bits N -o OUT.onnx`: quantization-aware fine-tuning."""
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import click
+
+from snnc.compiler.cli.common import EXIT_FAILED, EXIT_OK, fail, handle_user_errors
+from snnc.compiler.cli.options import bits_option, format_option, hw_option, load_spec_and_bits, quiet_option
+
+
+@click.command("finetune")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=click.Path(dir_okay=False),
+              help="Labelled training data: .npz with x_train/y_train (or x/y, calib_x/calib_y) [, x_scale].")
+@hw_option
+@bits_option
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="ONNX file to write (default: MODEL_qat<N>.onnx).")
+@click.option("--epochs", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-4, show_default=True, help="Adam learning rate (cosine decay to 0).")
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--per-channel", is_flag=True, help="One threshold per output channel (compile with --per-channel too).")
+@click.option("--percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True,
+              help="Clip level of each layer: this percentile of its activations on the calibration inputs.")
+@click.option("--act-levels", type=click.IntRange(0), default=0, show_default=True,
+              help="Also round activations to this many levels in training (QCFS); 0: clip only.")
+@click.option("--calib-samples", type=click.IntRange(1), default=1000, show_default=True,
+              help="Calibrate on the first this many training inputs (compile with the same --calib-samples).")
+@click.option("--data-scale", type=float, default=None, help="Multiply stored data by this (default: the file's x_scale, else 1).")
+@click.option("--input-scale", type=float, default=None, help="Float value of one integer input step (default: from the data range).")
+@click.option("--max-shift", type=click.IntRange(0), default=0, show_default=True, help="Random-shift augmentation of images, in pixels.")
+@click.option("--device", default="auto", show_default=True, help="auto (least-loaded GPU via GPUtil, else CPU), cpu, cuda or cuda:N.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads (default: torch's).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many training steps.")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Compile the result with snnc (--norm max) and check that it reproduces the trained integers.")
+@format_option
+@quiet_option
+@handle_user_errors
+def finetune_cmd(model, data, hw, bits, out, epochs, lr, batch_size, per_channel, percentile, act_levels, calib_samples,
+                 data_scale, input_scale, max_shift, device, threads, seed, max_steps, verify, fmt, quiet):
+    """Fine-tune MODEL (.onnx, or any file snnc imports) for N-bit weights, and write an ONNX model
+    that `snnc compile --norm max` turns into exactly the trained integer network.
+
+    Weights are quantized with snnc's own rule in the forward pass (straight-through gradients),
+    each spiking layer's ReLU becomes a clip at its calibrated level. Exit 1 when --verify finds
+    that compile would not reproduce the integers.
+    """
+    import sys
+
+    from snnc.compiler.build import prepare
+    from snnc.compiler.data import Dataset
+    from snnc.compiler.finetune import FinetuneOptions, compile_matches, finetune, load_training_data, save_onnx
+    from snnc.compiler.lower import CompileOptions
+
+    spec = load_spec_and_bits(hw, bits)
+    if not Path(model).is_file():
+        fail(f"{model}: no such model file")
+    out = out or str(Path(model).with_name(f"{Path(model).stem}_qat{bits}.onnx"))
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    train = load_training_data(data, data_scale)
+    graph = prepare(model)
+    opts = FinetuneOptions(bits=bits, epochs=epochs, lr=lr, batch_size=batch_size, per_channel=per_channel,
+                           percentile=percentile, act_levels=act_levels, calib_samples=calib_samples,
+                           input_scale=input_scale, max_shift=max_shift, max_steps=max_steps, device=device, seed=seed)
+    talk = not quiet and fmt == "text"
+    log = (lambda s: click.echo(s, err=True)) if talk else None
+    res = finetune(graph, spec, train, opts, progress=talk and sys.stderr.isatty(), log=log)
+    save_onnx(res.graph, out)
+    compile_flags = f"--bits {bits} --norm max{' --per-channel' if per_channel else ''} --calib-samples {calib_samples}"
+    if input_scale is not None:
+        compile_flags += f" --input-scale {input_scale!r}"
+    match = None
+    if verify:
+        calib = Dataset(x=train.x[:calib_samples], y=None, scale=train.scale, source=train.source)
+        copts = CompileOptions(bits=bits, norm="max", per_channel=per_channel, calib_samples=calib_samples,
+                               input_scale=input_scale)
+        match = compile_matches(prepare(out), res.final, spec, copts, calib)
+    summary = {
+        "model": str(model), "out": str(out), "device": res.device, "seconds": res.seconds,
+        "options": opts.to_dict(), "history": res.history,
+        "layers": [{"node": l.node, "theta_min": int(l.theta.min()), "theta_max": int(l.theta.max()),
+                    "lam_in": l.lam_in, "lam_out": l.lam_out, "nudged": l.nudged, "reduced": l.reduced}
+                   for l in res.final.layers],
+        "compile_command": shlex.join(["snnc", "compile", str(out), "--hw", hw]) + f" {compile_flags} --calib {shlex.quote(str(data))}",
+        "verified": None if match is None else match.ok,
+        "problems": res.final.problems + ([] if match is None else match.problems),
+    }
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(render(summary))
+    if match is not None and not match.ok:
+        click.echo("error: snnc compile would not reproduce the trained integers: " + "; ".join(match.problems), err=True)
+        raise SystemExit(EXIT_FAILED)
+    raise SystemExit(EXIT_OK)
+
+
+def render(s: dict) -> str:
+    lines = [f"fine-tuned {s['model']} on {s['device']} in {s['seconds']:.0f} s"]
+    for h in s["history"]:
+        lines.append(f"  epoch {h['epoch']}: loss {h['loss']:.4f}, train accuracy {h['train_accuracy'] * 100:.2f}%")
+    head = ("layer", "theta", "lambda_in", "lambda_out")
+    rows = [(l["node"], f"{l['theta_min']}..{l['theta_max']}", f"{l['lam_in']:.4g}", f"{l['lam_out']:.4g}") for l in s["layers"]]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    for r in [head] + rows:
+        lines.append("  " + "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())
+    lines.append(f"wrote {s['out']}")
+    if s["verified"] is not None:
+        lines.append("verified: snnc compile reproduces the trained integers" if s["verified"] else "NOT verified")
+    for p in s["problems"]:
+        lines.append(f"warning: {p}")
+    lines.append(f"compile with: {s['compile_command']}")
+    return "\n".join(lines)

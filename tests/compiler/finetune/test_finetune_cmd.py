@@ -1,0 +1,33 @@
+"""`snnc finetune` from the command line."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("torch")
+
+from snnc.compiler.cli.main import cli  # noqa: E402
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_finetune_writes_a_verified_model(tiny_onnx, tiny_data, tmp_path):
+    out = tmp_path / "q.onnx"
+    res = invoke("finetune", tiny_onnx, "--data", tiny_data, "--bits", 2, "--per-channel", "--max-steps", 2,
+                 "--calib-samples", 64, "--batch-size", 32, "--threads", 1, "--device", "cpu", "-o", out, "--format", "json")
+    assert res.exit_code == 0, res.output
+    s = json.loads(res.stdout)
+    assert s["verified"] is True and not s["problems"] and out.is_file()
+    assert "--norm max --per-channel --calib-samples 64" in s["compile_command"]
+    assert len(s["layers"]) == 3  # two convs and the hidden linear; the last linear stays on the host
+
+
+def test_bad_inputs_exit_2(tiny_onnx, tmp_path):
+    res = invoke("finetune", tiny_onnx, "--data", tmp_path / "none.npz", "--bits", 2)
+    assert res.exit_code == 2 and "no such data file" in res.output
+    res = invoke("finetune", tiny_onnx, "--data", tmp_path / "none.npz", "--bits", 7)
+    assert res.exit_code == 2 and "--bits 7" in res.output
