@@ -350,8 +350,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
     data = load_mnist(args.data)
+    torch.set_num_threads(args.threads)
 
     if args.write_demo_data:
         out = Path(args.out) if args.out else REPO_ROOT / "examples" / "data"
