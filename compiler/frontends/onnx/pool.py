@@ -23,8 +23,12 @@ def _same(node: OnnxNode) -> bool:
 
 def _ceil_changes_size(node: OnnxNode, ctx: ImportContext) -> str | None:
     """A reason when ceil_mode=1 gives another output size than floor, else None."""
-    if not int(node.attr("ceil_mode", 0)) or _same(node):
-        return None  # with auto_pad SAME_* the output size does not depend on ceil_mode
+    if not int(node.attr("ceil_mode", 0)):
+        return None
+    if _same(node):
+        # The spec says SAME_* ignores ceil_mode; onnxruntime's AveragePool computes other values
+        # (found by test_windows_property). Refuse rather than pick one reading silently.
+        return "ceil_mode=1 with auto_pad SAME_* (onnxruntime and the ONNX spec disagree)"
     shape = ctx.shape(node.input(0))
     if shape is None or len(shape) != 4 or None in shape[2:]:
         return "ceil_mode=1 with an unknown input size"

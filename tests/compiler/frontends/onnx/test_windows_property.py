@@ -68,6 +68,10 @@ def test_pool(build_model, assert_matches_ort, ort_run, shape_attrs, op, ceil, i
     try:
         assert_matches_ort(model, x)
     except UnsupportedOpsError as e:
+        if attrs.get("auto_pad") in ("SAME_UPPER", "SAME_LOWER"):
+            assert op == "AveragePool" and ceil
+            assert list(e.ops) == ["AveragePool (ceil_mode=1 with auto_pad SAME_* (onnxruntime and the ONNX spec disagree))"]
+            return
         assert op == "AveragePool" and ceil and list(e.ops) == ["AveragePool (ceil_mode=1 changes the output size)"]
         pads = attrs.get("pads", [0, 0, 0, 0])
         floor_size = [(n + pads[i] + pads[i + 2] - k[i]) // attrs["strides"][i] + 1 for i, n in enumerate((h, w))]
