@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-tensor", action="store_true", help="one threshold per layer (default: per channel)")
     ap.add_argument("--calib-samples", type=int, default=1000)
     ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--recalibrate", default="epoch", choices=["epoch", "start"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="auto")
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     for bits in [int(b) for b in args.bits.split(",")]:
         opts = FinetuneOptions(bits=bits, epochs=args.epochs, lr=args.lr, per_channel=not args.per_tensor,
                                percentile=args.percentile, act_levels=args.act_levels, calib_samples=args.calib_samples,
-                               max_shift=args.max_shift, max_steps=args.max_steps, device=args.device, seed=args.seed)
+                               max_shift=args.max_shift, max_steps=args.max_steps, recalibrate=args.recalibrate, device=args.device, seed=args.seed)
         res = finetune(graph, spec, train, opts, progress=sys.stderr.isatty(), log=lambda s: print(f"[{bits}-bit] {s}", flush=True))
         path = save_onnx(res.graph, out / f"{stem}_qat{bits}{args.suffix}.onnx")
         qann_acc = accuracy(res.model, test)

@@ -44,6 +44,7 @@ class FinetuneOptions:
     input_scale: float | None = None
     max_shift: int = 0  # random-shift augmentation in pixels (images only)
     max_steps: int | None = None  # stop after this many steps in total (tests, smoke runs)
+    recalibrate: str = "epoch"  # clip levels from the quantized model: at the start of every epoch, or only at "start"
     device: str = "auto"
     seed: int = 0
 
@@ -205,7 +206,7 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
     for epoch in range(opts.epochs):
         if step >= total:
             break
-        if epoch > 0:
+        if epoch > 0 and opts.recalibrate == "epoch":
             model.recalibrate(calib_t, opts.percentile)
         model.train()
         perm = torch.randperm(n, generator=gen).numpy()
@@ -237,8 +238,7 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
                         "train_accuracy": run_ok / max(run_n, 1), "seconds": round(time.time() - t0, 1)})
         log(f"epoch {epoch + 1}/{opts.epochs}: loss {history[-1]['loss']:.4f}, running train accuracy "
             f"{history[-1]['train_accuracy'] * 100:.2f}% ({history[-1]['seconds']:.0f} s)")
-    model.recalibrate(calib_t, opts.percentile)
-    model.eval()
+    model.eval()  # the clip levels stay those the last epoch trained with (finalize checks saturation)
     final, baked = finalize_and_bake(model, calib_x)
     return FinetuneResult(model=model, final=final, graph=baked, device=device, history=history,
                           seconds=round(time.time() - t_start, 1))

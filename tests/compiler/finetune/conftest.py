@@ -1,6 +1,8 @@
 """A tiny CNN (ONNX) and labelled synthetic 8x8 images, shared by the fine-tuning tests."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -33,10 +35,16 @@ def synthetic(n: int, seed: int = 0):
 def tiny_onnx(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ft") / "tiny.onnx"
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notices
+        warnings.simplefilter("ignore")
+        _export(path)
+    return path
+
+
+def _export(path):
     torch.onnx.export(Tiny().eval(), (torch.zeros(2, 1, 8, 8),), str(path), dynamo=False, opset_version=17,
                       input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
-    return path
 
 
 @pytest.fixture(scope="session")
