@@ -27,7 +27,8 @@ from snnc.compiler.cli.options import bits_option, format_option, hw_option, loa
 @click.option("--act-levels", type=click.IntRange(0), default=0, show_default=True,
               help="Also round activations to this many levels in training (QCFS); 0: clip only.")
 @click.option("--calib-samples", type=click.IntRange(1), default=1000, show_default=True,
-              help="Calibrate on the first this many training inputs (compile with the same --calib-samples).")
+              help="Calibrate on the first this many inputs that `snnc compile --calib DATA` reads (calib_x, else "
+                   "x_train, else x); compile with the same --calib-samples.")
 @click.option("--data-scale", type=float, default=None, help="Multiply stored data by this (default: the file's x_scale, else 1).")
 @click.option("--input-scale", type=float, default=None, help="Float value of one integer input step (default: from the data range).")
 @click.option("--max-shift", type=click.IntRange(0), default=0, show_default=True, help="Random-shift augmentation of images, in pixels.")
@@ -52,7 +53,6 @@ def finetune_cmd(model, data, hw, bits, out, epochs, lr, batch_size, per_channel
     import sys
 
     from snnc.compiler.build import prepare
-    from snnc.compiler.data import Dataset
     from snnc.compiler.finetune import FinetuneOptions, compile_matches, finetune, load_training_data, save_onnx
     from snnc.compiler.lower import CompileOptions
 
@@ -64,21 +64,23 @@ def finetune_cmd(model, data, hw, bits, out, epochs, lr, batch_size, per_channel
         import torch
 
         torch.set_num_threads(threads)
+    from snnc.compiler.data import load_dataset
+
     train = load_training_data(data, data_scale)
+    calib = load_dataset(data, role="calib", scale=data_scale)  # what `snnc compile --calib DATA` reads
     graph = prepare(model)
     opts = FinetuneOptions(bits=bits, epochs=epochs, lr=lr, batch_size=batch_size, per_channel=per_channel,
                            percentile=percentile, act_levels=act_levels, calib_samples=calib_samples,
                            input_scale=input_scale, max_shift=max_shift, max_steps=max_steps, device=device, seed=seed)
     talk = not quiet and fmt == "text"
     log = (lambda s: click.echo(s, err=True)) if talk else None
-    res = finetune(graph, spec, train, opts, progress=talk and sys.stderr.isatty(), log=log)
+    res = finetune(graph, spec, train, opts, calib=calib, progress=talk and sys.stderr.isatty(), log=log)
     save_onnx(res.graph, out)
     compile_flags = f"--bits {bits} --norm max{' --per-channel' if per_channel else ''} --calib-samples {calib_samples}"
     if input_scale is not None:
         compile_flags += f" --input-scale {input_scale!r}"
     match = None
     if verify:
-        calib = Dataset(x=train.x[:calib_samples], y=None, scale=train.scale, source=train.source)
         copts = CompileOptions(bits=bits, norm="max", per_channel=per_channel, calib_samples=calib_samples,
                                input_scale=input_scale)
         match = compile_matches(prepare(out), res.final, spec, copts, calib)

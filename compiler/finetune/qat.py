@@ -27,10 +27,11 @@ from snnc.compiler.calibrate import ActivationStats
 from snnc.compiler.errors import SnncError
 from snnc.compiler.finetune.irmodule import IRModule
 from snnc.compiler.finetune.quantizer import (
-    ActQuant, dequantize_bias, dequantize_weight, quantize_bias_torch, quantize_weights_torch, straight_through,
+    ActQuant, _round_clip, dequantize_bias, dequantize_weight, quantize_bias_torch, quantize_weights_torch, straight_through,
 )
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.ops import attr
+from snnc.compiler.quantize import weight_range
 from snnc.compiler.stages import plan_stages
 from snnc.hwspec import HardwareSpec
 
@@ -136,9 +137,6 @@ class WeightQuant(nn.Module):
         else:
             theta = self.theta
             th = theta.to(torch.float64).reshape((-1,) + (1,) * (wn.ndim - 1)) if self.per_channel else theta.to(torch.float64)[0]
-            from snnc.compiler.finetune.quantizer import _round_clip
-            from snnc.compiler.quantize import weight_range
-
             rng = weight_range(self.bits, self.encoding)
             q = _round_clip(wn * th, self.bits, rng.qmin, rng.qmax)
         bias_int = None if b is None else quantize_bias_torch(b, theta, self.scale.lam_out, self.bias_bits)

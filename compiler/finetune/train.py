@@ -177,8 +177,12 @@ def _logits(model: QATModel, x: torch.Tensor) -> torch.Tensor:
 
 
 def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOptions, *,
-             progress: bool = False, log: Callable[[str], None] | None = None) -> FinetuneResult:
-    """Quantization-aware fine-tuning of `graph` on `data`; returns the frozen model and its baked graph."""
+             calib: Dataset | None = None, progress: bool = False,
+             log: Callable[[str], None] | None = None) -> FinetuneResult:
+    """Quantization-aware fine-tuning of `graph` on `data`; returns the frozen model and its baked graph.
+
+    `calib` (default: `data`) gives the calibration inputs — its first `opts.calib_samples` —
+    which must be the ones `snnc compile --calib` will use (`load_dataset(path, role="calib")`)."""
     if data.y is None:
         raise SnncError(f"{data.source}: fine-tuning needs labels")
     log = log or (lambda s: None)
@@ -186,8 +190,9 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
     torch.manual_seed(opts.seed)
     gen = torch.Generator().manual_seed(opts.seed)
     device = select_device(opts.device)
-    model = build_model(graph, spec, data, opts).to(device)
-    calib_x = calibration_inputs(graph, data, opts)
+    calib = data if calib is None else calib
+    model = build_model(graph, spec, calib, opts).to(device)
+    calib_x = calibration_inputs(graph, calib, opts)
     calib_t = torch.from_numpy(calib_x.astype(np.float32)).to(device)
     model.recalibrate(calib_t, opts.percentile)
     log(f"device {device}; clip levels " + ", ".join(f"{l.lam_out:.4g}" for l in model.plan.layers))

@@ -32,6 +32,12 @@ def synthetic(n: int, seed: int = 0):
 
 
 @pytest.fixture(scope="session")
+def images():
+    """The synthetic image generator, for tests that need their own data files."""
+    return synthetic
+
+
+@pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ft") / "tiny.onnx"

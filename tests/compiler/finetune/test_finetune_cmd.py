@@ -31,3 +31,18 @@ def test_bad_inputs_exit_2(tiny_onnx, tmp_path):
     assert res.exit_code == 2 and "no such data file" in res.output
     res = invoke("finetune", tiny_onnx, "--data", tmp_path / "none.npz", "--bits", 7)
     assert res.exit_code == 2 and "--bits 7" in res.output
+
+
+def test_calibrates_on_what_compile_reads(tiny_onnx, tmp_path, images):
+    """With calib_x in the file, compile calibrates on it: so does finetune (trains on x_train)."""
+    import numpy as np
+
+    (x, y), (cx, _) = images(96, seed=1), images(64, seed=2)
+    data = tmp_path / "d.npz"
+    np.savez(data, x_train=x, y_train=y, calib_x=cx[:, ::-1].copy(), x_scale=np.float32(1 / 255))
+    out = tmp_path / "q.onnx"
+    res = invoke("finetune", tiny_onnx, "--data", data, "--bits", 3, "--max-steps", 2, "--calib-samples", 64,
+                 "--threads", 1, "--device", "cpu", "-o", out, "-q")
+    assert res.exit_code == 0, res.output
+    assert "verified: snnc compile reproduces the trained integers" in res.stdout
+    assert f"--calib-samples 64 --calib {data}" in res.stdout
