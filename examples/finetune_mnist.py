@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -89,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         record = {
             "model": path.name, "source_model": Path(args.model).name, "bits": bits,
             "command": shlex.join(["python", "examples/finetune_mnist.py", *argv]),
-            "compile_command": (f"snnc compile {path.name} --bits {bits} --norm max"
-                                f"{'' if args.per_tensor else ' --per-channel'} --calib mnist_train.npz"),
+            "compile_command": (f"snnc compile {path.name} --bits {bits} --norm max{'' if args.per_tensor else ' --per-channel'}"
+                                f" --calib {os.path.relpath(args.data)} --data-scale {1 / 255!r} --calib-samples {args.calib_samples}"),
             "options": opts.to_dict(), "device": res.device, "seconds": res.seconds, "history": res.history,
             "quantized_ann_test_accuracy": qann_acc, "test_images": len(test),
             "compile_reproduces_integers": match.ok, "compile_problems": match.problems + res.final.problems,
