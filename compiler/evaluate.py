@@ -1,7 +1,8 @@
 """Accuracy of the float model, the quantized ANN and the bit-exact SNN on a labelled dataset.
 
 The SNN numbers come from `snnc.runtime.simulate` — the bit-exact reference — at every requested
-T. Everything streams over the dataset in batches. Alongside accuracy, `evaluate` keeps the
+T, from one run of the largest T per batch (its `counts_at` gives every shorter T exactly).
+Everything streams over the dataset in batches. Alongside accuracy, `evaluate` keeps the
 spike activity of every layer at every T (per-neuron spike counts summed over the samples, and a
 histogram of per-sample counts), from which `activity_summary` derives firing rates, synaptic
 operations and the energy estimate of `snnc.compiler.energy`. `layer_correlation` compares the
@@ -96,13 +97,14 @@ def evaluate(art, dataset: Dataset, timesteps: Sequence[int], *, graph: Graph | 
             qpred = run_float(qann, quantize_input(xb, lo, hi, s_in))[qann.outputs[0]].argmax(axis=1)
             correct_q += int((qpred == yb).sum())
         x_int = to_int_input(art.input, xb) if rate else None
+        # one run of max(T) steps gives every shorter T exactly (runtime.simulate's counts_at)
+        sim = runtime.simulate(art, xb, max(timesteps), counts_at=timesteps)
         for t in timesteps:
-            sim = runtime.simulate(art, xb, t)
-            pred = sim.predictions
+            pred = sim.predictions_at[t]
             correct_s[t] += int((pred == yb).sum())
             if qpred is not None:
                 agree[t] += int((pred == qpred).sum())
-            _accumulate(activity[t], art, sim.counts, x_int, t)
+            _accumulate(activity[t], art, sim.counts_at[t], x_int, t)
     return Accuracy(
         samples=n,
         float_acc=correct_f / n if graph is not None else None,

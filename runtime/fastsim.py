@@ -37,6 +37,10 @@ class SimResult:
       and not part of the bit-exact contract, predictions (argmax, first maximum) are.
     spikes: with trace, (B, T, *shape) uint8 per spike-carrying layer.
     membranes: with trace, (B, T, *shape) int64 per layer with neurons (V after reset).
+    counts_at / predictions_at: with `counts_at=[t, ...]`, the counts of every spike-carrying
+      layer and the host predictions after the first t steps. The simulation is causal (step k
+      depends only on steps <= k) and nothing but the host's 1/t scale depends on the total T,
+      so these equal `simulate(a, x, t)`'s counts and predictions exactly (tested).
     """
 
     timesteps: int
@@ -47,6 +51,8 @@ class SimResult:
     predictions: np.ndarray | None = None
     spikes: dict[str, np.ndarray] | None = None
     membranes: dict[str, np.ndarray] | None = None
+    counts_at: dict[int, dict[str, np.ndarray]] | None = None
+    predictions_at: dict[int, np.ndarray] | None = None
 
 
 def _to_internal(x: np.ndarray, ndim: int) -> np.ndarray:
@@ -239,7 +245,8 @@ def _passthrough(layer, xs: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.broadcast_to(x, (tt,) + x.shape[1:]) for x in xs], axis=-1)
 
 
-def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plans, mats, spiking):
+def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plans, mats, spiking,
+               counts_at: tuple[int, ...] = ()):
     spec = a.input
     if spec.encoding == "rate":
         x0 = rate_spikes(spec, x_int, timesteps).astype(bool)
@@ -252,6 +259,7 @@ def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plan
         for i in layer.inputs:
             uses[i] += 1
     counts, spikes_out, mems = {}, {}, {}
+    prefix: dict[int, dict[str, np.ndarray]] = {t: {} for t in counts_at}
     for layer in a.core_layers:
         xs = [values[i] for i in layer.inputs]
         if layer.has_neurons:
@@ -267,7 +275,10 @@ def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plan
             out = _passthrough(layer, xs)
         values[layer.name] = out
         if spiking[layer.name]:
-            counts[layer.name] = (out.view(np.uint8) if out.dtype == bool else out).sum(axis=0, dtype=np.int32).astype(np.int64)
+            o8 = out.view(np.uint8) if out.dtype == bool else out
+            counts[layer.name] = o8.sum(axis=0, dtype=np.int32).astype(np.int64)
+            for t in counts_at:
+                prefix[t][layer.name] = o8[:t].sum(axis=0, dtype=np.int32).astype(np.int64)
             if trace:
                 spikes_out[layer.name] = out
         for i in layer.inputs:  # free what no later layer reads
@@ -276,10 +287,12 @@ def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plan
                 values.pop(i, None)
     nd = {layer.name: len(layer.output_shape) for layer in a.core_layers}
     counts = {k: _to_external(v, nd[k]) for k, v in counts.items()}
+    for t in counts_at:
+        prefix[t] = {k: _to_external(v, nd[k]) for k, v in prefix[t].items()}
     if trace:
         spikes_out = {k: _to_external(np.swapaxes(v, 0, 1), nd[k]).view(np.uint8) for k, v in spikes_out.items()}
         mems = {k: _to_external(np.swapaxes(v, 0, 1), nd[k]) for k, v in mems.items()}
-    return counts, spikes_out, mems
+    return counts, spikes_out, mems, prefix
 
 
 def host_logits(a: Artefact, counts: np.ndarray, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -299,12 +312,13 @@ def _auto_batch(a: Artefact, timesteps: int, trace: bool) -> int:
 
 
 def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
-             batch_size: int | None = None) -> SimResult:
+             batch_size: int | None = None, counts_at=None) -> SimResult:
     """Simulate the artefact on a batch x of shape (B, *input.shape) for `timesteps` steps.
 
     Float x is quantized with the input scale; integer x must lie in [lo, hi]. With trace=True
     the result also holds every layer's spikes and membranes at every step. batch_size bounds
-    how many samples are simulated at once (default: chosen from a memory budget).
+    how many samples are simulated at once (default: chosen from a memory budget). counts_at
+    lists earlier step counts t <= T at which to also report counts and predictions.
     """
     if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
         raise InputError(f"timesteps: {timesteps!r} must be a positive integer")
@@ -315,10 +329,13 @@ def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
     mats = {layer.name: _weight_mats(layer, plans[layer.name].matmul_dtype, shapes[layer.inputs[0]])
             for layer in a.core_layers if isinstance(layer, (Conv, Linear))}
     spiking = carries_spikes(a)
+    at = tuple(sorted({int(t) for t in counts_at or ()}))
+    if at and (at[0] < 1 or at[-1] > timesteps):
+        raise InputError(f"counts_at: {list(at)} must lie in 1..{timesteps}")
     chunk = batch_size or _auto_batch(a, timesteps, trace)
     if chunk < 1:
         raise InputError(f"batch_size: {batch_size!r} must be >= 1")
-    parts = [_run_chunk(a, x_int[i:i + chunk], timesteps, trace, plans, mats, spiking)
+    parts = [_run_chunk(a, x_int[i:i + chunk], timesteps, trace, plans, mats, spiking, at)
              for i in range(0, x_int.shape[0], chunk)]
     cat = (lambda k, idx: parts[0][idx][k] if len(parts) == 1 else np.concatenate([p[idx][k] for p in parts]))
     counts = {k: cat(k, 0) for k in parts[0][0]}
@@ -326,9 +343,14 @@ def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
     logits = preds = None
     if a.host is not None:
         logits, preds = host_logits(a, counts[out], timesteps)
+    counts_at_t = {t: {k: (parts[0][3][t][k] if len(parts) == 1 else np.concatenate([p[3][t][k] for p in parts]))
+                       for k in parts[0][3][t]} for t in at}
+    preds_at = {t: host_logits(a, counts_at_t[t][out], t)[1] for t in at} if a.host is not None else None
     return SimResult(
         timesteps=timesteps, counts=counts, output_layer=out, output_counts=counts[out],
         logits=logits, predictions=preds,
         spikes={k: cat(k, 1) for k in parts[0][1]} if trace else None,
         membranes={k: cat(k, 2) for k in parts[0][2]} if trace else None,
+        counts_at=counts_at_t if at else None,
+        predictions_at=preds_at if at else None,
     )

@@ -101,3 +101,22 @@ def test_regenerating_the_golden_files_is_byte_identical(tmp_path):
     main(tmp_path)
     for path in FILES:
         assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_counts_at_earlier_steps_equal_shorter_simulations(path):
+    """One T-step run reports, for every t in counts_at, exactly what a t-step run gives."""
+    art = load(path)
+    g = art.golden
+    T = g.timesteps + 3
+    steps = [1, 2, g.timesteps // 2 or 1, g.timesteps, T]
+    res = simulate(art, g.inputs, T, counts_at=steps, batch_size=2)
+    for t in set(steps):
+        short = simulate(art, g.inputs, t)
+        assert set(res.counts_at[t]) == set(short.counts)
+        for name, counts in short.counts.items():
+            np.testing.assert_array_equal(res.counts_at[t][name], counts, err_msg=f"{name} t={t}")
+        if art.host is not None:
+            np.testing.assert_array_equal(res.predictions_at[t], short.predictions)
+    with pytest.raises(Exception, match="counts_at"):
+        simulate(art, g.inputs, 4, counts_at=[5])
