@@ -158,12 +158,14 @@ def _config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, e
               help="Energy of one multiply-accumulate in pJ (Horowitz ISSCC 2014, 45 nm, 32-bit float).")
 @click.option("--e-ac", type=click.FloatRange(0, min_open=True), default=0.9, show_default=True, metavar="PJ",
               help="Energy of one accumulate (addition) in pJ (same source).")
+@click.option("--float-model", type=click.Path(dir_okay=False), default=None, metavar="MODEL",
+              help="With an artefact: also score this float model on the same data, as the reference.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Write DIR/report.md with PNG plots (needs matplotlib).")
 @format_option
 @quiet_option
 @handle_user_errors
-def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, report_dir, fmt, quiet, **kw):
+def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float_model, report_dir, fmt, quiet, **kw):
     """Accuracy, firing rates, SynOps and energy of MODEL (float, quantized, SNN) or ARTEFACT (SNN)."""
     from snnc import runtime
     from snnc.compiler.build import compile_graph, file_sha256, prepare
@@ -178,6 +180,10 @@ def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, repor
     is_artefact = target.endswith(".snn")
     if is_artefact and sweep:
         fail("--sweep needs a model to compile (an artefact is one fixed configuration)")
+    if float_model and not is_artefact:
+        fail("--float-model goes with an artefact; for a model, eval scores the model itself")
+    if float_model and not Path(float_model).is_file():
+        fail(f"{float_model}: no such model file")
     if not is_artefact and bits is None and "bits" not in dict(sweep):
         fail("--bits is required when evaluating a model (or pass a compiled .snn artefact)")
     wrap = progress(not quiet)
@@ -191,7 +197,9 @@ def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, repor
     samples = 0
     if is_artefact:
         art = runtime.load(target)
-        acc = evaluate(art, test, timesteps, limit=limit, batch_size=BATCH, progress=wrap)
+        reference = prepare(float_model) if float_model else None
+        acc = evaluate(art, test, timesteps, graph=reference, limit=limit, batch_size=BATCH, progress=wrap)
+        float_acc = acc.float_acc
         extra = ConfigPlots() if report_dir else None
         configs.append({"label": Path(target).name, "sweep": {}, "options": dict(art.provenance.get("options") or {}),
                         **_config_result(art, acc, e_mac, e_ac, extras=extra)})

@@ -138,3 +138,14 @@ def test_sweep_of_an_artefact_is_refused(tmp_path, calib):
     assert invoke("compile", FITS, "--bits", 2, "--calib", calib, "-T", 4, "-o", tmp_path / "m.snn", "-q").exit_code == 0
     res = CliRunner().invoke(cli, ["eval", str(tmp_path / "m.snn"), "--data", str(calib), "--sweep", "bits=2,4"])
     assert res.exit_code == 2 and "--sweep needs a model" in res.output
+
+
+def test_artefact_with_float_reference_model(tmp_path, calib, model_json):
+    """--float-model scores a reference float model on the same data next to the artefact's SNN."""
+    assert invoke("compile", FITS, "--bits", 4, "--calib", calib, "-T", 8, "-o", tmp_path / "m.snn", "-q").exit_code == 0
+    res = invoke("eval", tmp_path / "m.snn", "--data", calib, "-T", "4,8", "--float-model", FITS, "--format", "json")
+    r = json.loads(res.stdout)
+    assert r["float"] == model_json["float"]  # the same model on the same data
+    assert r["snn"] == model_json["snn"]
+    bad = CliRunner().invoke(cli, ["eval", str(FITS), "--bits", "4", "--data", str(calib), "--float-model", str(FITS)])
+    assert bad.exit_code == 2 and "--float-model goes with an artefact" in bad.output
