@@ -66,6 +66,27 @@ def prepare(path: str | Path) -> Graph:
     return frontend_pipeline(graph)
 
 
+def calibrate(graph: Graph, spec: HardwareSpec, opts: CompileOptions, calib: Dataset,
+              progress: Progress | None = None):
+    """(activation statistics, input range) over the first `opts.calib_samples` calibration inputs.
+
+    The input range (lo, hi, scale) comes from the data's range; the statistics are those of the
+    network the chip sees, with inputs quantized as the chip quantizes them."""
+    shape = tuple(graph.shape(graph.inputs[0])[1:])
+    wrap: Progress = progress or (lambda it, desc: it)
+
+    def batches():
+        for xb, _ in calib.batches(opts.batch_size, shape, limit=opts.calib_samples):
+            yield xb
+
+    dmin = min(float(b.min()) for b in batches())
+    dmax = max(float(b.max()) for b in batches())
+    input_range = input_quantization(spec, opts, dmin, dmax)
+    qbatches = lambda: (quantize_input(b, *input_range) for b in batches())  # noqa: E731
+    stats = collect(graph, activation_values(graph), qbatches, progress=lambda it: wrap(it, "calibrate"))
+    return stats, input_range
+
+
 def _worst_case_scales(graph: Graph, x_max: float) -> dict[str, float]:
     """Data-free λ_out: the largest value each layer can output for inputs up to x_max (never clips)."""
     from snnc.compiler.stages import plan_stages
@@ -102,15 +123,7 @@ def compile_graph(graph: Graph, spec: HardwareSpec, opts: CompileOptions, calib:
     wrap: Progress = progress or (lambda it, desc: it)
 
     if calib is not None:
-        def batches():
-            for xb, _ in calib.batches(opts.batch_size, sample_shape, limit=opts.calib_samples):
-                yield xb
-        dmin = min(float(b.min()) for b in batches())
-        dmax = max(float(b.max()) for b in batches())
-        input_range = input_quantization(spec, opts, dmin, dmax)
-        # statistics of the network the chip sees: inputs quantized as the chip quantizes them
-        qbatches = lambda: (quantize_input(b, *input_range) for b in batches())  # noqa: E731
-        stats = collect(graph, activation_values(graph), qbatches, progress=lambda it: wrap(it, "calibrate"))
+        stats, input_range = calibrate(graph, spec, opts, calib, progress=wrap)
         scales = None
     else:
         result.warnings.append(NO_CALIB_WARNING)

@@ -20,13 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snnc.compiler.calibrate import collect
+from snnc.compiler.build import calibrate as calibrate_for_compile
 from snnc.compiler.data import Dataset, fit_shape
 from snnc.compiler.errors import SnncError
 from snnc.compiler.finetune.export import Finalized, finalize_and_bake
 from snnc.compiler.finetune.qat import QATConfig, QATModel, stage_scales
 from snnc.compiler.ir.graph import Graph
-from snnc.compiler.lower import CompileOptions, activation_values, input_quantization, quantize_input
+from snnc.compiler.lower import CompileOptions
 from snnc.hwspec import HardwareSpec
 
 
@@ -146,17 +146,7 @@ def _random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torc
 def calibrate(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOptions):
     """(stats, input_range) exactly as `snnc compile` computes them on the same data."""
     copts = CompileOptions(bits=opts.bits, calib_samples=opts.calib_samples, input_scale=opts.input_scale)
-    shape = tuple(graph.shape(graph.inputs[0])[1:])
-
-    def batches():
-        for xb, _ in data.batches(copts.batch_size, shape, limit=opts.calib_samples):
-            yield xb
-
-    dmin = min(float(b.min()) for b in batches())
-    dmax = max(float(b.max()) for b in batches())
-    input_range = input_quantization(spec, copts, dmin, dmax)
-    stats = collect(graph, activation_values(graph), lambda: (quantize_input(b, *input_range) for b in batches()))
-    return stats, input_range
+    return calibrate_for_compile(graph, spec, copts, data)
 
 
 def build_model(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOptions) -> QATModel:
