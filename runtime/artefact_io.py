@@ -71,7 +71,7 @@ def _read_members(path: Path) -> dict[str, bytes]:
             return members
     except zipfile.BadZipFile as exc:
         raise ArtefactError(f"{path}: not an snnc artefact (not a readable zip file: {exc})") from None
-    except (OSError, RuntimeError, NotImplementedError) as exc:
+    except (OSError, RuntimeError, NotImplementedError) as exc:  # zipfile: unsupported compression
         raise ArtefactError(f"{path}: cannot read the zip container ({exc})") from None
 
 

@@ -7,6 +7,7 @@ step) or hand each intermediate graph to a callback (`on_step`).
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable
@@ -70,7 +71,7 @@ class PassLike(Protocol):
     def run(self, graph: Graph) -> Graph: ...
 
 
-class Pass:
+class Pass(abc.ABC):
     """Base class of a graph-to-graph pass. Subclasses set `name`, `requires`, `ensures` and
     implement `run`. A pass may edit the graph it is given in place and return it: the manager
     hands it its own copy."""
@@ -79,8 +80,9 @@ class Pass:
     requires: tuple[str, ...] = ()
     ensures: tuple[str, ...] = ()
 
-    def run(self, graph: Graph) -> Graph:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def run(self, graph: Graph) -> Graph:
+        """Transform `graph` (in place or not) and return the result."""
 
     def __repr__(self) -> str:
         return f"<pass {self.name}>"

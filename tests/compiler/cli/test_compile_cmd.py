@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -14,7 +13,6 @@ from snnc.compiler.cli.main import cli
 ROOT = Path(__file__).resolve().parents[3]
 FITS = ROOT / "examples/models/lenet5_fits.onnx"
 WIDE = ROOT / "examples/models/wide_conv.onnx"
-DEMO = ROOT / "examples/data/mnist_demo.npz"
 
 
 def invoke(*args):
@@ -22,12 +20,9 @@ def invoke(*args):
 
 
 @pytest.fixture(scope="module")
-def calib(tmp_path_factory):
-    """Calibration inputs shaped for lenet5_fits (a few demo images)."""
-    d = tmp_path_factory.mktemp("calib")
-    with np.load(DEMO) as z:
-        np.savez(d / "calib.npz", calib_x=z["calib_x"][:64], x=z["x"][:64], y=z["y"][:64], x_scale=z["x_scale"])
-    return d / "calib.npz"
+def calib(demo_subset):
+    """The first 64 demo images, to calibrate and to score (keeps the tests fast)."""
+    return demo_subset(64)
 
 
 def test_compile_writes_a_verified_artefact(tmp_path, calib):

@@ -21,12 +21,9 @@ def invoke(*args):
 
 
 @pytest.fixture(scope="module")
-def calib(tmp_path_factory):
-    """A few demo images, used both to calibrate and to score (keeps the tests fast)."""
-    d = tmp_path_factory.mktemp("calib")
-    with np.load(DEMO) as z:
-        np.savez(d / "calib.npz", calib_x=z["calib_x"][:48], x=z["x"][:48], y=z["y"][:48], x_scale=z["x_scale"])
-    return d / "calib.npz"
+def calib(demo_subset):
+    """The first 48 demo images, to calibrate and to score (keeps the tests fast)."""
+    return demo_subset(48)
 
 
 @pytest.fixture(scope="module")
