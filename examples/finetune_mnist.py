@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--act-levels", type=int, default=0, help="round activations to L levels in training (0: clip only)")
+    ap.add_argument("--timesteps", type=int, default=0,
+                    help="train the SNN itself over this many steps (BPTT; 0: the quantized ANN)")
     ap.add_argument("--percentile", type=float, default=99.99)
     ap.add_argument("--max-shift", type=int, default=2)
     ap.add_argument("--per-tensor", action="store_true", help="one threshold per layer (default: per channel)")
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     for bits in [int(b) for b in args.bits.split(",")]:
         opts = FinetuneOptions(bits=bits, epochs=args.epochs, lr=args.lr, per_channel=not args.per_tensor,
                                percentile=args.percentile, act_levels=args.act_levels, calib_samples=args.calib_samples,
-                               max_shift=args.max_shift, max_steps=args.max_steps, recalibrate=args.recalibrate, device=args.device, seed=args.seed)
+                               max_shift=args.max_shift, max_steps=args.max_steps, recalibrate=args.recalibrate, device=args.device, seed=args.seed,
+                               timesteps=args.timesteps)
         res = finetune(graph, spec, train, opts, progress=sys.stderr.isatty(), log=lambda s: print(f"[{bits}-bit] {s}", flush=True))
         path = save_onnx(res.graph, out / f"{stem}_qat{bits}{args.suffix}.onnx")
         qann_acc = accuracy(res.model, test)

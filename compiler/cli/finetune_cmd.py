@@ -26,6 +26,13 @@ from snnc.compiler.cli.options import bits_option, format_option, hw_option, loa
               help="Clip level of each layer: this percentile of its activations on the calibration inputs.")
 @click.option("--act-levels", type=click.IntRange(0), default=0, show_default=True,
               help="Also round activations to this many levels in training (QCFS); 0: clip only.")
+@click.option("-T", "--timesteps", type=click.IntRange(0), default=0, show_default=True,
+              help="Train the SNN itself over this many steps (backpropagation through time, from the first step "
+                   "of the bit-exact integer dynamics); 0: train the quantized ANN. Slower by about T times.")
+@click.option("--reset", type=click.Choice(["subtract", "zero"]), default="subtract", show_default=True,
+              help="With --timesteps: the reset compile will use (compile with the same).")
+@click.option("--v-init", type=click.Choice(["half", "zero"]), default="half", show_default=True,
+              help="With --timesteps: the initial membrane compile will use (compile with the same).")
 @click.option("--calib-samples", type=click.IntRange(1), default=1000, show_default=True,
               help="Calibrate on the first this many inputs that `snnc compile --calib DATA` reads (calib_x, else "
                    "x_train, else x); compile with the same --calib-samples.")
@@ -41,13 +48,17 @@ from snnc.compiler.cli.options import bits_option, format_option, hw_option, loa
 @format_option
 @quiet_option
 @handle_user_errors
-def finetune_cmd(model, data, hw, bits, out, epochs, lr, batch_size, per_channel, percentile, act_levels, calib_samples,
+def finetune_cmd(model, data, hw, bits, out, epochs, lr, batch_size, per_channel, percentile, act_levels, timesteps, reset,
+                 v_init, calib_samples,
                  data_scale, input_scale, max_shift, device, threads, seed, max_steps, verify, fmt, quiet):
     """Fine-tune MODEL (.onnx, or any file snnc imports) for N-bit weights, and write an ONNX model
     that `snnc compile --norm max` turns into exactly the trained integer network.
 
     Weights are quantized with snnc's own rule in the forward pass (straight-through gradients),
-    each spiking layer's ReLU becomes a clip at its calibrated level. Exit 1 when --verify finds
+    each spiking layer's ReLU becomes a clip at its calibrated level. With --timesteps T the
+    network trained is the SNN itself, run for T steps with the artefact's integer dynamics
+    (surrogate gradient for the spike): the remedy when the SNN lags the quantized ANN at small T
+    (deep networks, BN-folded biases). Exit 1 when --verify finds
     that compile would not reproduce the integers.
     """
     import sys
@@ -71,7 +82,8 @@ def finetune_cmd(model, data, hw, bits, out, epochs, lr, batch_size, per_channel
     graph = prepare(model)
     opts = FinetuneOptions(bits=bits, epochs=epochs, lr=lr, batch_size=batch_size, per_channel=per_channel,
                            percentile=percentile, act_levels=act_levels, calib_samples=calib_samples,
-                           input_scale=input_scale, max_shift=max_shift, max_steps=max_steps, device=device, seed=seed)
+                           input_scale=input_scale, max_shift=max_shift, max_steps=max_steps, device=device, seed=seed,
+                           timesteps=timesteps, reset=reset, v_init=v_init)
     talk = not quiet and fmt == "text"
     log = (lambda s: click.echo(s, err=True)) if talk else None
     res = finetune(graph, spec, train, opts, calib=calib, progress=talk and sys.stderr.isatty(), log=log)
@@ -79,10 +91,14 @@ def finetune_cmd(model, data, hw, bits, out, epochs, lr, batch_size, per_channel
     compile_flags = f"--bits {bits} --norm max{' --per-channel' if per_channel else ''} --calib-samples {calib_samples}"
     if input_scale is not None:
         compile_flags += f" --input-scale {input_scale!r}"
+    if reset != "subtract":
+        compile_flags += f" --reset {reset}"
+    if v_init != "half":
+        compile_flags += f" --v-init {v_init}"
     match = None
     if verify:
         copts = CompileOptions(bits=bits, norm="max", per_channel=per_channel, calib_samples=calib_samples,
-                               input_scale=input_scale)
+                               input_scale=input_scale, reset=reset, v_init=v_init)
         match = compile_matches(prepare(out), res.final, spec, copts, calib)
     summary = {
         "model": str(model), "out": str(out), "device": res.device, "seconds": res.seconds,

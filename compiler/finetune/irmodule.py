@@ -62,7 +62,7 @@ class IRModule(nn.Module):
                 else:
                     self.register_buffer(key, t)
         self.weight_hooks = nn.ModuleDict()  # node key -> module(node, weight, bias) -> (weight, bias)
-        self.act_hooks = nn.ModuleDict()  # node key -> module(x) replacing the activation
+        self.act_hooks = nn.ModuleDict()  # node key -> module(x) replacing the activation (or a pool's output)
         self.input_hook: nn.Module | None = None
 
     # -- access --------------------------------------------------------------------------------
@@ -148,14 +148,18 @@ def _avgpool(m, node, xs):
     x = _pad4(xs[0], pad)
     total = F.avg_pool2d(x, k, s) * (k[0] * k[1])
     if attr(node, "count_include_pad") or not any(pad):
-        return total / (k[0] * k[1])
+        return m.activation(node, total / (k[0] * k[1]), _same)
     ones = _pad4(torch.ones((1, 1) + tuple(xs[0].shape[2:]), dtype=x.dtype, device=x.device), pad)
-    return total / (F.avg_pool2d(ones, k, s) * (k[0] * k[1]))
+    return m.activation(node, total / (F.avg_pool2d(ones, k, s) * (k[0] * k[1])), _same)
 
 
 @kernel("globalavgpool")
 def _gap(m, node, xs):
-    return xs[0].mean(dim=(2, 3), keepdim=True)
+    return m.activation(node, xs[0].mean(dim=(2, 3), keepdim=True), _same)
+
+
+def _same(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 @kernel("maxpool")

@@ -120,6 +120,7 @@ class WeightQuant(nn.Module):
         self.per_channel, self.theta_max, self.bias_bits = per_channel, theta_max, bias_bits
         self.theta_every = max(1, int(theta_every))
         self.calls = 0
+        self.hold = False  # keep θ (and the call count) as they are: later steps of one SNN run
         self.theta: torch.Tensor | None = None
         self.frozen: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
 
@@ -147,12 +148,16 @@ class WeightQuant(nn.Module):
         self.frozen = (torch.as_tensor(q, dtype=torch.float64, device=dev), torch.as_tensor(theta, dtype=torch.int64, device=dev),
                        None if bias_int is None else torch.as_tensor(bias_int, dtype=torch.float64, device=dev))
 
+    def current_theta(self) -> torch.Tensor | None:
+        """θ of the integers the forward pass uses now (the frozen ones once frozen)."""
+        return self.frozen[1] if self.frozen is not None else self.theta
+
     def forward(self, w: torch.Tensor, b: torch.Tensor | None):
         if self.frozen is not None:
             q, theta, bias_int = (t.to(w.device) if t is not None else None for t in self.frozen)
         else:
-            research = (not self.training) or self.calls % self.theta_every == 0
-            if self.training:
+            research = not self.hold and ((not self.training) or self.calls % self.theta_every == 0)
+            if self.training and not self.hold:
                 self.calls += 1
             q, theta, bias_int = self.integers(w, b, research)
         w_eff = straight_through(w, dequantize_weight(q, theta, self.scale.lam_in, self.scale.lam_out))

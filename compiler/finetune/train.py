@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -25,6 +26,7 @@ from snnc.compiler.data import Dataset, fit_shape
 from snnc.compiler.errors import SnncError
 from snnc.compiler.finetune.export import Finalized, finalize_and_bake
 from snnc.compiler.finetune.qat import QATConfig, QATModel, stage_scales
+from snnc.compiler.finetune.snn import snn_logits, spiking
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.lower import CompileOptions
 from snnc.hwspec import HardwareSpec
@@ -45,6 +47,9 @@ class FinetuneOptions:
     max_shift: int = 0  # random-shift augmentation in pixels (images only)
     max_steps: int | None = None  # stop after this many steps in total (tests, smoke runs)
     recalibrate: str = "epoch"  # clip levels from the quantized model: at the start of every epoch, or only at "start"
+    timesteps: int = 0  # > 0: train the SNN itself over this many steps (BPTT, snn.py); 0: the quantized ANN
+    reset: str = "subtract"  # SNN training only: the reset and initial membrane compile will use
+    v_init: str = "half"
     device: str = "auto"
     seed: int = 0
 
@@ -187,21 +192,38 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
     model.recalibrate(calib_t, opts.percentile)
     log(f"device {device}; clip levels " + ", ".join(f"{l.lam_out:.4g}" for l in model.plan.layers))
     shape = tuple(graph.shape(graph.inputs[0])[1:])
-    x_all, y_all = np.asarray(data.x), np.asarray(data.y).astype(np.int64)
-    n = len(x_all)
-    steps_per_epoch = math.ceil(n / opts.batch_size)
-    total = opts.epochs * steps_per_epoch
+    total = opts.epochs * math.ceil(len(data) / opts.batch_size)
     if opts.max_steps is not None:
         total = min(total, opts.max_steps)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=opts.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total))
+    with ExitStack() as stack:
+        if opts.timesteps > 0:
+            neurons = stack.enter_context(spiking(model, opts.reset, opts.v_init))
+            forward = lambda xt: snn_logits(model, neurons, xt, opts.timesteps)  # noqa: E731
+        else:
+            forward = lambda xt: _logits(model, xt)  # noqa: E731
+        history = _epochs(model, opts, forward, opt, sched, data, shape, gen, calib_t, total, progress, log)
+    model.eval()  # the clip levels stay those the last epoch trained with (finalize checks saturation)
+    final, baked = finalize_and_bake(model, calib_x)
+    return FinetuneResult(model=model, final=final, graph=baked, device=device, history=history,
+                          seconds=round(time.time() - t_start, 1))
+
+
+def _epochs(model: QATModel, opts: FinetuneOptions, forward, opt, sched, data: Dataset, shape, gen, calib_t, total: int,
+            progress: bool, log) -> list[dict]:
+    """The training epochs (at most `total` steps in all); returns one history entry per epoch."""
+    device = calib_t.device
+    x_all, y_all = np.asarray(data.x), np.asarray(data.y).astype(np.int64)
+    n = len(x_all)
+    steps_per_epoch = math.ceil(n / opts.batch_size)
     history: list[dict] = []
     step = 0
     for epoch in range(opts.epochs):
         if step >= total:
             break
-        if epoch > 0 and opts.recalibrate == "epoch":
+        if epoch > 0 and opts.recalibrate == "epoch" and opts.timesteps == 0:  # SNN training keeps the scales
             model.recalibrate(calib_t, opts.percentile)
         model.train()
         perm = torch.randperm(n, generator=gen).numpy()
@@ -217,7 +239,7 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
             xb = fit_shape(np.asarray(x_all[idx], dtype=np.float32) * np.float32(data.scale), shape, data.source)
             xt = _random_shift(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)), opts.max_shift, gen).to(device)
             yt = torch.from_numpy(y_all[idx]).to(device)
-            out = _logits(model, xt)
+            out = forward(xt)
             loss = F.cross_entropy(out, yt)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -233,10 +255,7 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
                         "train_accuracy": run_ok / max(run_n, 1), "seconds": round(time.time() - t0, 1)})
         log(f"epoch {epoch + 1}/{opts.epochs}: loss {history[-1]['loss']:.4f}, running train accuracy "
             f"{history[-1]['train_accuracy'] * 100:.2f}% ({history[-1]['seconds']:.0f} s)")
-    model.eval()  # the clip levels stay those the last epoch trained with (finalize checks saturation)
-    final, baked = finalize_and_bake(model, calib_x)
-    return FinetuneResult(model=model, final=final, graph=baked, device=device, history=history,
-                          seconds=round(time.time() - t_start, 1))
+    return history
 
 
 @torch.no_grad()
