@@ -76,11 +76,15 @@ def _current_range(layer, ranges: dict[str, tuple[int, int]]) -> tuple[int, int,
     """(bound, lo, hi) of the synaptic current I, before bias."""
     if isinstance(layer, (Conv, Linear)):
         lo_in, hi_in = ranges[layer.inputs[0]]
-        w = layer.weight.astype(np.int64).reshape(layer.weight.shape[0], -1)
-        hi = np.maximum(w * lo_in, w * hi_in).sum(axis=1)
-        lo = np.minimum(w * lo_in, w * hi_in).sum(axis=1)
-        bound = int(np.abs(w).sum(axis=1).max()) * max(abs(lo_in), abs(hi_in))
-        return bound, int(lo.min()), int(hi.max())
+        w = layer.weight.reshape(layer.weight.shape[0], -1)
+        # per output: P = sum of positive weights, N = sum of negative ones (lo_in <= hi_in), so
+        # max_s sum w*s = P*hi_in + N*lo_in, min = P*lo_in + N*hi_in, sum |w| = P - N
+        pos = np.maximum(w, 0).sum(axis=1, dtype=np.int64).tolist()  # Python ints: no overflow below
+        neg = np.minimum(w, 0).sum(axis=1, dtype=np.int64).tolist()
+        hi = max(p * hi_in + q * lo_in for p, q in zip(pos, neg))
+        lo = min(p * lo_in + q * hi_in for p, q in zip(pos, neg))
+        bound = max(p - q for p, q in zip(pos, neg)) * max(abs(lo_in), abs(hi_in))
+        return bound, int(lo), int(hi)
     if isinstance(layer, AvgPool):
         lo_in, hi_in = ranges[layer.inputs[0]]
         k = layer.kernel[0] * layer.kernel[1]
