@@ -12,11 +12,13 @@ the same at every step (input current). Results are returned as (B, [T,] C, H, W
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from snnc.runtime.backend import resolve_backend
 from snnc.runtime.encode import rate_spikes, to_int_input
 from snnc.runtime.errors import InputError
 from snnc.runtime.exactness import LayerPlan, exactness_plan, scan_plan
@@ -41,6 +43,7 @@ class SimResult:
       layer and the host predictions after the first t steps. The simulation is causal (step k
       depends only on steps <= k) and nothing but the host's 1/t scale depends on the total T,
       so these equal `simulate(a, x, t)`'s counts and predictions exactly (tested).
+    backend: which implementation ran ("numpy" or "numba").
     """
 
     timesteps: int
@@ -53,6 +56,7 @@ class SimResult:
     membranes: dict[str, np.ndarray] | None = None
     counts_at: dict[int, dict[str, np.ndarray]] | None = None
     predictions_at: dict[int, np.ndarray] | None = None
+    backend: str = "numpy"
 
 
 def _to_internal(x: np.ndarray, ndim: int) -> np.ndarray:
@@ -234,6 +238,19 @@ def if_scan(j: np.ndarray, timesteps: int, layer, target, plan: LayerPlan, trace
 CURRENTS: dict[type, Callable] = {Conv: _conv_currents, Linear: _linear_currents, AvgPool: _avgpool_currents}
 
 
+def _numpy_neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps: int, trace: bool,
+                        counts_at: tuple[int, ...], mats):
+    """The numpy backend for one layer with neurons: (spikes, membranes or None, counts, {t: counts})."""
+    if isinstance(layer, Add):
+        j = _add_currents(layer, xs, plan)
+    else:
+        j = CURRENTS[type(layer)](layer, xs[0], plan, mats)
+    out, mem = if_scan(j, timesteps, layer, target, plan, trace)
+    o8 = out.view(np.uint8)
+    counts = o8.sum(axis=0, dtype=np.int32).astype(np.int64)
+    return out, mem, counts, {t: o8[:t].sum(axis=0, dtype=np.int32).astype(np.int64) for t in counts_at}
+
+
 def _passthrough(layer, xs: list[np.ndarray]) -> np.ndarray:
     if isinstance(layer, Flatten):
         (x,) = xs
@@ -245,8 +262,8 @@ def _passthrough(layer, xs: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.broadcast_to(x, (tt,) + x.shape[1:]) for x in xs], axis=-1)
 
 
-def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plans, mats, spiking,
-               counts_at: tuple[int, ...] = ()):
+def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plans, prepared, spiking,
+               counts_at: tuple[int, ...], neuron_layer: Callable):
     spec = a.input
     if spec.encoding == "rate":
         x0 = rate_spikes(spec, x_int, timesteps).astype(bool)
@@ -263,24 +280,22 @@ def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plan
     for layer in a.core_layers:
         xs = [values[i] for i in layer.inputs]
         if layer.has_neurons:
-            plan = plans[layer.name]
-            if isinstance(layer, Add):
-                j = _add_currents(layer, xs, plan)
-            else:
-                j = CURRENTS[type(layer)](layer, xs[0], plan, mats.get(layer.name))
-            out, mem = if_scan(j, timesteps, layer, a.target, plan, trace)
+            out, mem, counts[layer.name], pre = neuron_layer(layer, xs, plans[layer.name], a.target, timesteps,
+                                                             trace, counts_at, prepared.get(layer.name))
+            for t in counts_at:
+                prefix[t][layer.name] = pre[t]
             if trace:
                 mems[layer.name] = mem
         else:
             out = _passthrough(layer, xs)
+            if spiking[layer.name]:
+                o8 = out.view(np.uint8) if out.dtype == bool else out
+                counts[layer.name] = o8.sum(axis=0, dtype=np.int32).astype(np.int64)
+                for t in counts_at:
+                    prefix[t][layer.name] = o8[:t].sum(axis=0, dtype=np.int32).astype(np.int64)
         values[layer.name] = out
-        if spiking[layer.name]:
-            o8 = out.view(np.uint8) if out.dtype == bool else out
-            counts[layer.name] = o8.sum(axis=0, dtype=np.int32).astype(np.int64)
-            for t in counts_at:
-                prefix[t][layer.name] = o8[:t].sum(axis=0, dtype=np.int32).astype(np.int64)
-            if trace:
-                spikes_out[layer.name] = out
+        if spiking[layer.name] and trace:
+            spikes_out[layer.name] = out
         for i in layer.inputs:  # free what no later layer reads
             uses[i] -= 1
             if uses[i] == 0 and i != a.output_layer:
@@ -312,22 +327,33 @@ def _auto_batch(a: Artefact, timesteps: int, trace: bool) -> int:
 
 
 def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
-             batch_size: int | None = None, counts_at=None) -> SimResult:
+             batch_size: int | None = None, counts_at=None, backend: str = "auto") -> SimResult:
     """Simulate the artefact on a batch x of shape (B, *input.shape) for `timesteps` steps.
 
     Float x is quantized with the input scale; integer x must lie in [lo, hi]. With trace=True
     the result also holds every layer's spikes and membranes at every step. batch_size bounds
     how many samples are simulated at once (default: chosen from a memory budget). counts_at
     lists earlier step counts t <= T at which to also report counts and predictions.
+    backend: "numpy", "numba" (compiled kernels, needs numba) or "auto" (numba when importable);
+    the results are identical.
     """
     if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
         raise InputError(f"timesteps: {timesteps!r} must be a positive integer")
     timesteps = int(timesteps)
     x_int = to_int_input(a.input, x)
+    backend = resolve_backend(backend)
     plans = exactness_plan(a)
     shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
-    mats = {layer.name: _weight_mats(layer, plans[layer.name].matmul_dtype, shapes[layer.inputs[0]])
-            for layer in a.core_layers if isinstance(layer, (Conv, Linear))}
+    if backend == "numba":
+        from snnc.runtime import jit_backend
+
+        prepared = {layer.name: jit_backend.prepare(layer, plans[layer.name], a.target, shapes[layer.inputs[0]])
+                    for layer in a.core_layers if layer.has_neurons}
+        neuron_layer = partial(jit_backend.neuron_layer, add_currents=_add_currents)
+    else:
+        prepared = {layer.name: _weight_mats(layer, plans[layer.name].matmul_dtype, shapes[layer.inputs[0]])
+                    for layer in a.core_layers if isinstance(layer, (Conv, Linear))}
+        neuron_layer = _numpy_neuron_layer
     spiking = carries_spikes(a)
     at = tuple(sorted({int(t) for t in counts_at or ()}))
     if at and (at[0] < 1 or at[-1] > timesteps):
@@ -335,7 +361,7 @@ def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
     chunk = batch_size or _auto_batch(a, timesteps, trace)
     if chunk < 1:
         raise InputError(f"batch_size: {batch_size!r} must be >= 1")
-    parts = [_run_chunk(a, x_int[i:i + chunk], timesteps, trace, plans, mats, spiking, at)
+    parts = [_run_chunk(a, x_int[i:i + chunk], timesteps, trace, plans, prepared, spiking, at, neuron_layer)
              for i in range(0, x_int.shape[0], chunk)]
     cat = (lambda k, idx: parts[0][idx][k] if len(parts) == 1 else np.concatenate([p[idx][k] for p in parts]))
     counts = {k: cat(k, 0) for k in parts[0][0]}
@@ -353,4 +379,5 @@ def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
         membranes={k: cat(k, 2) for k in parts[0][2]} if trace else None,
         counts_at=counts_at_t if at else None,
         predictions_at=preds_at if at else None,
+        backend=backend,
     )
