@@ -78,12 +78,14 @@ def _first_diff(expected: np.ndarray, actual: np.ndarray, with_time: bool):
     return int(idx[0]), t, tuple(int(i) for i in idx[1:]), int(sub_e[idx]), int(sub_a[idx])
 
 
-def verify(artefact: Artefact) -> VerifyReport:
-    """Replay the golden inputs and compare every stored value exactly (spikes, counts, predictions)."""
+def verify(artefact: Artefact, backend: str = "auto") -> VerifyReport:
+    """Replay the golden inputs and compare every stored value exactly (spikes, counts, predictions).
+
+    backend: the simulator backend that replays them (see `simulate`)."""
     g = artefact.golden
     if g is None:
         raise ArtefactError("golden: the artefact has no golden vectors to verify")
-    res = simulate(artefact, g.inputs, g.timesteps, trace=bool(g.spikes))
+    res = simulate(artefact, g.inputs, g.timesteps, trace=bool(g.spikes), backend=backend)
     checked = 0
     base = dict(ok=False, timesteps=g.timesteps, samples=int(g.inputs.shape[0]))
     for layer in artefact.core_layers:

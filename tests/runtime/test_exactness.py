@@ -7,6 +7,7 @@ from snnc.runtime import Artefact, InputSpec, Linear, Neuron, Target, exactness_
 from snnc.runtime.exactness import matmul_dtype
 
 from reference_sim import reference_simulate
+from sim_backends import over_backends
 
 
 def test_dtype_choice_at_the_bounds():
@@ -25,21 +26,23 @@ def _wide(features: int, hi: int, input_bits: int, membrane_bits: int) -> Artefa
     return Artefact(InputSpec((features,), "current", 0, hi), (layer,), target)
 
 
-def test_bound_just_below_2_24_uses_float32_and_is_exact():
+@over_backends
+def test_bound_just_below_2_24_uses_float32_and_is_exact(backend):
     art = _wide(255, 65793, 17, 30)  # bound = 255 * 65793 = 2^24 - 1
     plan = exactness_plan(art)["wide"]
     assert plan.bound == 2**24 - 1 and plan.matmul_dtype == np.float32
     x = np.full((1, 255), 65793, np.int64)
-    res = simulate(art, x, 2, trace=True)
+    res = simulate(art, x, 2, trace=True, backend=backend)
     assert res.membranes["wide"][0, :, 0].tolist() == [2**24 - 1, 2 * (2**24 - 1)]
 
 
-def test_sum_of_2_24_plus_1_switches_to_float64_and_stays_exact():
+@over_backends
+def test_sum_of_2_24_plus_1_switches_to_float64_and_stays_exact(backend):
     art = _wide(257, 65535, 16, 30)  # bound = 257 * 65535 >= 2^24
     assert exactness_plan(art)["wide"].matmul_dtype == np.float64
     x = np.full((1, 257), 65535, np.int64)
     x[0, -1] = 257  # sum = 256 * 65535 + 257 = 2^24 + 1, not representable in float32
-    res = simulate(art, x, 3, trace=True)
+    res = simulate(art, x, 3, trace=True, backend=backend)
     expected = reference_simulate(art, x, 3)["membranes"]["wide"]
     np.testing.assert_array_equal(res.membranes["wide"], expected)
     assert res.membranes["wide"][0, 0, 0] == 2**24 + 1
@@ -47,12 +50,13 @@ def test_sum_of_2_24_plus_1_switches_to_float64_and_stays_exact():
     assert int((x.astype(np.float32) @ np.ones((257, 1), np.float32))[0, 0]) != 2**24 + 1
 
 
-def test_beyond_2_53_uses_int64():
+@over_backends
+def test_beyond_2_53_uses_int64(backend):
     art = _wide(32, 2**49, 50, 60)  # bound = 2^54
     assert exactness_plan(art)["wide"].matmul_dtype == np.int64
     x = np.full((1, 32), 2**49, np.int64)
     x[0, 0] = 2**49 - 1  # 2^54 - 1: float64 would round it
-    res = simulate(art, x, 2, trace=True)
+    res = simulate(art, x, 2, trace=True, backend=backend)
     assert res.membranes["wide"][0, 0, 0] == 2**54 - 1
     np.testing.assert_array_equal(res.membranes["wide"], reference_simulate(art, x, 2)["membranes"]["wide"])
 

@@ -14,6 +14,7 @@ import pytest
 from snnc.runtime import load, make_golden, simulate, verify
 
 from reference_sim import reference_simulate
+from sim_backends import over_backends
 
 GOLDEN = Path(__file__).parent / "golden"
 FILES = sorted(GOLDEN.glob("*.snn"))
@@ -23,18 +24,23 @@ def test_golden_files_exist():
     assert {f.stem for f in FILES} == {"lenet_host", "rate_mlp", "wrap_residual"}
 
 
+@over_backends
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_verify_passes(path):
-    report = verify(load(path))
+def test_verify_passes(path, backend):
+    report = verify(load(path), backend=backend)
     assert report.ok, str(report)
     assert report.checked > 0
 
 
+@over_backends
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_simulate_reproduces_stored_arrays(path):
+def test_simulate_reproduces_stored_arrays(path, backend):
     art = load(path)
     g = art.golden
-    res = simulate(art, g.inputs, g.timesteps, trace=True)
+    res = simulate(art, g.inputs, g.timesteps, trace=True, backend=backend)
+    ref = reference_simulate(art, g.inputs, g.timesteps)
+    for name, mem in res.membranes.items():  # membranes are not stored in the files: check them here
+        np.testing.assert_array_equal(mem, ref["membranes"][name], err_msg=name)
     assert set(res.counts) == set(g.counts)
     for name, counts in g.counts.items():
         np.testing.assert_array_equal(res.counts[name], counts, err_msg=name)
@@ -103,20 +109,21 @@ def test_regenerating_the_golden_files_is_byte_identical(tmp_path):
         assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
 
 
+@over_backends
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_counts_at_earlier_steps_equal_shorter_simulations(path):
+def test_counts_at_earlier_steps_equal_shorter_simulations(path, backend):
     """One T-step run reports, for every t in counts_at, exactly what a t-step run gives."""
     art = load(path)
     g = art.golden
     T = g.timesteps + 3
     steps = [1, 2, g.timesteps // 2 or 1, g.timesteps, T]
-    res = simulate(art, g.inputs, T, counts_at=steps, batch_size=2)
+    res = simulate(art, g.inputs, T, counts_at=steps, batch_size=2, backend=backend)
     for t in set(steps):
-        short = simulate(art, g.inputs, t)
+        short = simulate(art, g.inputs, t, backend="numpy")
         assert set(res.counts_at[t]) == set(short.counts)
         for name, counts in short.counts.items():
             np.testing.assert_array_equal(res.counts_at[t][name], counts, err_msg=f"{name} t={t}")
         if art.host is not None:
             np.testing.assert_array_equal(res.predictions_at[t], short.predictions)
     with pytest.raises(Exception, match="counts_at"):
-        simulate(art, g.inputs, 4, counts_at=[5])
+        simulate(art, g.inputs, 4, counts_at=[5], backend=backend)

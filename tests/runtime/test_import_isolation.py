@@ -1,4 +1,4 @@
-"""snnc.runtime works with numpy alone: torch, onnx, yaml and the compiler are blocked in a subprocess."""
+"""snnc.runtime works with numpy alone: torch, onnx, yaml, numba and the compiler are blocked in a subprocess."""
 from __future__ import annotations
 
 import subprocess
@@ -10,7 +10,7 @@ GOLDEN = Path(__file__).parent / "golden"
 
 SCRIPT = textwrap.dedent("""
     import sys
-    BLOCKED = ("torch", "onnx", "yaml", "snnc.compiler", "snnc.hwspec", "click", "hypothesis")
+    BLOCKED = ("torch", "onnx", "yaml", "snnc.compiler", "snnc.hwspec", "click", "hypothesis", "numba", "llvmlite")
 
     class Block:
         def find_spec(self, name, path=None, target=None):
@@ -23,7 +23,13 @@ SCRIPT = textwrap.dedent("""
     import snnc.runtime as rt
     art = rt.load(sys.argv[1])
     res = rt.simulate(art, art.golden.inputs, art.golden.timesteps, trace=True)
+    assert res.backend == "numpy", res.backend  # backend "auto" falls back to numpy without numba
     assert rt.verify(art).ok
+    try:
+        rt.simulate(art, art.golden.inputs, 1, backend="numba")
+        raise AssertionError("backend='numba' ran without numba")
+    except rt.InputError as e:
+        assert "numba" in str(e)
     leaked = [m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in BLOCKED)]
     assert not leaked, leaked
     print("ok", int(res.output_counts.sum()))
