@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from snnc.compiler.cli.common import handle_user_errors
+from snnc.compiler.cli.options import backend_option
 from snnc.runtime import InputError, load, simulate
 from snnc.runtime.npyio import load_input_npy, save_result_npz
 
@@ -19,9 +20,10 @@ SHOW = 20
               help="Write counts per layer, logits and predictions (and traces) to this .npz.")
 @click.option("--trace", is_flag=True, help="Also record per-layer spikes and membranes (B, T, ...) in --out.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Samples simulated at once.")
+@backend_option
 @handle_user_errors
 def run(artefact: str, input_npy: str, timesteps: int | None, out: str | None, trace: bool,
-        batch_size: int | None) -> None:
+        batch_size: int | None, backend: str) -> None:
     """Simulate ARTEFACT on INPUT.npy ((B, *input_shape) or one sample) and print the outputs."""
     art = load(artefact)
     if timesteps is None:
@@ -29,7 +31,7 @@ def run(artefact: str, input_npy: str, timesteps: int | None, out: str | None, t
             raise InputError("--timesteps: required (the artefact has no golden vectors to take T from)")
         timesteps = art.golden.timesteps
     x = load_input_npy(input_npy, art.input)
-    res = simulate(art, x, timesteps, trace=trace, batch_size=batch_size)
+    res = simulate(art, x, timesteps, trace=trace, batch_size=batch_size, backend=backend)
     counts = res.output_counts.reshape(len(x), -1)
     click.echo(f"{len(x)} sample(s), T={timesteps}, output layer {res.output_layer!r} "
                f"({counts.shape[1]} neurons, {int(counts.sum())} spikes)")

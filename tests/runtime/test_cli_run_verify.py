@@ -14,6 +14,8 @@ from snnc.compiler.cli.verify_cmd import verify
 from snnc.runtime import load, save
 from snnc.runtime.manifest import npy_bytes
 
+from sim_backends import over_backends
+
 GOLDEN = Path(__file__).parent / "golden"
 
 
@@ -112,3 +114,26 @@ def test_run_bad_inputs_exit_2(tmp_path):
     res = invoke(run, [tmp_path / "nogold.snn", tmp_path / "w.npy"])
     assert res.exit_code == 2 and "--timesteps" in res.output
     shutil.copy(art_path, tmp_path / "copy.snn")
+
+
+@over_backends
+def test_backend_option_verify_and_run_identical(tmp_path, backend):
+    res = invoke(verify, [GOLDEN / "wrap_residual.snn", "--backend", backend])
+    assert res.exit_code == 0, res.output
+    art = load(GOLDEN / "wrap_residual.snn")
+    np.save(tmp_path / "x.npy", art.golden.inputs)
+    outs = {}
+    for b in ("numpy", backend):
+        outs[b] = tmp_path / f"{b}.npz"
+        res = invoke(run, [GOLDEN / "wrap_residual.snn", tmp_path / "x.npy", "-T", 5, "--trace", "--out", outs[b],
+                           "--backend", b])
+        assert res.exit_code == 0, res.output
+    with np.load(outs["numpy"]) as a, np.load(outs[backend]) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_unknown_backend_is_a_usage_error():
+    res = CliRunner().invoke(verify, [str(GOLDEN / "rate_mlp.snn"), "--backend", "gpu"])
+    assert res.exit_code == 2 and "gpu" in res.output
