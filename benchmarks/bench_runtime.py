@@ -3,11 +3,15 @@
     python benchmarks/bench_runtime.py [--quick]
 
 For a LeNet-5-sized and a VGG-sized artefact and T = 8, 16, 32 it prints images/s of
-  fast   snnc.runtime.simulate (layer by layer, all T in one matmul per layer)
+  numpy  snnc.runtime.simulate(backend="numpy") (layer by layer, all T in one matmul per layer)
+  numba  snnc.runtime.simulate(backend="numba") (compiled event-driven kernels; if numba is installed)
   naive  the obvious implementation: step the whole network one timestep at a time, int64
   dense  the lower bound T * MACs * 2 / (this machine's float32 matmul rate, measured here)
-and asserts that fast and naive give identical spike counts in every layer (bit-exact).
-Numbers are medians of repeated runs. Not a test: run it by hand, record the output in docs/runtime.md.
+and asserts, before timing, that both backends and the naive loop give identical spike counts in
+every layer (bit-exact). The numba kernels are compiled (or loaded from numba's cache) by a
+warm-up call that is not timed. Numbers are medians of repeated runs, the backends and the
+float32 probe measured alternately so that they share the machine's load.
+Not a test: run it by hand, record the output in docs/runtime.md.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from snnc.runtime import (
     Artefact, AvgPool, Conv, Flatten, HostLinear, InputSpec, Linear, Neuron, Target, simulate,
 )
+from snnc.runtime.backend import numba_available
 
 TARGET = Target(membrane_bits=16, overflow="saturate", fire="ge", threshold_bits=12, bias_bits=8,
                 weight_encoding="symmetric", input_bits=8)
@@ -163,15 +168,22 @@ class MatmulProbe:
         return 2 * self.n**3 / seconds
 
 
-def paired(fn, probe: MatmulProbe, repeats: int) -> tuple[float, float]:
-    """Median time of fn and median float32 matmul rate, measured alternately (same load)."""
-    t_fn, t_mm = [], []
+def paired(fns: dict, probe: MatmulProbe, repeats: int) -> tuple[dict, float]:
+    """Median time of each fn and median float32 matmul rate, measured alternately (same load)."""
+    times: dict = {k: [] for k in fns}
+    t_mm = []
     for _ in range(repeats):
         t_mm.append(probe.seconds())
-        t0 = time.perf_counter()
-        fn()
-        t_fn.append(time.perf_counter() - t0)
-    return statistics.median(t_fn), probe.rate(statistics.median(t_mm))
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}, probe.rate(statistics.median(t_mm))
+
+
+def assert_same_counts(a: dict, b: dict, what: str) -> None:
+    for layer, counts in b.items():
+        assert np.array_equal(a[layer], counts), (what, layer)
 
 
 def cpu_model() -> str:
@@ -190,31 +202,46 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repeats and samples")
     args = ap.parse_args()
     reps = 3 if args.quick else 5
+    backends = ["numpy"] + (["numba"] if numba_available() else [])
     probe = MatmulProbe()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, numpy {np.__version__}, load average at start {load:.1f}")
-    print("dense = T * MACs * 2 / float32 rate; the rate (2048^3 matmul) is measured alternately with the fast runs")
-    print(f"{'network':8} {'T':>3} {'MACs/step':>11} {'fast img/s':>11} {'naive img/s':>12} {'speedup':>8} "
-          f"{'f32 GFLOP/s':>12} {'dense img/s':>12} {'fast/dense':>10}")
+    versions = f"numpy {np.__version__}"
+    if "numba" in backends:
+        import numba
+
+        versions += f", numba {numba.__version__} ({numba.get_num_threads()} threads)"
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {versions}, load average at start {load:.1f}")
+    print("dense = T * MACs * 2 / float32 rate; the rate (2048^3 matmul) is measured alternately with the backends;")
+    print("img/s are medians; numba's JIT compilation happens in an untimed warm-up call")
+    head = f"{'network':8} {'T':>3} {'MACs/step':>11} {'naive img/s':>12} {'dense img/s':>12}"
+    for b in backends:
+        head += f" {b + ' img/s':>12} {'vs naive':>9} {'vs dense':>9}"
+    print(head)
     for name, build, batch, naive_batch in (("lenet5", lenet5, 256, 64), ("vgg", vgg, 16, 2)):
         art = build()
         macs = macs_per_step(art)
         rng = np.random.default_rng(0)
         x_all = rng.random((batch,) + art.input.shape).astype(np.float32)
         for T in (8, 16, 32):
-            res = simulate(art, x_all[:naive_batch], T)
             ref = naive_simulate(art, x_all[:naive_batch], T)
-            for layer, counts in ref.items():  # bit-exact: fast == naive, every layer
-                assert np.array_equal(res.counts[layer], counts), (name, T, layer)
-            assert res.output_counts.sum() > 0, "silent network"
-            simulate(art, x_all, T)  # warm up
-            t_fast, rate = paired(lambda: simulate(art, x_all, T), probe, reps)
+            full = {}
+            for b in backends:  # bit-exact: every backend == naive, every layer; also the warm-up
+                assert_same_counts(simulate(art, x_all[:naive_batch], T, backend=b).counts, ref, (name, T, b))
+                full[b] = simulate(art, x_all, T, backend=b)
+                assert full[b].output_counts.sum() > 0, "silent network"
+                assert_same_counts(full[b].counts, full["numpy"].counts, (name, T, b, "whole batch"))
+                assert np.array_equal(full[b].predictions, full["numpy"].predictions)
+            fns = {b: (lambda b=b: simulate(art, x_all, T, backend=b)) for b in backends}
+            t_fast, rate = paired(fns, probe, reps)
             t_naive = median_time(lambda: naive_simulate(art, x_all[:naive_batch], T), max(1, reps - 2))
-            fast, naive = batch / t_fast, naive_batch / t_naive
+            naive = naive_batch / t_naive
             dense = rate / (T * macs * 2)
-            print(f"{name:8} {T:>3} {macs:>11,} {fast:>11.1f} {naive:>12.2f} {fast / naive:>7.1f}x "
-                  f"{rate / 1e9:>12.1f} {dense:>12.1f} {dense / fast:>9.2f}x")
-    print("fast == naive spike counts in every layer: OK")
+            line = f"{name:8} {T:>3} {macs:>11,} {naive:>12.2f} {dense:>12.1f}"
+            for b in backends:
+                fast = batch / t_fast[b]
+                line += f" {fast:>12.1f} {fast / naive:>8.1f}x {dense / fast:>8.2f}x"
+            print(line, flush=True)
+    print(f"{' and '.join(backends)} == naive spike counts in every layer, and backends equal on every batch: OK")
     if hasattr(os, "getloadavg"):
         print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
