@@ -8,9 +8,9 @@ for a layer: spikes, membranes (with trace), counts and counts after earlier ste
 Dtypes, all integer and all proven wide enough:
 - currents (`cur`): int16 / int32 / int64, the narrowest holding `plan.bound`, the bound of every
   partial sum of I (exactness.py);
-- membrane storage: int32 when the m-bit membrane, theta + 1 and the biases fit it, else int64;
-- the IF update itself computes in int64, where V + I + bias + 2^(m-1) fits (exactness_plan
-  rejects artefacts where it would not).
+- membranes and neuron parameters: int32 when every value of the IF update provably fits it
+  (`membrane_dtype`), else int64; the IF update computes in that dtype (int64 always suffices:
+  exactness_plan rejects artefacts where V + I + bias + 2^(m-1) would not fit it).
 """
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ class JitLayer:
     geom: np.ndarray | None = None
     yo_of: np.ndarray | None = None
     xo_of: np.ndarray | None = None
+    sel: np.ndarray | None = None  # avgpool: see jit_currents.window_sums
+    table: np.ndarray | None = None  # conv/linear with stride 1 in x and one group: see pattern_table
+    group: int = 1
 
 
 def _narrowest(limit: int, choices=(np.int16, np.int32, np.int64)) -> np.dtype:
@@ -48,6 +51,44 @@ def _narrowest(limit: int, choices=(np.int16, np.int32, np.int64)) -> np.dtype:
         if limit <= np.iinfo(dt).max:
             return np.dtype(dt)
     raise ValueError(limit)  # excluded by exactness_plan
+
+
+def membrane_dtype(m: int, bound: int, theta, bias) -> np.dtype:
+    """int32 when every value of the IF update fits it, else int64 (the IF computes in this dtype).
+
+    With |V| <= max(2^(m-1), max|theta|) (V0 is 0 or theta // 2), |I| <= bound: |V + I + bias| <= U =
+    max(2^(m-1), max|theta|) + bound + max|bias|; the wrap line adds 2^(m-1); the reset subtracts
+    at most max|theta|; thf = theta + 1. All of it is at most 2^m + bound + max|bias| + 2*max|theta| + 1.
+    """
+    th = max(abs(int(t)) for t in np.ravel(theta))
+    total = (1 << m) + bound + max(abs(int(b)) for b in bias) + 2 * th + 1
+    return np.dtype(np.int32 if total <= np.iinfo(np.int32).max else np.int64)
+
+
+NEURON_BLOCK = 512  # neurons whose IF runs through a block of steps at a time (their state stays in L1)
+STEP_BLOCK_BYTES = 1 << 17  # one sample's currents for a block of steps (L2-sized)
+PATTERN_TABLE_BUDGET = 64 << 10  # bytes; channel groups as large as fit (at least 1 channel)
+
+
+def pattern_table(w: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, int]:
+    """(table, g) for jit_currents.scatter_patterns: table[i, q, p] = sum of the weight runs
+    w[i, c] (w: (kh, C, kw, Og), run = kw*Og) of the channels c = q*g + bit for the bits set in p.
+
+    g is the largest group size <= 8 whose table fits PATTERN_TABLE_BUDGET (1 when none does: the
+    table is then the weights themselves, plus an unused zero pattern).
+    """
+    kh, c, kw, og = w.shape
+    run = kw * og
+    g = 1
+    for cand in range(2, min(c, 8) + 1):
+        if kh * -(-c // cand) * (1 << cand) * run * dtype.itemsize <= PATTERN_TABLE_BUDGET:
+            g = cand
+    groups = -(-c // g)
+    wg = np.zeros((kh, groups * g, run), np.int64)
+    wg[:, :c] = w.reshape(kh, c, run)
+    bits = (np.arange(1 << g)[:, None] >> np.arange(g)[None, :]) & 1  # (2^g, g)
+    table = np.einsum("pc,iqcr->iqpr", bits, wg.reshape(kh, groups, g, run))
+    return np.ascontiguousarray(table.astype(dtype)), g
 
 
 def _tap_targets(size: int, k: int, stride: int, pad: int, out: int) -> np.ndarray:
@@ -65,7 +106,7 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...]) -> JitLay
     vmin, vmax = -(1 << (m - 1)), (1 << (m - 1)) - 1
     theta = np.asarray(n.threshold, np.int64)
     gt = 1 if target.fire == "gt" else 0
-    mem_dt = _narrowest(max(vmax + 1, int(theta.max()) + gt, max(abs(b) for b in n.bias)), (np.int32, np.int64))
+    mem_dt = membrane_dtype(m, plan.bound, theta, n.bias)
 
     def full(values) -> np.ndarray:
         return np.ascontiguousarray(np.broadcast_to(np.asarray(values, np.int64), shape).ravel().astype(mem_dt))
@@ -74,7 +115,8 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...]) -> JitLay
     wrap = target.overflow == "wrap"
     prm = np.array([1 << (m - 1) if wrap else 0, (1 << m) - 1 if wrap else -1, vmin, vmax, -1 if subtract else 0],
                    np.int64)
-    common = dict(shape=shape, cur_dtype=_narrowest(plan.bound), bias=full(n.bias), thf=full(theta + gt),
+    cur_dt = _narrowest(plan.bound)
+    common = dict(shape=shape, cur_dtype=cur_dt, bias=full(n.bias), thf=full(theta + gt),
                   thr=full(theta if subtract else 0), v0=full(theta // 2 if n.v_init == "half" else 0), prm=prm)
     if isinstance(layer, Conv):
         o, cg, kh, kw = layer.weight.shape
@@ -82,18 +124,25 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...]) -> JitLay
         # w2[i, q*cg + c, kw-1-j, o'] = W[q*og + o', c, i, j]
         w = layer.weight.astype(np.int8).reshape(layer.groups, og, cg, kh, kw)[..., ::-1].transpose(3, 0, 2, 4, 1)
         (sh, sw), (top, left, _, _) = layer.stride, layer.padding
-        geom = np.array([sh, sw, top, left, cg, out[1], out[2], og], np.int64)
-        return JitLayer(weight=np.ascontiguousarray(w.reshape(kh, layer.groups * cg, kw, og)), geom=geom,
+        wq = max(in_shape[2] + left, out[2]) + kw - 1  # padded row of scatter_conv's buffer
+        geom = np.array([sh, sw, top, left, cg, out[1], out[2], og, wq], np.int64)
+        w = np.ascontiguousarray(w.reshape(kh, layer.groups * cg, kw, og))
+        table, g = pattern_table(w, cur_dt) if sw == 1 and layer.groups == 1 else (None, 1)
+        return JitLayer(weight=w, geom=geom, table=table, group=g,
                         yo_of=_tap_targets(in_shape[1], kh, sh, top, out[1]),
                         xo_of=_tap_targets(in_shape[2], kw, sw, left, out[2]), **common)
     if isinstance(layer, Linear):  # a 1x1 convolution of a 1x1 image with F channels
         f = layer.weight.shape[1]
         w = np.ascontiguousarray(layer.weight.astype(np.int8).T.reshape(1, f, 1, -1))
         zero = np.zeros((1, 1), np.int64)
-        return JitLayer(weight=w, geom=np.array([1, 1, 0, 0, f, 1, 1, layer.weight.shape[0]], np.int64), yo_of=zero, xo_of=zero, **common)
+        table, g = pattern_table(w, cur_dt)
+        return JitLayer(weight=w, geom=np.array([1, 1, 0, 0, f, 1, 1, layer.weight.shape[0], 1], np.int64),
+                        yo_of=zero, xo_of=zero, table=table, group=g, **common)
     if isinstance(layer, AvgPool):
         (kh, kw), (sh, sw) = layer.kernel, layer.stride
-        return JitLayer(geom=np.array([kh, kw, sh, sw, out[1], out[2]], np.int64), **common)
+        c = out[0]
+        sel = (np.arange(out[2])[:, None] * sw * c + np.arange(c)[None, :]).ravel().astype(np.uint64)
+        return JitLayer(geom=np.array([kh, kw, sh, sw, out[1], out[2]], np.int64), sel=sel, **common)
     assert isinstance(layer, Add)
     return JitLayer(**common)
 
@@ -107,35 +156,57 @@ def _as_kernel_input(x: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.ascontiguousarray(x, dtype=np.int64), False
 
 
+def _external_order(shape: tuple[int, ...]) -> np.ndarray:
+    """perm[n] = the position in (C, H, W) order of neuron n in internal (H, W, C) order."""
+    size = int(np.prod(shape))
+    if len(shape) != 3:
+        return np.arange(size, dtype=np.int64)
+    h, w, c = shape
+    return np.ascontiguousarray(np.arange(size, dtype=np.int64).reshape(c, h, w).transpose(1, 2, 0).ravel())
+
+
+def _internal_view(counts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(..., N) counts in external order as an internal-layout (..., H, W, C) view (no copy)."""
+    if len(shape) != 3:
+        return counts.reshape(counts.shape[:-1] + shape)
+    h, w, c = shape
+    return np.moveaxis(counts.reshape(counts.shape[:-1] + (c, h, w)), -3, -1)
+
+
 def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps: int, trace: bool,
                  counts_at: tuple[int, ...], prep: JitLayer, add_currents):
     """Spikes (T, B, *s) bool, membranes (T, B, *s) int64 or None, counts (B, *s) int64 and
-    {t: counts after t steps} of one layer with neurons, internal layout."""
+    {t: counts after t steps} of one layer with neurons, internal layout (the counts are views of
+    arrays in external order, so turning them external again copies nothing)."""
     nb = xs[0].shape[1]
     size = int(np.prod(prep.shape))
     out = np.empty((timesteps, nb, size), np.uint8)
-    cnt_dt = np.int32 if timesteps < (1 << 31) else np.int64  # int32 lanes: a faster IF loop
-    cnt = np.zeros((nb, size), cnt_dt)
+    cnt_dtype = np.empty(0, np.int32 if timesteps < (1 << 31) else np.int64)  # int32 lanes: a faster IF loop
+    counts = np.empty((nb, size), np.int64)
     mem = np.empty((timesteps, nb, size) if trace else (1, 1, 1), np.int64)
     at = np.asarray(counts_at, np.int64)
-    cnt_at = np.empty((len(at), nb, size), cnt_dt)
+    cnt_at = np.empty((len(at), nb, size), np.int64)
     neuron = (prep.bias, prep.thf, prep.thr, prep.v0, prep.prm)
-    results = (out, cnt, mem, at, cnt_at, trace)
+    tt = xs[0].shape[0] if not isinstance(layer, Add) else max(x.shape[0] for x in xs)
+    sb = timesteps if tt == 1 else max(1, min(timesteps, STEP_BLOCK_BYTES // (size * prep.cur_dtype.itemsize)))
+    results = (out, cnt_dtype, counts, _external_order(prep.shape), mem, at, cnt_at, trace, sb, NEURON_BLOCK)
     cur_dtype = np.empty(0, prep.cur_dtype)
     if isinstance(layer, (Conv, Linear)):
         x, spikes = _as_kernel_input(xs[0])
         if isinstance(layer, Linear):
             x = x.reshape(x.shape[0], nb, 1, 1, -1)
         w4 = np.array(layer.weight) if isinstance(layer, Conv) and not spikes else np.empty((0, 1, 1, 1), np.int8)
-        kernels.conv_if(x, spikes, prep.weight, w4, prep.geom, prep.yo_of, prep.xo_of, *neuron, cur_dtype, *results)
+        use = prep.table is not None and prep.group > 1  # g = 1: the plain weights (int8) are smaller
+        table = prep.table if use else np.empty((0, 0, 0, 0), prep.cur_dtype)
+        kernels.conv_if(x, spikes, prep.weight, w4, table, prep.group, prep.geom, prep.yo_of, prep.xo_of, *neuron, cur_dtype, *results)
     elif isinstance(layer, AvgPool):
         x, _ = _as_kernel_input(xs[0])
-        kernels.pool_if(x, prep.geom, *neuron, cur_dtype, *results)
+        kernels.pool_if(x, prep.geom, prep.sel, *neuron, cur_dtype, *results)
     else:
         j = add_currents(layer, xs, plan)
         j = np.ascontiguousarray(j.reshape(j.shape[0], nb, size), dtype=prep.cur_dtype)
         kernels.currents_if(j, *neuron, *results)
     full = (timesteps, nb) + prep.shape
-    counts = cnt.astype(np.int64).reshape((nb,) + prep.shape)
-    prefix = {int(t): cnt_at[k].astype(np.int64).reshape((nb,) + prep.shape) for k, t in enumerate(at)}
-    return out.view(bool).reshape(full), mem.reshape(full) if trace else None, counts, prefix
+    prefix = {int(t): _internal_view(cnt_at[k], prep.shape) for k, t in enumerate(at)}
+    return (out.view(bool).reshape(full), mem.reshape(full) if trace else None, _internal_view(counts, prep.shape),
+            prefix)
