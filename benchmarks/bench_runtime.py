@@ -1,6 +1,6 @@
 """Benchmark of the fast runtime against the naive per-timestep simulation and the dense bound.
 
-    python benchmarks/bench_runtime.py [--quick]
+    python benchmarks/bench_runtime.py [--quick] [--networks lenet5,vgg]
 
 For a LeNet-5-sized and a VGG-sized artefact and T = 8, 16, 32 it prints images/s of
   numpy  snnc.runtime.simulate(backend="numpy") (layer by layer, all T in one matmul per layer)
@@ -200,6 +200,7 @@ def cpu_model() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and samples")
+    ap.add_argument("--networks", default="lenet5,vgg", help="comma-separated subset of lenet5,vgg")
     args = ap.parse_args()
     reps = 3 if args.quick else 5
     backends = ["numpy"] + (["numba"] if numba_available() else [])
@@ -217,7 +218,8 @@ def main() -> None:
     for b in backends:
         head += f" {b + ' img/s':>12} {'vs naive':>9} {'vs dense':>9}"
     print(head)
-    for name, build, batch, naive_batch in (("lenet5", lenet5, 256, 64), ("vgg", vgg, 16, 2)):
+    nets = (("lenet5", lenet5, 256, 64), ("vgg", vgg, 16, 2))
+    for name, build, batch, naive_batch in (n for n in nets if n[0] in args.networks.split(",")):
         art = build()
         macs = macs_per_step(art)
         rng = np.random.default_rng(0)

@@ -11,6 +11,7 @@ the same at every step (input current). Results are returned as (B, [T,] C, H, W
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -326,6 +327,17 @@ def _auto_batch(a: Artefact, timesteps: int, trace: bool) -> int:
     return max(1, BATCH_BUDGET // max(1, per_sample))
 
 
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _plans(a: Artefact) -> dict[str, LayerPlan]:
+    """exactness_plan(a), computed once per artefact (artefacts are immutable)."""
+    plans = _PLANS.get(a)
+    if plans is None:
+        plans = _PLANS[a] = exactness_plan(a)
+    return plans
+
+
 def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
              batch_size: int | None = None, counts_at=None, backend: str = "auto") -> SimResult:
     """Simulate the artefact on a batch x of shape (B, *input.shape) for `timesteps` steps.
@@ -342,13 +354,12 @@ def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
     timesteps = int(timesteps)
     x_int = to_int_input(a.input, x)
     backend = resolve_backend(backend)
-    plans = exactness_plan(a)
+    plans = _plans(a)
     shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
     if backend == "numba":
         from snnc.runtime import jit_backend
 
-        prepared = {layer.name: jit_backend.prepare(layer, plans[layer.name], a.target, shapes[layer.inputs[0]])
-                    for layer in a.core_layers if layer.has_neurons}
+        prepared = jit_backend.prepare_all(a, plans)
         neuron_layer = partial(jit_backend.neuron_layer, add_currents=_add_currents)
     else:
         prepared = {layer.name: _weight_mats(layer, plans[layer.name].matmul_dtype, shapes[layer.inputs[0]])

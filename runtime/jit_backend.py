@@ -14,6 +14,7 @@ Dtypes, all integer and all proven wide enough:
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,6 +148,23 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...]) -> JitLay
     return JitLayer(**common)
 
 
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def prepare_all(a, plans: dict[str, LayerPlan]) -> dict[str, JitLayer]:
+    """prepare() of every layer with neurons, cached per artefact (artefacts are immutable; the
+    cache key also holds the settings prepare depends on)."""
+    key = (PATTERN_TABLE_BUDGET, membrane_dtype)
+    hit = _PREPARED.get(a)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
+    prepared = {layer.name: prepare(layer, plans[layer.name], a.target, shapes[layer.inputs[0]])
+                for layer in a.core_layers if layer.has_neurons}
+    _PREPARED[a] = (key, prepared)
+    return prepared
+
+
 def _as_kernel_input(x: np.ndarray) -> tuple[np.ndarray, bool]:
     """uint8 spikes or int64 current, C-contiguous."""
     if x.dtype == bool:
@@ -157,12 +175,12 @@ def _as_kernel_input(x: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _external_order(shape: tuple[int, ...]) -> np.ndarray:
-    """perm[n] = the position in (C, H, W) order of neuron n in internal (H, W, C) order."""
+    """src[e] = the internal (H, W, C) index of the neuron at position e in external (C, H, W) order."""
     size = int(np.prod(shape))
     if len(shape) != 3:
         return np.arange(size, dtype=np.int64)
     h, w, c = shape
-    return np.ascontiguousarray(np.arange(size, dtype=np.int64).reshape(c, h, w).transpose(1, 2, 0).ravel())
+    return np.ascontiguousarray(np.arange(size, dtype=np.int64).reshape(h, w, c).transpose(2, 0, 1).ravel())
 
 
 def _internal_view(counts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -207,6 +225,6 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
         j = np.ascontiguousarray(j.reshape(j.shape[0], nb, size), dtype=prep.cur_dtype)
         kernels.currents_if(j, *neuron, *results)
     full = (timesteps, nb) + prep.shape
-    prefix = {int(t): _internal_view(cnt_at[k], prep.shape) for k, t in enumerate(at)}
+    prefix = {int(t): cnt_at[k].reshape((nb,) + prep.shape) for k, t in enumerate(at)}
     return (out.view(bool).reshape(full), mem.reshape(full) if trace else None, _internal_view(counts, prep.shape),
             prefix)

@@ -26,13 +26,23 @@ from snnc.runtime.jit_currents import compact_rows, dense_conv, scatter_conv, sc
 
 @njit(cache=True)
 def _if_run32(j, v, bias, thf, thr, prm, out, cnt, n0, n1):
-    """One step of neurons n0..n1-1 in int32 arithmetic (every value proven to fit, see jit_backend)."""
+    """One step of neurons n0..n1-1 in int32 arithmetic (every value proven to fit, see jit_backend),
+    one loop per overflow mode: each leaves out the line that is the identity in its mode."""
     half, mask, lo, hi, rmask = np.int32(prm[0]), np.int32(prm[1]), np.int32(prm[2]), np.int32(prm[3]), np.int32(prm[4])
-    for q in range(uint64(n1 - n0)):  # unsigned index: no wraparound check, the loop vectorises
+    if half == 0:  # saturate
+        for q in range(uint64(n1 - n0)):  # unsigned index: no wraparound check, the loop vectorises
+            n = uint64(n0) + q
+            u = min(max(np.int32(v[n] + np.int32(j[n]) + bias[n]), lo), hi)
+            s = u >= thf[n]
+            r = np.int32((u & rmask) - thr[n])
+            v[n] = r if s else u
+            out[n] = s
+            cnt[n] += s
+        return
+    for q in range(uint64(n1 - n0)):  # wrap
         n = uint64(n0) + q
         u = np.int32(v[n] + np.int32(j[n]) + bias[n])
         u = np.int32(np.int32((u + half) & mask) - half)
-        u = min(max(u, lo), hi)
         s = u >= thf[n]
         r = np.int32((u & rmask) - thr[n])
         v[n] = r if s else u
@@ -56,10 +66,10 @@ def _if_run64(j, v, bias, thf, thr, prm, out, cnt, n0, n1):
 
 
 @njit(cache=True)
-def _if_steps(cur, bi, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, k, perm, cnt_at):
+def _if_steps(cur, bi, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, k, cnt_at):
     """IF of sample b for steps t0..t1-1, nblk neurons at a time; the currents of step t are
-    cur[t - t0, bi] (cur[0, bi] for every step when cur has one row). Counts after step t are stored into cnt_at[kk, b] (external
-    order, neuron n at perm[n]) when t + 1 == at[kk]; returns the next k."""
+    cur[t - t0, bi] (cur[0, bi] for every step when cur has one row). Counts after step t are stored into cnt_at[kk, b] when
+    t + 1 == at[kk]; returns the next k."""
     n_all = v.shape[0]
     arith32 = v.itemsize == 4  # int32 membranes: proven to hold every value (jit_backend.membrane_dtype)
     for n0 in range(0, n_all, nblk):
@@ -78,7 +88,7 @@ def _if_steps(cur, bi, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, t
             if kk < at.shape[0] and at[kk] == t + 1:
                 dst = cnt_at[kk, b]
                 for n in range(n0, n1):
-                    dst[perm[n]] = cnt[n]
+                    dst[n] = cnt[n]
                 kk += 1
     while k < at.shape[0] and at[k] <= t1:
         k += 1
@@ -86,13 +96,14 @@ def _if_steps(cur, bi, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, t
 
 
 @njit(cache=True)
-def _store(cnt, perm, dst):
-    for n in range(cnt.shape[0]):
-        dst[perm[n]] = cnt[n]
+def _store(cnt, src, dst):
+    """dst[e] = cnt[src[e]]: counts in external order (a gather from L1, sequential writes)."""
+    for e in range(cnt.shape[0]):
+        dst[e] = cnt[src[e]]
 
 
 @njit(parallel=True, cache=True)
-def conv_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v0, prm, cur_dtype, out, cnt_dtype, counts, perm,
+def conv_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v0, prm, cur_dtype, out, cnt_dtype, counts, src,
             mem, at, cnt_at, trace, sb, nblk):
     """Conv (and linear as a 1x1 conv on a 1x1 image) + IF over T steps.
 
@@ -101,8 +112,8 @@ def conv_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v0, pr
     (O, C/groups, kh, kw) is given (non-empty), else event-driven; w, yo_of, xo_of: see
     scatter_conv; geom = [sh, sw, top, left, C/groups, Ho, Wo, O/groups, Wq]; cur_dtype /
     cnt_dtype: empty arrays of the current's / the per-step counter's dtype; out (T, B, N) uint8
-    spikes; counts (B, N) int64 and cnt_at (len(at), B, N) int64 (counts after at[k] steps) in
-    external order (neuron n at perm[n]); mem (T, B, N) int64 when trace; sb: steps per block
+    spikes; counts (B, N) int64 in external order (counts[b, e] = count of neuron src[e]);
+    cnt_at (len(at), B, N) int64: counts after at[k] steps, internal order; mem (T, B, N) int64 when trace; sb: steps per block
     (the rows of the current buffer, unless Tt = 1); nblk: neurons per IF block.
     """
     tt, nb, h, wd, c_in = x.shape
@@ -134,12 +145,12 @@ def conv_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v0, pr
                     else:
                         scatter_conv(x[t, b], wf, pcur, idx, val, geom, yo_of, xo_of, spikes)
                     compact_rows(pcur, cur[t - t0, 0], ho, wq, wo, xo_of.shape[1] - 1)
-            k = _if_steps(cur, 0, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, k, perm, cnt_at)
-        _store(cnt, perm, counts[b])
+            k = _if_steps(cur, 0, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, k, cnt_at)
+        _store(cnt, src, counts[b])
 
 
 @njit(parallel=True, cache=True)
-def pool_if(x, geom, sel, bias, thf, thr, v0, prm, cur_dtype, out, cnt_dtype, counts, perm, mem, at, cnt_at, trace,
+def pool_if(x, geom, sel, bias, thf, thr, v0, prm, cur_dtype, out, cnt_dtype, counts, src, mem, at, cnt_at, trace,
             sb, nblk):
     """Average pooling (window_sums) + IF over T steps; geom = [kh, kw, sh, sw, Ho, Wo]; the rest as conv_if."""
     tt, nb, row = x.shape[0], x.shape[1], x.shape[3] * x.shape[4]
@@ -154,16 +165,16 @@ def pool_if(x, geom, sel, bias, thf, thr, v0, prm, cur_dtype, out, cnt_dtype, co
             t1 = min(steps, t0 + sb)
             for t in range(t0, min(t1, tt)):
                 window_sums(x[t, b], cur[t - t0, 0], acc, hs, sel, kh, kw, sh, ho)
-            k = _if_steps(cur, 0, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, k, perm, cnt_at)
-        _store(cnt, perm, counts[b])
+            k = _if_steps(cur, 0, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, k, cnt_at)
+        _store(cnt, src, counts[b])
 
 
 @njit(parallel=True, cache=True)
-def currents_if(j, bias, thf, thr, v0, prm, out, cnt_dtype, counts, perm, mem, at, cnt_at, trace, sb, nblk):
+def currents_if(j, bias, thf, thr, v0, prm, out, cnt_dtype, counts, src, mem, at, cnt_at, trace, sb, nblk):
     """IF over T steps for currents computed elsewhere: j (Tt, B, N), Tt = T or 1; the rest as conv_if
     (sb is unused: j holds every step)."""
     nb, steps, size = j.shape[1], out.shape[0], out.shape[2]
     for b in prange(nb):
         v, cnt = v0.copy(), np.zeros(size, cnt_dtype.dtype)
-        _if_steps(j, b, b, 0, steps, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, 0, perm, cnt_at)
-        _store(cnt, perm, counts[b])
+        _if_steps(j, b, b, 0, steps, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, 0, cnt_at)
+        _store(cnt, src, counts[b])

@@ -1,0 +1,90 @@
+"""The numba backend's alternative code paths, each forced in turn against the plain-Python reference.
+
+Small random networks take the default paths (int32 membranes, one neuron block, all steps in one
+block, channel-pattern tables); here the settings that choose the paths are changed so that the
+others run too: int64 membranes, neuron and step blocks of 1-3, the plain per-channel scatter
+(pattern tables off) and tables with the largest groups. And the int32 / int64 choice at its bound.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from snnc.runtime import Artefact, InputSpec, Linear, Neuron, Target, simulate
+from snnc.runtime.backend import numba_available
+
+from reference_sim import reference_simulate
+from test_fastsim import assert_identical, cases
+
+pytestmark = pytest.mark.skipif(not numba_available(), reason="numba not installed")
+
+KNOBS = st.fixed_dictionaries({
+    "NEURON_BLOCK": st.sampled_from([1, 3, 512]),
+    "STEP_BLOCK_BYTES": st.sampled_from([1, 40, 1 << 17]),  # 1: one step per block
+    "PATTERN_TABLE_BUDGET": st.sampled_from([0, 1 << 30]),  # 0: groups of 1 = per-channel scatter
+    "int64": st.booleans(),
+})
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), KNOBS, st.sampled_from([None, 1]))
+def test_every_kernel_path_equals_reference(case, knobs, batch_size):
+    from snnc.runtime import jit_backend
+
+    art, x, T = case
+    saved = {k: getattr(jit_backend, k) for k in ("NEURON_BLOCK", "STEP_BLOCK_BYTES", "PATTERN_TABLE_BUDGET",
+                                                  "membrane_dtype")}
+    try:
+        for k, v in knobs.items():
+            if k != "int64":
+                setattr(jit_backend, k, v)
+        if knobs["int64"]:
+            jit_backend.membrane_dtype = lambda *args: np.dtype(np.int64)
+        assert_identical(art, x, T, batch_size=batch_size, backend="numba")
+    finally:
+        for k, v in saved.items():
+            setattr(jit_backend, k, v)
+
+
+def test_membrane_dtype_at_the_int32_bound():
+    from snnc.runtime.jit_backend import membrane_dtype
+
+    # 2^m + bound + max|bias| + 2*max|theta| + 1 <= 2^31 - 1
+    assert membrane_dtype(30, 2**29, [2**28 - 1], [0]) == np.int32
+    assert membrane_dtype(30, 2**29 + 1, [2**28 - 1], [0]) == np.int64
+    assert membrane_dtype(30, 2**29 - 10, [2**28 - 1], [-10]) == np.int32
+    assert membrane_dtype(30, 2**29 - 10, [2**28 - 1], [-11]) == np.int64
+    assert membrane_dtype(30, 2**29, [-(2**28 - 1), 5], [0]) == np.int32
+
+
+def _at_bound(features: int, hi: int, overflow: str, reset: str) -> Artefact:
+    """One neuron, 30-bit membrane, theta 2^28 - 1, bound = features * hi (all weights 1)."""
+    target = Target(membrane_bits=30, overflow=overflow, fire="ge", threshold_bits=28, bias_bits=8,
+                    weight_encoding="symmetric", input_bits=int(hi).bit_length())
+    layer = Linear("l", ["input"], (1,), weight=np.ones((1, features), np.int8), bits=2,
+                   neuron=Neuron([2**28 - 1], [0], reset, "half"))
+    return Artefact(InputSpec((features,), "current", 0, hi), (layer,), target)
+
+
+@pytest.mark.parametrize("overflow", ["saturate", "wrap"])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("features, hi, dtype", [(32, 2**24, np.int32), (3, 178956971, np.int64)])
+def test_both_sides_of_the_int32_bound_equal_reference(features, hi, dtype, overflow, reset):
+    """bound = 2^29 (int32, the largest allowed) and 2^29 + 1 (int64): inputs at and near the maximum
+    drive the membrane to saturation or wrap-around at every step."""
+    from snnc.runtime import jit_backend
+    from snnc.runtime.exactness import exactness_plan
+
+    art = _at_bound(features, hi, overflow, reset)
+    plan = exactness_plan(art)["l"]
+    assert features * hi == plan.bound
+    assert jit_backend.prepare_all(art, exactness_plan(art))["l"].v0.dtype == dtype
+    rng = np.random.default_rng(features)
+    x = np.concatenate([np.full((1, features), hi), rng.integers(hi - 3, hi + 1, (3, features)),
+                        rng.integers(0, hi + 1, (4, features))]).astype(np.int64)
+    res = simulate(art, x, 7, trace=True, backend="numba")
+    ref = reference_simulate(art, x, 7)
+    np.testing.assert_array_equal(res.membranes["l"], ref["membranes"]["l"])
+    np.testing.assert_array_equal(res.counts["l"], ref["counts"]["l"])
