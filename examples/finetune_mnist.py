@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--act-levels", type=int, default=0, help="round activations to L levels in training (0: clip only)")
-    ap.add_argument("--timesteps", type=int, default=0,
-                    help="train the SNN itself over this many steps (BPTT; 0: the quantized ANN)")
+    ap.add_argument("--timesteps", default="0",
+                    help="train the SNN itself over this many steps (BPTT; a list: one drawn per batch; 0: the quantized ANN)")
     ap.add_argument("--percentile", type=float, default=99.99)
     ap.add_argument("--max-shift", type=int, default=2)
     ap.add_argument("--per-tensor", action="store_true", help="one threshold per layer (default: per channel)")
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-timesteps", default="16,32")
     ap.add_argument("--out", default=str(REPO_ROOT / "examples" / "models"))
     ap.add_argument("--suffix", default="", help="appended to the output names (experiments)")
+    ap.add_argument("--stem", default=None, help="output name stem (default: the input model's)")
     args = ap.parse_args(argv)
 
     import torch
@@ -76,12 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     calib = Dataset(x=train.x[:args.calib_samples], y=train.y[:args.calib_samples], scale=train.scale, source=args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = Path(args.model).stem
+    stem = args.stem or Path(args.model).stem
     for bits in [int(b) for b in args.bits.split(",")]:
         opts = FinetuneOptions(bits=bits, epochs=args.epochs, lr=args.lr, per_channel=not args.per_tensor,
                                percentile=args.percentile, act_levels=args.act_levels, calib_samples=args.calib_samples,
                                max_shift=args.max_shift, max_steps=args.max_steps, recalibrate=args.recalibrate, device=args.device, seed=args.seed,
-                               timesteps=args.timesteps)
+                               timesteps=tuple(int(t) for t in args.timesteps.split(",")) if "," in args.timesteps else int(args.timesteps))
         res = finetune(graph, spec, train, opts, progress=sys.stderr.isatty(), log=lambda s: print(f"[{bits}-bit] {s}", flush=True))
         path = save_onnx(res.graph, out / f"{stem}_qat{bits}{args.suffix}.onnx")
         qann_acc = accuracy(res.model, test)

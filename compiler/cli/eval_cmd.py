@@ -23,6 +23,7 @@ import click
 from snnc.compiler.cli.common import EXIT_FAILED, fail, handle_user_errors
 from snnc.compiler.cli.options import (
     build_compile_options, compile_options, format_option, hw_option, load_calib, load_spec_and_bits, quiet_option,
+    timesteps_list,
 )
 from snnc.compiler.cli.progress import progress
 
@@ -31,16 +32,6 @@ CORRELATION_SAMPLES = 64
 BATCH = 100
 ENERGY_NOTE = ("Core layers only: the host layer is the same in both networks and is excluded; neuron updates "
                "(threshold compare, reset), memory access and data movement are not modelled.")
-
-
-def _timesteps(ctx, param, value: str) -> list[int]:
-    try:
-        ts = sorted({int(t) for t in value.split(",") if t.strip()})
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    if not ts or ts[0] < 1:
-        raise click.BadParameter("timesteps must be positive integers")
-    return ts
 
 
 def _sweeps(ctx, param, values: tuple[str, ...]) -> list[tuple[str, list]]:
@@ -146,7 +137,7 @@ def _config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, e
 @click.argument("target", type=click.Path(dir_okay=False))
 @click.option("--data", required=True, type=click.Path(dir_okay=False),
               help="Labelled test data (.npz with x/y or x_test/y_test [, x_scale]).")
-@click.option("--timesteps", "-T", default="4,8,16,32", show_default=True, callback=_timesteps,
+@click.option("--timesteps", "-T", default="4,8,16,32", show_default=True, callback=timesteps_list,
               help="Comma-separated timesteps to simulate.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Score only the first N samples.")
 @hw_option

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from snnc.compiler.cli.common import EXIT_FAILED, EXIT_OK, fail, handle_user_errors
-from snnc.compiler.cli.options import bits_option, format_option, hw_option, load_spec_and_bits, quiet_option
+from snnc.compiler.cli.options import (
+    bits_option, format_option, hw_option, load_spec_and_bits, quiet_option, timesteps_list,
+)
 
 
 @click.command("finetune")
@@ -26,9 +28,11 @@ from snnc.compiler.cli.options import bits_option, format_option, hw_option, loa
               help="Clip level of each layer: this percentile of its activations on the calibration inputs.")
 @click.option("--act-levels", type=click.IntRange(0), default=0, show_default=True,
               help="Also round activations to this many levels in training (QCFS); 0: clip only.")
-@click.option("-T", "--timesteps", type=click.IntRange(0), default=0, show_default=True,
-              help="Train the SNN itself over this many steps (backpropagation through time, from the first step "
-                   "of the bit-exact integer dynamics); 0: train the quantized ANN. Slower by about T times.")
+@click.option("-T", "--timesteps", default="0", show_default=True,
+              callback=lambda ctx, p, v: 0 if v.strip() == "0" else tuple(timesteps_list(ctx, p, v)),
+              help="Train the SNN itself over this many steps (backpropagation through time through the "
+                   "bit-exact integer dynamics); a list (8,16,32): one drawn per batch; 0: train the quantized "
+                   "ANN. A step costs about T times an ANN step.")
 @click.option("--reset", type=click.Choice(["subtract", "zero"]), default="subtract", show_default=True,
               help="With --timesteps: the reset compile will use (compile with the same).")
 @click.option("--v-init", type=click.Choice(["half", "zero"]), default="half", show_default=True,

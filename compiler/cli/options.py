@@ -32,6 +32,17 @@ def load_spec_and_bits(hw: str, bits: int):
     return spec
 
 
+def timesteps_list(ctx, param, value: str) -> list[int]:
+    """A click callback: "4,8,16" -> [4, 8, 16] (sorted, distinct, each >= 1)."""
+    try:
+        ts = sorted({int(t) for t in value.split(",") if t.strip()})
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not ts or ts[0] < 1:
+        raise click.BadParameter("timesteps must be positive integers")
+    return ts
+
+
 _COMPILE_OPTIONS = [
     click.option("--calib", type=click.Path(dir_okay=False),
                  help="Calibration inputs (.npz with calib_x / x_train / x [, x_scale], or .npy)."),

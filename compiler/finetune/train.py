@@ -47,7 +47,8 @@ class FinetuneOptions:
     max_shift: int = 0  # random-shift augmentation in pixels (images only)
     max_steps: int | None = None  # stop after this many steps in total (tests, smoke runs)
     recalibrate: str = "epoch"  # clip levels from the quantized model: at the start of every epoch, or only at "start"
-    timesteps: int = 0  # > 0: train the SNN itself over this many steps (BPTT, snn.py); 0: the quantized ANN
+    # > 0: train the SNN itself over this many steps (BPTT, snn.py); several: one drawn per batch; 0: the quantized ANN
+    timesteps: int | tuple[int, ...] = 0
     reset: str = "subtract"  # SNN training only: the reset and initial membrane compile will use
     v_init: str = "half"
     device: str = "auto"
@@ -167,6 +168,16 @@ def calibration_inputs(graph: Graph, data: Dataset, opts: FinetuneOptions) -> np
     return data.take(min(opts.calib_samples, len(data)), tuple(graph.shape(graph.inputs[0])[1:]))
 
 
+def snn_steps(opts: FinetuneOptions) -> tuple[int, ...]:
+    """The SNN step counts to train with (empty: train the quantized ANN)."""
+    ts = (opts.timesteps,) if isinstance(opts.timesteps, int) else tuple(int(t) for t in opts.timesteps)
+    if ts == (0,):
+        return ()
+    if not ts or any(t < 1 for t in ts):
+        raise SnncError(f"timesteps {opts.timesteps!r}: expected 0, or step counts >= 1")
+    return ts
+
+
 def _logits(model: QATModel, x: torch.Tensor) -> torch.Tensor:
     return model.net(x, logits=True)
 
@@ -180,6 +191,7 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
     which must be the ones `snnc compile --calib` will use (`load_dataset(path, role="calib")`)."""
     if data.y is None:
         raise SnncError(f"{data.source}: fine-tuning needs labels")
+    snn_steps(opts)  # bad step counts fail before the work starts
     log = log or (lambda s: None)
     t_start = time.time()
     torch.manual_seed(opts.seed)
@@ -199,9 +211,12 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
     opt = torch.optim.Adam(params, lr=opts.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total))
     with ExitStack() as stack:
-        if opts.timesteps > 0:
+        steps = snn_steps(opts)
+        if steps:
             neurons = stack.enter_context(spiking(model, opts.reset, opts.v_init))
-            forward = lambda xt: snn_logits(model, neurons, xt, opts.timesteps)  # noqa: E731
+            pick = (lambda: steps[0]) if len(steps) == 1 else (  # noqa: E731
+                lambda: steps[int(torch.randint(len(steps), (1,), generator=gen))])
+            forward = lambda xt: snn_logits(model, neurons, xt, pick())  # noqa: E731
         else:
             forward = lambda xt: _logits(model, xt)  # noqa: E731
         history = _epochs(model, opts, forward, opt, sched, data, shape, gen, calib_t, total, progress, log)
@@ -223,7 +238,7 @@ def _epochs(model: QATModel, opts: FinetuneOptions, forward, opt, sched, data: D
     for epoch in range(opts.epochs):
         if step >= total:
             break
-        if epoch > 0 and opts.recalibrate == "epoch" and opts.timesteps == 0:  # SNN training keeps the scales
+        if epoch > 0 and opts.recalibrate == "epoch" and not snn_steps(opts):  # SNN training keeps the scales
             model.recalibrate(calib_t, opts.percentile)
         model.train()
         perm = torch.randperm(n, generator=gen).numpy()

@@ -30,15 +30,15 @@ def test_snn_training_with_reset_and_v_init(tiny_onnx, tiny_data, tmp_path):
     """--timesteps trains the SNN; the compile command carries the reset/v_init it trained with,
     and the verification compiles with them."""
     out = tmp_path / "s.onnx"
-    res = invoke("finetune", tiny_onnx, "--data", tiny_data, "--bits", 2, "--per-channel", "--max-steps", 2, "-T", 4,
+    res = invoke("finetune", tiny_onnx, "--data", tiny_data, "--bits", 2, "--per-channel", "--max-steps", 2, "-T", "4,3",
                  "--reset", "zero", "--v-init", "zero", "--calib-samples", 64, "--batch-size", 32, "--threads", 1,
                  "--device", "cpu", "-o", out, "--format", "json")
     assert res.exit_code == 0, res.output
     s = json.loads(res.stdout)
-    assert s["verified"] is True and s["options"]["timesteps"] == 4 and s["options"]["reset"] == "zero"
+    assert s["verified"] is True and s["options"]["timesteps"] == [3, 4] and s["options"]["reset"] == "zero"
     assert "--reset zero --v-init zero" in s["compile_command"]
     res = invoke("finetune", tiny_onnx, "--data", tiny_data, "--bits", 2, "-T", -1)
-    assert res.exit_code == 2 and "-1" in res.output
+    assert res.exit_code == 2 and "timesteps must be positive integers" in res.output
 
 
 def test_bad_inputs_exit_2(tiny_onnx, tmp_path):

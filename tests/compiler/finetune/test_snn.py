@@ -93,3 +93,5 @@ def test_bad_options(tiny_onnx, tiny_data, spec):
             pass
     with spiking(model) as neurons, pytest.raises(SnncError, match="timesteps 0"):
         snn_logits(model, neurons, torch.zeros(2, 1, 8, 8), 0)
+    with pytest.raises(SnncError, match=r"timesteps \(8, 0\)"):
+        finetune(prepare(tiny_onnx), spec, data, FinetuneOptions(bits=2, max_steps=0, timesteps=(8, 0), device="cpu"))
