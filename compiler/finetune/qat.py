@@ -85,6 +85,12 @@ def stage_scales(graph: Graph, stats: dict[str, ActivationStats], percentile: fl
     return out
 
 
+def clip_levels(graph: Graph) -> dict[str, float]:
+    """λ of every spiking conv/linear/add stage that ends in a Clip: its upper bound (float32)."""
+    return {st.output: f32(float(attr(st.act, "max"))) for st in plan_stages(graph)
+            if st.kind in ("conv", "linear", "add") and st.act is not None and st.act.op == "clip"}
+
+
 def plan_scales(graph: Graph, lams: dict[str, float], input_range: tuple[int, int, float]) -> ScalePlan:
     """λ_in/λ_out of every spiking conv/linear from the stage scales `lams`, propagated through
     pooling, flatten and concat as `lower` propagates them."""
@@ -237,12 +243,15 @@ class QATModel(nn.Module):
             aq.lam.fill_(self.lams[value])
 
     @torch.no_grad()
-    def recalibrate(self, x: torch.Tensor, percentile: float) -> dict[str, float]:
+    def recalibrate(self, x: torch.Tensor, percentile: float, keep: frozenset[str] = frozenset()) -> dict[str, float]:
         """Set each stage's λ, in network order, to the `percentile` of its own activation
-        (ReLU of the quantized layer's output, all values) on the inputs `x`; returns the new λs."""
+        (ReLU of the quantized layer's output, all values) on the inputs `x`; the stages whose
+        output values are in `keep` keep theirs. Returns the λs."""
         was_training = self.training
         self.eval()
         for value, aq in self.act_of.items():
+            if value in keep:
+                continue
             for _ in range(SATURATION_TRIES):
                 pre = self._recorded(aq, x)
                 k = min(pre.size - 1, max(0, int(np.ceil(percentile / 100.0 * pre.size)) - 1))

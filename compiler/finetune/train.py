@@ -25,7 +25,7 @@ from snnc.compiler.build import calibrate as calibrate_for_compile
 from snnc.compiler.data import Dataset, fit_shape
 from snnc.compiler.errors import SnncError
 from snnc.compiler.finetune.export import Finalized, finalize_and_bake
-from snnc.compiler.finetune.qat import QATConfig, QATModel, stage_scales
+from snnc.compiler.finetune.qat import QATConfig, QATModel, clip_levels, stage_scales
 from snnc.compiler.finetune.snn import snn_logits, spiking
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.lower import CompileOptions
@@ -201,7 +201,11 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
     model = build_model(graph, spec, calib, opts).to(device)
     calib_x = calibration_inputs(graph, calib, opts)
     calib_t = torch.from_numpy(calib_x.astype(np.float32)).to(device)
-    model.recalibrate(calib_t, opts.percentile)
+    # SNN training keeps the clip levels a model already has (e.g. from an earlier fine-tuning):
+    # they fix the integers whose dynamics it trains
+    fixed = clip_levels(graph) if snn_steps(opts) else {}
+    model.set_scales(fixed)
+    model.recalibrate(calib_t, opts.percentile, keep=frozenset(fixed))
     log(f"device {device}; clip levels " + ", ".join(f"{l.lam_out:.4g}" for l in model.plan.layers))
     shape = tuple(graph.shape(graph.inputs[0])[1:])
     total = opts.epochs * math.ceil(len(data) / opts.batch_size)

@@ -95,3 +95,24 @@ def test_bad_options(tiny_onnx, tiny_data, spec):
         snn_logits(model, neurons, torch.zeros(2, 1, 8, 8), 0)
     with pytest.raises(SnncError, match=r"timesteps \(8, 0\)"):
         finetune(prepare(tiny_onnx), spec, data, FinetuneOptions(bits=2, max_steps=0, timesteps=(8, 0), device="cpu"))
+
+
+def test_snn_training_keeps_existing_clip_levels(tiny_onnx, tiny_data, spec, tmp_path):
+    """Continuing from a fine-tuned export, SNN training keeps its Clip levels (and so its integers'
+    scales) instead of recalibrating them; ANN fine-tuning recalibrates."""
+    from snnc.compiler.finetune import save_onnx
+    from snnc.compiler.finetune.qat import clip_levels
+
+    torch.set_num_threads(1)
+    data = load_training_data(str(tiny_data))
+    first = finetune(prepare(tiny_onnx), spec, data, FinetuneOptions(bits=2, per_channel=True, max_steps=1, batch_size=32,
+                                                                     calib_samples=64, percentile=99.0, device="cpu"))
+    graph = prepare(save_onnx(first.graph, tmp_path / "q.onnx"))
+    levels = clip_levels(graph)
+    assert len(levels) == 3
+    snn = finetune(graph, spec, data, FinetuneOptions(bits=2, per_channel=True, max_steps=0, calib_samples=64,
+                                                      percentile=50.0, timesteps=4, device="cpu"))
+    assert all(snn.model.lams[v] == lam for v, lam in levels.items())
+    ann = finetune(graph, spec, data, FinetuneOptions(bits=2, per_channel=True, max_steps=0, calib_samples=64,
+                                                      percentile=50.0, device="cpu"))
+    assert all(ann.model.lams[v] < lam for v, lam in levels.items())
