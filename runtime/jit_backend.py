@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.runtime import jit_kernels as kernels
+from snnc.runtime.jit_currents import VECTOR_BYTES
 from snnc.runtime.exactness import LayerPlan
 from snnc.runtime.model import Add, AvgPool, Conv, Linear
 
@@ -73,7 +74,8 @@ PATTERN_TABLE_BUDGET = 64 << 10  # bytes; channel groups as large as fit (at lea
 
 def pattern_table(w: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, int]:
     """(table, g) for jit_currents.scatter_patterns: table[i, q, p] = sum of the weight runs
-    w[i, c] (w: (kh, C, kw, Og), run = kw*Og) of the channels c = q*g + bit for the bits set in p.
+    w[i, c] (w: (kh, C, kw, Og), run = kw*Og) of the channels c = q*g + bit for the bits set in p,
+    zero-padded to whole vectors.
 
     g is the largest group size <= 8 whose table fits PATTERN_TABLE_BUDGET (1 when none does: the
     table is then the weights themselves, plus an unused zero pattern).
@@ -88,8 +90,10 @@ def pattern_table(w: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, int]:
     wg = np.zeros((kh, groups * g, run), np.int64)
     wg[:, :c] = w.reshape(kh, c, run)
     bits = (np.arange(1 << g)[:, None] >> np.arange(g)[None, :]) & 1  # (2^g, g)
-    table = np.einsum("pc,iqcr->iqpr", bits, wg.reshape(kh, groups, g, run))
-    return np.ascontiguousarray(table.astype(dtype)), g
+    lanes = VECTOR_BYTES // dtype.itemsize
+    table = np.zeros((kh, groups, 1 << g, -(-run // lanes) * lanes), dtype)  # runs padded to whole vectors
+    table[..., :run] = np.einsum("pc,iqcr->iqpr", bits, wg.reshape(kh, groups, g, run))
+    return table, g
 
 
 def _tap_targets(size: int, k: int, stride: int, pad: int, out: int) -> np.ndarray:

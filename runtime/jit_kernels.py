@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from snnc.runtime.jit_currents import compact_rows, dense_conv, scatter_conv, scatter_patterns, window_sums
+from snnc.runtime.jit_currents import VECTOR_BYTES, compact_rows, dense_conv, scatter_conv, scatter_patterns, window_sums
 
 @njit(cache=True)
 def _if_run32(j, v, bias, thf, thr, prm, out, cnt, n0, n1):
@@ -129,7 +129,7 @@ def conv_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v0, pr
         val = np.empty(c_in, cur_dtype.dtype)  # x mod 2^bits of cur: see jit_currents
         xp = np.zeros((c_in, hp, wp) if dense else (0, 0, 0), cur_dtype.dtype)
         cp = np.empty((o_all, ho * wp) if dense else (0, 0), cur_dtype.dtype)
-        pcur = np.empty(0 if dense else ho * wq * (size // (ho * wo)), cur_dtype.dtype)
+        pcur = np.empty(0 if dense else ho * wq * (size // (ho * wo)) + VECTOR_BYTES, cur_dtype.dtype)  # + slack
         cur = np.empty((sb if tt > 1 else 1, 1, size), cur_dtype.dtype)
         v, cnt = v0.copy(), np.zeros(size, cnt_dtype.dtype)
         k = 0
