@@ -14,6 +14,8 @@ Dtypes, all integer and all proven wide enough:
 """
 from __future__ import annotations
 
+import sys
+import threading
 import weakref
 from dataclasses import dataclass
 
@@ -195,6 +197,46 @@ def _internal_view(counts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.moveaxis(counts.reshape(counts.shape[:-1] + (c, h, w)), -3, -1)
 
 
+SPIKE_POOL_BYTES = 256 << 20  # spike arrays kept for reuse by later layers and calls
+
+
+class _SpikePool:
+    """Spike output arrays, reused once nothing references them any more.
+
+    Writing fresh memory costs page faults and zeroing (about a third of a small layer's time in
+    the benchmark); a layer's spikes die as soon as the next layers have read them, so their
+    memory can serve the next layer, chunk or call. Only used without trace (then no spike array
+    reaches the caller); every element is overwritten by the kernels. A buffer is free when the
+    pool holds the only reference to it: numpy views keep their base array alive, so no view of it
+    exists anywhere. At most SPIKE_POOL_BYTES are kept; free buffers are dropped to make room.
+    """
+
+    def __init__(self):
+        self.buffers: list[np.ndarray] = []
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def _free(buf: np.ndarray) -> bool:
+        # references when free: the list, the caller's loop variable, this parameter, getrefcount's argument
+        return sys.getrefcount(buf) <= 4
+
+    def take(self, shape: tuple[int, ...]) -> np.ndarray:
+        n = int(np.prod(shape))
+        with self.lock:  # the view is made before the lock is released: no one else can take it
+            for buf in self.buffers:
+                if n <= buf.size <= 2 * n and self._free(buf):
+                    return buf[:n].reshape(shape)
+            buf = np.empty(n, np.uint8)
+            if sum(b.size for b in self.buffers) + n > SPIKE_POOL_BYTES:
+                self.buffers = [b for b in self.buffers if not self._free(b)]
+            if sum(b.size for b in self.buffers) + n <= SPIKE_POOL_BYTES:
+                self.buffers.append(buf)
+            return buf.reshape(shape)
+
+
+_SPIKES = _SpikePool()
+
+
 def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps: int, trace: bool,
                  counts_at: tuple[int, ...], prep: JitLayer, add_currents):
     """Spikes (T, B, *s) bool, membranes (T, B, *s) int64 or None, counts (B, *s) int64 and
@@ -202,7 +244,7 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
     arrays in external order, so turning them external again copies nothing)."""
     nb = xs[0].shape[1]
     size = int(np.prod(prep.shape))
-    out = np.empty((timesteps, nb, size), np.uint8)
+    out = np.empty((timesteps, nb, size), np.uint8) if trace else _SPIKES.take((timesteps, nb, size))
     cnt_dtype = np.empty(0, np.int32 if timesteps < (1 << 31) else np.int64)  # int32 lanes: a faster IF loop
     counts = np.empty((nb, size), np.int64)
     mem = np.empty((timesteps, nb, size) if trace else (1, 1, 1), np.int64)

@@ -7,12 +7,14 @@ others run too: int64 membranes, neuron and step blocks of 1-3, the plain per-ch
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snnc.runtime import Artefact, InputSpec, Linear, Neuron, Target, simulate
+from snnc.runtime import Artefact, InputSpec, Linear, Neuron, Target, load, simulate
 from snnc.runtime.backend import numba_available
 
 from reference_sim import reference_simulate
@@ -88,3 +90,37 @@ def test_both_sides_of_the_int32_bound_equal_reference(features, hi, dtype, over
     ref = reference_simulate(art, x, 7)
     np.testing.assert_array_equal(res.membranes["l"], ref["membranes"]["l"])
     np.testing.assert_array_equal(res.counts["l"], ref["counts"]["l"])
+
+
+def test_spike_pool_reuses_only_unreferenced_buffers():
+    from snnc.runtime.jit_backend import _SpikePool
+
+    pool = _SpikePool()
+    a = pool.take((2, 3, 4))
+    first = id(a.base)  # the pool keeps its buffers, so ids stay unique
+    held = a.view(bool)[0]  # a view derived from it keeps the buffer busy
+    del a
+    b = pool.take((2, 3, 4))
+    second = id(b.base)
+    assert second != first
+    del held
+    c = pool.take((4, 6))  # same size, free now: reused (b's buffer is still busy)
+    assert id(c.base) == first and c.shape == (4, 6)
+    d = pool.take((100,))  # no free buffer that large
+    assert id(d.base) not in (first, second) and len(pool.buffers) == 3
+    del b, c, d
+    assert {id(pool.take((24,)).base) for _ in range(3)} <= {first, second}
+
+
+@pytest.mark.parametrize("name", ["rate_mlp.snn", "wrap_residual.snn"])
+def test_spike_pool_never_hands_out_what_simulate_returned(name):
+    """With trace, spikes reach the caller: they are not pooled, so later calls cannot overwrite them."""
+    art = load(Path(__file__).parent / "golden" / name)
+    x = art.golden.inputs
+    first = simulate(art, x, 5, trace=True, backend="numba")
+    kept = {k: v.copy() for k, v in first.spikes.items()}
+    for _ in range(3):
+        simulate(art, x[::-1].copy(), 5, backend="numba")
+        simulate(art, x[::-1].copy(), 5, trace=True, backend="numba")
+    for k, v in kept.items():
+        np.testing.assert_array_equal(first.spikes[k], v)
