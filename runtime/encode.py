@@ -21,9 +21,9 @@ def to_int_input(spec: InputSpec, x: np.ndarray, what: str = "input") -> np.ndar
     if x.shape[0] == 0:
         raise InputError(f"{what}: empty batch")
     if x.dtype.kind == "f":
-        xf = x.astype(np.float64)
-        if not np.isfinite(xf).all():
+        if not np.isfinite(x).all():  # float64(x) is finite exactly when x is
             raise InputError(f"{what}: contains NaN or infinity")
+        xf = x.astype(np.float64)
         np.divide(xf, spec.scale, out=xf)  # in place: the same values, fewer temporaries
         np.rint(xf, out=xf)
         np.clip(xf, spec.lo, spec.hi, out=xf)

@@ -48,6 +48,11 @@ class JitLayer:
     sel: np.ndarray | None = None  # avgpool: see jit_currents.window_sums
     table: np.ndarray | None = None  # conv/linear with stride 1 in x and one group: see pattern_table
     group: int = 1
+    w4: np.ndarray | None = None  # conv: the weight (O, C/groups, kh, kw), for dense_conv
+    src: np.ndarray | None = None  # src[e] = internal index of the neuron at external position e
+
+    def __post_init__(self):
+        object.__setattr__(self, "src", _external_order(self.shape))
 
 
 def _narrowest(limit: int, choices=(np.int16, np.int32, np.int64)) -> np.dtype:
@@ -135,7 +140,7 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...]) -> JitLay
         geom = np.array([sh, sw, top, left, cg, out[1], out[2], og, wq], np.int64)
         w = np.ascontiguousarray(w.reshape(kh, layer.groups * cg, kw, og))
         table, g = pattern_table(w, cur_dt) if sw == 1 and layer.groups == 1 else (None, 1)
-        return JitLayer(weight=w, geom=geom, table=table, group=g,
+        return JitLayer(weight=w, geom=geom, table=table, group=g, w4=np.ascontiguousarray(layer.weight),
                         yo_of=_tap_targets(in_shape[1], kh, sh, top, out[1]),
                         xo_of=_tap_targets(in_shape[2], kw, sw, left, out[2]), **common)
     if isinstance(layer, Linear):  # a 1x1 convolution of a 1x1 image with F channels
@@ -197,18 +202,20 @@ def _internal_view(counts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.moveaxis(counts.reshape(counts.shape[:-1] + (c, h, w)), -3, -1)
 
 
-SPIKE_POOL_BYTES = 256 << 20  # spike arrays kept for reuse by later layers and calls
+OUTPUT_POOL_BYTES = 256 << 20  # output arrays kept for reuse by later layers and calls
 
 
-class _SpikePool:
-    """Spike output arrays, reused once nothing references them any more.
+class _OutputPool:
+    """Output arrays (spikes, counts), reused once nothing references them any more.
 
     Writing fresh memory costs page faults and zeroing (about a third of a small layer's time in
-    the benchmark); a layer's spikes die as soon as the next layers have read them, so their
-    memory can serve the next layer, chunk or call. Only used without trace (then no spike array
-    reaches the caller); every element is overwritten by the kernels. A buffer is free when the
-    pool holds the only reference to it: numpy views keep their base array alive, so no view of it
-    exists anywhere. At most SPIKE_POOL_BYTES are kept; free buffers are dropped to make room.
+    the benchmark). A layer's spikes die as soon as the next layers have read them, and a result's
+    counts when the caller drops the result, so their memory can serve the next layer, chunk or
+    call. A buffer is free when the pool holds the only reference to it: numpy views keep their
+    base array alive, so then no view of it exists anywhere. Every element of a taken array is
+    written before it is read. Spikes are not pooled with trace, where they are returned as views
+    (the counts may be: a returned view keeps its buffer busy for as long as it lives). At most
+    OUTPUT_POOL_BYTES are kept; free buffers are dropped to make room.
     """
 
     def __init__(self):
@@ -220,21 +227,21 @@ class _SpikePool:
         # references when free: the list, the caller's loop variable, this parameter, getrefcount's argument
         return sys.getrefcount(buf) <= 4
 
-    def take(self, shape: tuple[int, ...]) -> np.ndarray:
-        n = int(np.prod(shape))
+    def take(self, shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
+        n = int(np.prod(shape)) * np.dtype(dtype).itemsize
         with self.lock:  # the view is made before the lock is released: no one else can take it
             for buf in self.buffers:
                 if n <= buf.size <= 2 * n and self._free(buf):
-                    return buf[:n].reshape(shape)
+                    return buf[:n].view(dtype).reshape(shape)
             buf = np.empty(n, np.uint8)
-            if sum(b.size for b in self.buffers) + n > SPIKE_POOL_BYTES:
+            if sum(b.size for b in self.buffers) + n > OUTPUT_POOL_BYTES:
                 self.buffers = [b for b in self.buffers if not self._free(b)]
-            if sum(b.size for b in self.buffers) + n <= SPIKE_POOL_BYTES:
+            if sum(b.size for b in self.buffers) + n <= OUTPUT_POOL_BYTES:
                 self.buffers.append(buf)
-            return buf.reshape(shape)
+            return buf.view(dtype).reshape(shape)
 
 
-_SPIKES = _SpikePool()
+_OUTPUTS = _OutputPool()
 
 
 def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps: int, trace: bool,
@@ -244,22 +251,22 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
     arrays in external order, so turning them external again copies nothing)."""
     nb = xs[0].shape[1]
     size = int(np.prod(prep.shape))
-    out = np.empty((timesteps, nb, size), np.uint8) if trace else _SPIKES.take((timesteps, nb, size))
+    out = np.empty((timesteps, nb, size), np.uint8) if trace else _OUTPUTS.take((timesteps, nb, size))
     cnt_dtype = np.empty(0, np.int32 if timesteps < (1 << 31) else np.int64)  # int32 lanes: a faster IF loop
-    counts = np.empty((nb, size), np.int64)
+    counts = _OUTPUTS.take((nb, size), np.int64)
     mem = np.empty((timesteps, nb, size) if trace else (1, 1, 1), np.int64)
     at = np.asarray(counts_at, np.int64)
     cnt_at = np.empty((len(at), nb, size), np.int64)
     neuron = (prep.bias, prep.thf, prep.thr, prep.v0, prep.prm)
     tt = xs[0].shape[0] if not isinstance(layer, Add) else max(x.shape[0] for x in xs)
     sb = timesteps if tt == 1 else max(1, min(timesteps, STEP_BLOCK_BYTES // (size * prep.cur_dtype.itemsize)))
-    results = (out, cnt_dtype, counts, _external_order(prep.shape), mem, at, cnt_at, trace, sb, NEURON_BLOCK)
+    results = (out, cnt_dtype, counts, prep.src, mem, at, cnt_at, trace, sb, NEURON_BLOCK)
     cur_dtype = np.empty(0, prep.cur_dtype)
     if isinstance(layer, (Conv, Linear)):
         x, spikes = _as_kernel_input(xs[0])
         if isinstance(layer, Linear):
             x = x.reshape(x.shape[0], nb, 1, 1, -1)
-        w4 = np.array(layer.weight) if isinstance(layer, Conv) and not spikes else np.empty((0, 1, 1, 1), np.int8)
+        w4 = prep.w4 if isinstance(layer, Conv) and not spikes else np.empty((0, 1, 1, 1), np.int8)
         use = prep.table is not None and prep.group > 1  # g = 1: the plain weights (int8) are smaller
         table = prep.table if use else np.empty((0, 0, 0, 0), prep.cur_dtype)
         kernels.conv_if(x, spikes, prep.weight, w4, table, prep.group, prep.geom, prep.yo_of, prep.xo_of, *neuron, cur_dtype, *results)

@@ -92,10 +92,10 @@ def test_both_sides_of_the_int32_bound_equal_reference(features, hi, dtype, over
     np.testing.assert_array_equal(res.counts["l"], ref["counts"]["l"])
 
 
-def test_spike_pool_reuses_only_unreferenced_buffers():
-    from snnc.runtime.jit_backend import _SpikePool
+def test_output_pool_reuses_only_unreferenced_buffers():
+    from snnc.runtime.jit_backend import _OutputPool
 
-    pool = _SpikePool()
+    pool = _OutputPool()
     a = pool.take((2, 3, 4))
     first = id(a.base)  # the pool keeps its buffers, so ids stay unique
     held = a.view(bool)[0]  # a view derived from it keeps the buffer busy
@@ -113,14 +113,22 @@ def test_spike_pool_reuses_only_unreferenced_buffers():
 
 
 @pytest.mark.parametrize("name", ["rate_mlp.snn", "wrap_residual.snn"])
-def test_spike_pool_never_hands_out_what_simulate_returned(name):
-    """With trace, spikes reach the caller: they are not pooled, so later calls cannot overwrite them."""
+def test_output_pool_never_hands_out_what_simulate_returned(name):
+    """Results the caller holds (counts, and with trace spikes and membranes) survive later calls."""
     art = load(Path(__file__).parent / "golden" / name)
     x = art.golden.inputs
     first = simulate(art, x, 5, trace=True, backend="numba")
-    kept = {k: v.copy() for k, v in first.spikes.items()}
+    plain = simulate(art, x, 5, backend="numba")
+    held = plain.counts[plain.output_layer][:1]  # a slice alone keeps its buffer busy
+    kept = [(first.spikes, {k: v.copy() for k, v in first.spikes.items()}),
+            (first.counts, {k: v.copy() for k, v in first.counts.items()}),
+            (plain.counts, {k: v.copy() for k, v in plain.counts.items()})]
+    expected_held = held.copy()
+    del plain
     for _ in range(3):
         simulate(art, x[::-1].copy(), 5, backend="numba")
         simulate(art, x[::-1].copy(), 5, trace=True, backend="numba")
-    for k, v in kept.items():
-        np.testing.assert_array_equal(first.spikes[k], v)
+    for now, before in kept:
+        for k, v in before.items():
+            np.testing.assert_array_equal(now[k], v)
+    np.testing.assert_array_equal(held, expected_held)
