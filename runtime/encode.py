@@ -7,11 +7,12 @@ from snnc.runtime.errors import InputError
 from snnc.runtime.model import InputSpec
 
 
-def to_int_input(spec: InputSpec, x: np.ndarray, what: str = "input") -> np.ndarray:
+def to_int_input(spec: InputSpec, x: np.ndarray, what: str = "input", empty=np.empty) -> np.ndarray:
     """Return x_int (B, *spec.shape) int64; raise InputError on a wrong shape, dtype, NaN or range.
 
     Float x: x_int = clip(rint(float64(x) / scale), lo, hi), rint = round half to even.
     Integer x: taken as x_int and must already lie in [lo, hi].
+    empty(shape, dtype) allocates the float path's arrays (the numba backend reuses memory).
     """
     x = np.asarray(x)
     if x.dtype.kind not in "iuf" and x.dtype.kind != "b":
@@ -23,11 +24,14 @@ def to_int_input(spec: InputSpec, x: np.ndarray, what: str = "input") -> np.ndar
     if x.dtype.kind == "f":
         if not np.isfinite(x).all():  # float64(x) is finite exactly when x is
             raise InputError(f"{what}: contains NaN or infinity")
-        xf = x.astype(np.float64)
-        np.divide(xf, spec.scale, out=xf)  # in place: the same values, fewer temporaries
+        xf = empty(x.shape, np.float64)
+        np.copyto(xf, x)  # = x.astype(float64); then in place: the same values, fewer temporaries
+        np.divide(xf, spec.scale, out=xf)
         np.rint(xf, out=xf)
         np.clip(xf, spec.lo, spec.hi, out=xf)
-        return xf.astype(np.int64)
+        x_int = empty(x.shape, np.int64)
+        np.copyto(x_int, xf, casting="unsafe")  # = xf.astype(int64): every value is integral and in range
+        return x_int
     xi = x.astype(np.int64)
     lo, hi = int(xi.min()), int(xi.max())
     if lo < spec.lo or hi > spec.hi:

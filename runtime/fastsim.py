@@ -352,13 +352,16 @@ def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
     if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
         raise InputError(f"timesteps: {timesteps!r} must be a positive integer")
     timesteps = int(timesteps)
-    x_int = to_int_input(a.input, x)
     backend = resolve_backend(backend)
-    plans = _plans(a)
-    shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
     if backend == "numba":
         from snnc.runtime import jit_backend
 
+        x_int = to_int_input(a.input, x, empty=jit_backend.pooled_empty)
+    else:
+        x_int = to_int_input(a.input, x)
+    plans = _plans(a)
+    shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
+    if backend == "numba":
         prepared = jit_backend.prepare_all(a, plans)
         neuron_layer = partial(jit_backend.neuron_layer, add_currents=_add_currents)
     else:

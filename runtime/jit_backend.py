@@ -244,6 +244,12 @@ class _OutputPool:
 _OUTPUTS = _OutputPool()
 
 
+def pooled_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """np.empty from the output pool, for arrays that never reach the caller (or that keep their
+    buffer busy while they do)."""
+    return _OUTPUTS.take(tuple(shape), dtype)
+
+
 def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps: int, trace: bool,
                  counts_at: tuple[int, ...], prep: JitLayer, add_currents):
     """Spikes (T, B, *s) bool, membranes (T, B, *s) int64 or None, counts (B, *s) int64 and
