@@ -23,7 +23,7 @@ import numpy as np
 
 from snnc.runtime import jit_kernels as kernels
 from snnc.runtime.jit_currents import VECTOR_BYTES
-from snnc.runtime.exactness import LayerPlan
+from snnc.runtime.exactness import LayerPlan, scan_plan
 from snnc.runtime.model import Add, AvgPool, Conv, Linear
 
 
@@ -40,7 +40,7 @@ class JitLayer:
     thf: np.ndarray  # fire when V >= thf
     thr: np.ndarray  # subtracted on a spike (0 for reset "zero", with rmask 0)
     v0: np.ndarray
-    prm: np.ndarray  # [half, mask, lo, hi, rmask], see jit_kernels
+    prm: np.ndarray  # [half, mask, lo, hi, rmask, overflow], see jit_kernels
     weight: np.ndarray | None = None  # (kh, C, kw, O/groups) int8, see jit_kernels._scatter_conv
     geom: np.ndarray | None = None
     yo_of: np.ndarray | None = None
@@ -125,8 +125,8 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...]) -> JitLay
 
     subtract = n.reset == "subtract"
     wrap = target.overflow == "wrap"
-    prm = np.array([1 << (m - 1) if wrap else 0, (1 << m) - 1 if wrap else -1, vmin, vmax, -1 if subtract else 0],
-                   np.int64)
+    prm = np.array([1 << (m - 1) if wrap else 0, (1 << m) - 1 if wrap else -1, vmin, vmax, -1 if subtract else 0, 1],
+                   np.int64)  # the last entry is set per call, see neuron_layer
     cur_dt = _narrowest(plan.bound)
     common = dict(shape=shape, cur_dtype=cur_dt, bias=full(n.bias), thf=full(theta + gt),
                   thr=full(theta if subtract else 0), v0=full(theta // 2 if n.v_init == "half" else 0), prm=prm)
@@ -263,7 +263,10 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
     mem = np.empty((timesteps, nb, size) if trace else (1, 1, 1), np.int64)
     at = np.asarray(counts_at, np.int64)
     cnt_at = np.empty((len(at), nb, size), np.int64)
-    neuron = (prep.bias, prep.thf, prep.thr, prep.v0, prep.prm)
+    sp = scan_plan(layer, target, plan, timesteps)
+    prm = prep.prm.copy()
+    prm[5] = sp.wrap or sp.clamp_lo or sp.clamp_hi  # 0: no overflow possible in `timesteps` steps
+    neuron = (prep.bias, prep.thf, prep.thr, prep.v0, prm)
     tt = xs[0].shape[0] if not isinstance(layer, Add) else max(x.shape[0] for x in xs)
     sb = timesteps if tt == 1 else max(1, min(timesteps, STEP_BLOCK_BYTES // (size * prep.cur_dtype.itemsize)))
     results = (out, cnt_dtype, counts, prep.src, mem, at, cnt_at, trace, sb, NEURON_BLOCK)

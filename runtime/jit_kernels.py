@@ -7,13 +7,15 @@ computes them once), then the integrate-and-fire update runs over the block (`_i
 neuron block by neuron block, all the block's steps for one neuron block at a time, so the
 membranes, parameters and counters being updated stay in the L1 cache.
 
-The IF update is one branch-free formula for every mode (`prm` = [half, mask, lo, hi, rmask]):
+The IF update is one branch-free formula for every mode (`prm` = [half, mask, lo, hi, rmask, overflow]):
     U = V + I + bias;  U = ((U + half) & mask) - half;  U = min(max(U, lo), hi)
     s = U >= thf;      V = s ? (U & rmask) - thr : U
 wrap: half = 2^(m-1), mask = 2^m - 1 (two's complement wrap; the clamp is then the identity);
 saturate: half = 0, mask = -1 (the wrap line is the identity); lo, hi = the membrane range.
 thf = theta + 1 for fire "gt" (V > theta  <=>  V >= theta + 1 on integers), theta for "ge".
 reset "subtract": rmask = -1, thr = theta; reset "zero": rmask = 0, thr = 0.
+overflow = 0 when exactness.scan_plan proves that V + I + bias stays in the membrane range for
+the T steps simulated (the int32 loop then leaves out wrap and clamp, as the numpy scan does).
 It computes in the dtype of the membrane arrays (v, bias, thf, thr): int32 where jit_backend
 proves every intermediate value fits (int32 lanes: twice as many per vector), else int64.
 """
@@ -27,8 +29,18 @@ from snnc.runtime.jit_currents import VECTOR_BYTES, compact_rows, dense_conv, sc
 @njit(cache=True)
 def _if_run32(j, v, bias, thf, thr, prm, out, cnt, n0, n1):
     """One step of neurons n0..n1-1 in int32 arithmetic (every value proven to fit, see jit_backend),
-    one loop per overflow mode: each leaves out the line that is the identity in its mode."""
+    one loop per overflow mode: each leaves out the lines that are the identity in its mode."""
     half, mask, lo, hi, rmask = np.int32(prm[0]), np.int32(prm[1]), np.int32(prm[2]), np.int32(prm[3]), np.int32(prm[4])
+    if prm[5] == 0:  # no overflow possible in these T steps (exactness.scan_plan): no wrap, no clamp
+        for q in range(uint64(n1 - n0)):
+            n = uint64(n0) + q
+            u = np.int32(v[n] + np.int32(j[n]) + bias[n])
+            s = u >= thf[n]
+            r = np.int32((u & rmask) - thr[n])
+            v[n] = r if s else u
+            out[n] = s
+            cnt[n] += s
+        return
     if half == 0:  # saturate
         for q in range(uint64(n1 - n0)):  # unsigned index: no wraparound check, the loop vectorises
             n = uint64(n0) + q

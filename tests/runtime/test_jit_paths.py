@@ -3,7 +3,8 @@
 Small random networks take the default paths (int32 membranes, one neuron block, all steps in one
 block, channel-pattern tables); here the settings that choose the paths are changed so that the
 others run too: int64 membranes, neuron and step blocks of 1-3, the plain per-channel scatter
-(pattern tables off) and tables with the largest groups. And the int32 / int64 choice at its bound.
+(pattern tables off) and tables with the largest groups, the overflow lines kept where they are
+provably the identity. And the int32 / int64 choice at its bound, and the output pool.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from snnc.runtime import Artefact, InputSpec, Linear, Neuron, Target, load, simulate
 from snnc.runtime.backend import numba_available
+from snnc.runtime.exactness import ScanPlan
 
 from reference_sim import reference_simulate
 from test_fastsim import assert_identical, cases
@@ -27,6 +29,7 @@ KNOBS = st.fixed_dictionaries({
     "STEP_BLOCK_BYTES": st.sampled_from([1, 40, 1 << 17]),  # 1: one step per block
     "PATTERN_TABLE_BUDGET": st.sampled_from([0, 1 << 30]),  # 0: groups of 1 = per-channel scatter
     "int64": st.booleans(),
+    "overflow": st.booleans(),  # True: the int32 loops never leave out wrap and clamp
 })
 
 
@@ -37,13 +40,15 @@ def test_every_kernel_path_equals_reference(case, knobs, batch_size):
 
     art, x, T = case
     saved = {k: getattr(jit_backend, k) for k in ("NEURON_BLOCK", "STEP_BLOCK_BYTES", "PATTERN_TABLE_BUDGET",
-                                                  "membrane_dtype")}
+                                                  "membrane_dtype", "scan_plan")}
     try:
         for k, v in knobs.items():
-            if k != "int64":
+            if k not in ("int64", "overflow"):
                 setattr(jit_backend, k, v)
         if knobs["int64"]:
             jit_backend.membrane_dtype = lambda *args: np.dtype(np.int64)
+        if knobs["overflow"]:
+            jit_backend.scan_plan = lambda *args: ScanPlan(np.dtype(np.int64), True, True, True)
         assert_identical(art, x, T, batch_size=batch_size, backend="numba")
     finally:
         for k, v in saved.items():
