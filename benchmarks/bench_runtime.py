@@ -246,6 +246,10 @@ def main() -> None:
     print(f"{' and '.join(backends)} == naive spike counts in every layer, and backends equal on every batch: OK")
     if hasattr(os, "getloadavg"):
         print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    if "numba" in backends:
+        import numba
+
+        print(f"numba threading layer: {numba.threading_layer()}")
 
 
 if __name__ == "__main__":
