@@ -184,7 +184,7 @@ def lower(graph: Graph, spec: HardwareSpec, opts: CompileOptions, stats: dict[st
         elif st.kind == "add":
             act_max = float(attr(st.act, "max")) if st.act.op == "clip" else None
             lam_out = scales[st.output] if scales and st.output in scales else _scale(stats.get(st.output) if stats else None, opts, act_max)
-            theta = min(theta_max, 256)
+            theta = add_threshold(theta_max)
             mult = [int(np.rint(theta * li / lam_out)) for li in lam_in]
             layer = rt.Add(name=name, inputs=ins, output_shape=out_shape, multipliers=mult,
                            neuron=rt.Neuron(threshold=[theta], bias=[0] * out_shape[0], reset=opts.reset, v_init=opts.v_init))
@@ -225,6 +225,11 @@ def lower(graph: Graph, spec: HardwareSpec, opts: CompileOptions, stats: dict[st
     )
     _quantize_qann_input(qann, lo, hi, s_in)
     return Lowered(artefact=artefact, qann=qann, input_scale=s_in, layers=reports, warnings=warnings)
+
+
+def add_threshold(theta_max: int) -> int:
+    """θ of a residual-add layer: its input multipliers are rint(θ·λ_i/λ_out), so 256 gives 8 bits of them."""
+    return min(theta_max, 256)
 
 
 def artefact_names(stages: list[Stage]) -> dict[str, str]:

@@ -35,6 +35,7 @@ from torch import nn
 from snnc.compiler.errors import SnncError
 from snnc.compiler.finetune.qat import QATModel
 from snnc.compiler.ir.ops import attr
+from snnc.compiler.lower import add_threshold
 from snnc.compiler.stages import plan_stages
 
 RESETS = ("subtract", "zero")
@@ -106,7 +107,7 @@ def _neurons(model: QATModel, reset: str, v_init: str, fire_ge: bool) -> dict[st
             lam_of[st.output] = aq.lam
         elif st.kind == "add":
             aq = model.act_of[st.output]
-            th = torch.tensor(float(min(theta_max, 256)))
+            th = torch.tensor(float(add_threshold(theta_max)))
             out[key] = IFNeuron(st.name, aq.lam, lambda th=th: th, reset, v_init, fire_ge)
             lam_of[st.output] = aq.lam
         elif st.kind == "avgpool":
