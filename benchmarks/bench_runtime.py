@@ -10,7 +10,9 @@ For a LeNet-5-sized and a VGG-sized artefact and T = 8, 16, 32 it prints images/
 and asserts, before timing, that both backends and the naive loop give identical spike counts in
 every layer (bit-exact). The numba kernels are compiled (or loaded from numba's cache) by a
 warm-up call that is not timed. Numbers are medians of repeated runs, the backends and the
-float32 probe measured alternately so that they share the machine's load.
+float32 probe measured alternately so that they share the machine's load, each timed as
+3 back-to-back calls (a loop over batches) after a short pause, so that no measurement competes
+with the previous one's still-spinning worker threads.
 Not a test: run it by hand, record the output in docs/runtime.md.
 """
 from __future__ import annotations
@@ -159,25 +161,41 @@ class MatmulProbe:
         self.b = rng.random((n, n), dtype=np.float32)
         self.a @ self.b
 
-    def seconds(self) -> float:
-        t0 = time.perf_counter()
+    def run(self) -> None:
         self.a @ self.b
-        return time.perf_counter() - t0
 
     def rate(self, seconds: float) -> float:
         return 2 * self.n**3 / seconds
 
 
+# Pause before every timed call. Worker threads keep spinning for a while after a parallel call
+# (OpenBLAS ~0.1 s after a matmul, numba's OpenMP workers after a parallel loop); on 2 cores a
+# measurement that starts while the previous one's threads still spin gets one core, not two
+# (measured: LeNet, T = 8, numba backend right after the 2048^3 probe 7,757 img/s, alone 17,874).
+SETTLE_SECONDS = 0.3
+
+
+CALLS = 3  # consecutive calls per timed measurement: the throughput of a loop over batches
+
+
+def loop_seconds(fn, calls: int = CALLS) -> float:
+    """Seconds per call of `calls` back-to-back calls, after a pause of SETTLE_SECONDS."""
+    time.sleep(SETTLE_SECONDS)
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t0) / calls
+
+
 def paired(fns: dict, probe: MatmulProbe, repeats: int) -> tuple[dict, float]:
-    """Median time of each fn and median float32 matmul rate, measured alternately (same load)."""
+    """Median seconds per call of each fn and median float32 matmul rate, measured alternately
+    (same load), each as `loop_seconds`."""
     times: dict = {k: [] for k in fns}
     t_mm = []
     for _ in range(repeats):
-        t_mm.append(probe.seconds())
+        t_mm.append(loop_seconds(probe.run))
         for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+            times[k].append(loop_seconds(fn))
     return {k: statistics.median(v) for k, v in times.items()}, probe.rate(statistics.median(t_mm))
 
 
@@ -212,7 +230,8 @@ def main() -> None:
 
         versions += f", numba {numba.__version__} ({numba.get_num_threads()} threads)"
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {versions}, load average at start {load:.1f}")
-    print("dense = T * MACs * 2 / float32 rate; the rate (2048^3 matmul) is measured alternately with the backends;")
+    print("dense = T * MACs * 2 / float32 rate; the rate (2048^3 matmul) is measured alternately with the backends,")
+    print(f"each timed as {CALLS} back-to-back calls after a {SETTLE_SECONDS} s pause (the previous measurement's threads idle);")
     print("img/s are medians; numba's JIT compilation happens in an untimed warm-up call")
     head = f"{'network':8} {'T':>3} {'MACs/step':>11} {'naive img/s':>12} {'dense img/s':>12}"
     for b in backends:
