@@ -221,11 +221,22 @@ class _OutputPool:
     def __init__(self):
         self.buffers: list[np.ndarray] = []
         self.lock = threading.Lock()
+        # What getrefcount reports for a buffer that only the pool holds, measured through the same
+        # chain of calls as every later check (the list, a loop variable, _free's and _refs'
+        # parameters, getrefcount's argument): which of those count differs between Python
+        # versions (3.14 borrows references on the stack), so the threshold is measured, not assumed.
+        probe = [np.empty(1, np.uint8)]
+        for buf in probe:
+            self.free_refs = self._free(buf, measure=True)
 
     @staticmethod
-    def _free(buf: np.ndarray) -> bool:
-        # references when free: the list, the caller's loop variable, this parameter, getrefcount's argument
-        return sys.getrefcount(buf) <= 4
+    def _refs(buf: np.ndarray) -> int:
+        return sys.getrefcount(buf)
+
+    def _free(self, buf: np.ndarray, measure: bool = False):
+        """True when only the pool holds `buf` (with measure: the reference count itself)."""
+        refs = self._refs(buf)
+        return refs if measure else refs <= self.free_refs
 
     def take(self, shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
         n = int(np.prod(shape)) * np.dtype(dtype).itemsize
