@@ -10,9 +10,10 @@ For a LeNet-5-sized and a VGG-sized artefact and T = 8, 16, 32 it prints images/
 and asserts, before timing, that both backends and the naive loop give identical spike counts in
 every layer (bit-exact). The numba kernels are compiled (or loaded from numba's cache) by a
 warm-up call that is not timed. Numbers are medians of repeated runs, the backends and the
-float32 probe measured alternately so that they share the machine's load, each timed as
-3 back-to-back calls (a loop over batches) after a short pause, so that no measurement competes
-with the previous one's still-spinning worker threads.
+float32 probe measured alternately so that they share the machine's load, each timed as a loop
+of back-to-back calls (at least 3 and at least 0.25 s: a loop over batches) after a short pause,
+so that no measurement competes with the previous one's still-spinning worker threads. For
+T = 8 it also prints the latency of a single call after that pause (waking idle worker threads).
 Not a test: run it by hand, record the output in docs/runtime.md.
 """
 from __future__ import annotations
@@ -175,16 +176,38 @@ class MatmulProbe:
 SETTLE_SECONDS = 0.3
 
 
-CALLS = 3  # consecutive calls per timed measurement: the throughput of a loop over batches
+CALLS = 3  # at least this many consecutive calls per timed measurement ...
+LOOP_SECONDS = 0.25  # ... and at least this long: the throughput of a loop over batches
+# After a pause, the first parallel call pays for waking the idle worker threads: on this 2-vCPU
+# virtual machine up to ~7 ms (the hypervisor wakes a halted vCPU), measured by `wake_seconds`.
+# A loop over batches pays it once, so each measurement runs long enough to amortise it.
 
 
-def loop_seconds(fn, calls: int = CALLS) -> float:
-    """Seconds per call of `calls` back-to-back calls, after a pause of SETTLE_SECONDS."""
+def loop_seconds(fn, calls: int = CALLS, min_seconds: float = LOOP_SECONDS) -> float:
+    """Seconds per call of back-to-back calls (at least `calls`, and at least `min_seconds` in
+    all), after a pause of SETTLE_SECONDS."""
     time.sleep(SETTLE_SECONDS)
+    n = 0
     t0 = time.perf_counter()
-    for _ in range(calls):
+    while n < calls or time.perf_counter() - t0 < min_seconds:
         fn()
-    return (time.perf_counter() - t0) / calls
+        n += 1
+    return (time.perf_counter() - t0) / n
+
+
+def wake_seconds(fn, repeats: int) -> tuple[float, float]:
+    """(median seconds of a single call after a pause of SETTLE_SECONDS, median seconds of the
+    next call right after it): the latency a sporadic caller sees, next to the loop's."""
+    first, second = [], []
+    for _ in range(repeats):
+        time.sleep(SETTLE_SECONDS)
+        t0 = time.perf_counter()
+        fn()
+        t1 = time.perf_counter()
+        fn()
+        first.append(t1 - t0)
+        second.append(time.perf_counter() - t1)
+    return statistics.median(first), statistics.median(second)
 
 
 def paired(fns: dict, probe: MatmulProbe, repeats: int) -> tuple[dict, float]:
@@ -231,13 +254,15 @@ def main() -> None:
         versions += f", numba {numba.__version__} ({numba.get_num_threads()} threads)"
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {versions}, load average at start {load:.1f}")
     print("dense = T * MACs * 2 / float32 rate; the rate (2048^3 matmul) is measured alternately with the backends,")
-    print(f"each timed as {CALLS} back-to-back calls after a {SETTLE_SECONDS} s pause (the previous measurement's threads idle);")
+    print(f"each timed as >= {CALLS} back-to-back calls and >= {LOOP_SECONDS} s after a {SETTLE_SECONDS} s pause "
+          "(the previous measurement's threads idle);")
     print("img/s are medians; numba's JIT compilation happens in an untimed warm-up call")
     head = f"{'network':8} {'T':>3} {'MACs/step':>11} {'naive img/s':>12} {'dense img/s':>12}"
     for b in backends:
         head += f" {b + ' img/s':>12} {'vs naive':>9} {'vs dense':>9}"
     print(head)
     nets = (("lenet5", lenet5, 256, 64), ("vgg", vgg, 16, 2))
+    wake = []
     for name, build, batch, naive_batch in (n for n in nets if n[0] in args.networks.split(",")):
         art = build()
         macs = macs_per_step(art)
@@ -262,6 +287,12 @@ def main() -> None:
                 fast = batch / t_fast[b]
                 line += f" {fast:>12.1f} {fast / naive:>8.1f}x {dense / fast:>8.2f}x"
             print(line, flush=True)
+            if T == 8:
+                wake.append((name, {b: wake_seconds(fns[b], reps) for b in backends}, t_fast))
+    for name, lat, t_loop in wake:
+        print(f"{name}, T=8, one call after a {SETTLE_SECONDS} s pause (median): " + ", ".join(
+            f"{b} {lat[b][0] * 1e3:.1f} ms, the next call {lat[b][1] * 1e3:.1f} ms, in the loop {t_loop[b] * 1e3:.1f} ms"
+            for b in backends))
     print(f"{' and '.join(backends)} == naive spike counts in every layer, and backends equal on every batch: OK")
     if hasattr(os, "getloadavg"):
         print(f"load average at end: {os.getloadavg()[0]:.1f}")

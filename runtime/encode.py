@@ -7,12 +7,27 @@ from snnc.runtime.errors import InputError
 from snnc.runtime.model import InputSpec
 
 
-def to_int_input(spec: InputSpec, x: np.ndarray, what: str = "input", empty=np.empty) -> np.ndarray:
+def quantize_float(spec: InputSpec, x: np.ndarray, empty=np.empty) -> np.ndarray | None:
+    """clip(rint(float64(x) / scale), lo, hi) as int64 (rint = round half to even), or None when
+    x holds a NaN or an infinity. empty(shape, dtype) allocates the result and the float64
+    temporary (the numba backend reuses memory; jit_backend.quantize_input is its compiled twin)."""
+    if not np.isfinite(x).all():  # float64(x) is finite exactly when x is
+        return None
+    xf = empty(x.shape, np.float64)
+    np.copyto(xf, x)  # = x.astype(float64); then in place: the same values, fewer temporaries
+    np.divide(xf, spec.scale, out=xf)
+    np.rint(xf, out=xf)
+    np.clip(xf, spec.lo, spec.hi, out=xf)
+    x_int = empty(x.shape, np.int64)
+    np.copyto(x_int, xf, casting="unsafe")  # = xf.astype(int64): every value is integral and in range
+    return x_int
+
+
+def to_int_input(spec: InputSpec, x: np.ndarray, what: str = "input", quantize=quantize_float) -> np.ndarray:
     """Return x_int (B, *spec.shape) int64; raise InputError on a wrong shape, dtype, NaN or range.
 
-    Float x: x_int = clip(rint(float64(x) / scale), lo, hi), rint = round half to even.
+    Float x: x_int = quantize(spec, x) (quantize_float or an equal implementation).
     Integer x: taken as x_int and must already lie in [lo, hi].
-    empty(shape, dtype) allocates the float path's arrays (the numba backend reuses memory).
     """
     x = np.asarray(x)
     if x.dtype.kind not in "iuf" and x.dtype.kind != "b":
@@ -22,15 +37,9 @@ def to_int_input(spec: InputSpec, x: np.ndarray, what: str = "input", empty=np.e
     if x.shape[0] == 0:
         raise InputError(f"{what}: empty batch")
     if x.dtype.kind == "f":
-        if not np.isfinite(x).all():  # float64(x) is finite exactly when x is
+        x_int = quantize(spec, x)
+        if x_int is None:
             raise InputError(f"{what}: contains NaN or infinity")
-        xf = empty(x.shape, np.float64)
-        np.copyto(xf, x)  # = x.astype(float64); then in place: the same values, fewer temporaries
-        np.divide(xf, spec.scale, out=xf)
-        np.rint(xf, out=xf)
-        np.clip(xf, spec.lo, spec.hi, out=xf)
-        x_int = empty(x.shape, np.int64)
-        np.copyto(x_int, xf, casting="unsafe")  # = xf.astype(int64): every value is integral and in range
         return x_int
     xi = x.astype(np.int64)
     lo, hi = int(xi.min()), int(xi.max())

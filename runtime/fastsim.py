@@ -356,7 +356,7 @@ def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
     if backend == "numba":
         from snnc.runtime import jit_backend
 
-        x_int = to_int_input(a.input, x, empty=jit_backend.pooled_empty)
+        x_int = to_int_input(a.input, x, quantize=jit_backend.quantize_input)
     else:
         x_int = to_int_input(a.input, x)
     plans = _plans(a)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.runtime import jit_kernels as kernels
+from snnc.runtime.encode import quantize_float
 from snnc.runtime.jit_currents import VECTOR_BYTES
 from snnc.runtime.exactness import LayerPlan, scan_plan
 from snnc.runtime.model import Add, AvgPool, Conv, Linear
@@ -259,6 +260,18 @@ def pooled_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     """np.empty from the output pool, for arrays that never reach the caller (or that keep their
     buffer busy while they do)."""
     return _OUTPUTS.take(tuple(shape), dtype)
+
+
+def quantize_input(spec, x: np.ndarray) -> np.ndarray | None:
+    """encode.quantize_float, compiled (one pass, in parallel over the batch) for float32 and
+    float64 input; other float dtypes take quantize_float."""
+    if x.dtype not in (np.float32, np.float64):
+        return quantize_float(spec, x, empty=pooled_empty)
+    x_int = _OUTPUTS.take(x.shape, np.int64)
+    nb = x.shape[0]
+    bad = kernels.quantize(np.ascontiguousarray(x).reshape(nb, -1), float(spec.scale), float(spec.lo),
+                           float(spec.hi), x_int.reshape(nb, -1))
+    return None if bad else x_int
 
 
 def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps: int, trace: bool,

@@ -115,6 +115,23 @@ def _store(cnt, src, dst):
 
 
 @njit(parallel=True, cache=True)
+def quantize(x, scale, lo, hi, out):
+    """out = clip(rint(float64(x) / scale), lo, hi) as int64, x (B, N) float32 or float64, in IEEE
+    double arithmetic as numpy computes it (no fast-math; rint rounds half to even); returns the
+    number of non-finite values of x (out is then meaningless)."""
+    bad = 0
+    for b in prange(x.shape[0]):
+        nf = 0
+        for i in range(x.shape[1]):
+            v = np.float64(x[b, i])
+            nf += not np.isfinite(v)
+            q = min(max(np.rint(v / scale), lo), hi)
+            out[b, i] = np.int64(q) if np.isfinite(q) else 0  # no undefined float -> int conversion
+        bad += nf
+    return bad
+
+
+@njit(parallel=True, cache=True)
 def conv_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v0, prm, cur_dtype, out, cnt_dtype, counts, src,
             mem, at, cnt_at, trace, sb, nblk):
     """Conv (and linear as a 1x1 conv on a 1x1 image) + IF over T steps.
