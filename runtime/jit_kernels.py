@@ -1,6 +1,7 @@
 """numba kernels of the optional compiled backend (see jit_backend.py for how they are called).
 
-Each kernel simulates one layer with neurons for all T steps, one sample per parallel iteration.
+Each kernel simulates one layer with neurons for all T steps, one sample per parallel iteration
+(and `quantize` turns float input into the integer input, as encode.quantize_float does).
 Steps are processed in blocks: the synaptic currents of a block of steps are computed into a
 per-sample buffer `cur` (jit_currents; a layer whose input is the same at every step, Tt = 1,
 computes them once), then the integrate-and-fire update runs over the block (`_if_steps`)
