@@ -1,16 +1,27 @@
 """Getting an `ExportedProgram`: from a `.pt2` file (`torch.export.save`) or from an `nn.Module`
 and an example input (`torch.export.export`), then importing it with `convert.import_program`.
 
-What loading a .pt2 file executes. `torch.export.load` reads a zip archive: the graph is JSON
-that torch's own deserializer turns into aten op calls (ops are looked up by name; nothing of
-the model's Python class is imported or run), and plain tensors are raw bytes. But an archive
-may also hold pickled parts: tensor subclasses and custom objects (unpickled with
-`weights_only=False`), and the example inputs, which torch unpickles with `weights_only=True`
-and, if that fails, retries with `weights_only=False`. Unpickling can run arbitrary code, so
-before calling torch, snnc opens the archive itself and refuses any file with pickled weights
-or constants, custom/opaque objects, or example inputs that do not load with
-`weights_only=True`. What then runs is torch's JSON deserializer and the aten ops the graph
-names (on constants, during import: e.g. `permute` of a weight); the graph is never run on data.
+What loading a .pt2 file may execute, and how snnc prevents it (docs/security.md). An archive is a
+zip file; `torch.export.load` turns its JSON graph into aten op calls and its raw tensor files into
+tensors, but it also unpickles (`weights_only=False`) tensor subclasses, custom and opaque objects,
+example inputs that a restricted unpickler refuses, and whole state dicts in older layouts, and it
+`dlopen`s AOTInductor shared libraries under `data/aotinductor/`. So torch never sees the user's
+file. `read_archive` reads the zip itself and rebuilds, in memory, an archive of exactly the members
+of one layout (the current `torch.export.save` one) after checking every one of them:
+
+- one root folder, no duplicate names, no absolute or `..` paths, bounded member count and size;
+- only these members: `archive_format` ("pt2"), `archive_version`, `byteorder`, `.data/version`,
+  `.data/serialization_id`, `models/model.json`, `data/weights/model_weights_config.json` and
+  `data/constants/model_constants_config.json` with the raw tensor files they name, and
+  `data/sample_inputs/model.pt`; `extra/*` text files are dropped; anything else (AOTInductor,
+  ExecuTorch or MTIA payloads, legacy `.pt` state dicts, a top-level `version` of the 2.7 layout)
+  is refused by name;
+- every weight and constant is a plain tensor (`use_pickle` false, a `weight_`/`tensor_` file);
+- the example inputs load with torch's restricted unpickler (`weights_only=True`), so torch's
+  fallback to full unpickling is never reached (they are the same bytes).
+
+What then runs is torch's JSON deserializer and the aten ops the graph names (on constants, during
+import: e.g. `permute` of a weight); the graph is never run on data.
 """
 from __future__ import annotations
 
@@ -18,6 +29,7 @@ import hashlib
 import io
 import json
 import os
+import posixpath
 import zipfile
 from typing import Any
 
@@ -26,44 +38,118 @@ import torch
 from snnc.compiler.errors import ImportErrorModel
 from snnc.compiler.ir.graph import Graph
 
+MAX_MEMBERS = 100_000
+MAX_TOTAL_BYTES = 4 << 30  # declared uncompressed size of all members
+MAX_DEFLATE_RATIO = 64  # declared uncompressed size / file size, for deflated archives
+MODEL = "model"  # torch.export.save's program name; torch.export.load returns only this one
+FIXED_MEMBERS = ("archive_format", "archive_version", "byteorder", ".data/version", ".data/serialization_id")
+WEIGHTS_CONFIG = f"data/weights/{MODEL}_weights_config.json"
+CONSTANTS_CONFIG = f"data/constants/{MODEL}_constants_config.json"
+PROGRAM = f"models/{MODEL}.json"
+SAMPLE_INPUTS = f"data/sample_inputs/{MODEL}.pt"
+REQUIRED = ("archive_format", "archive_version", PROGRAM, WEIGHTS_CONFIG, CONSTANTS_CONFIG, SAMPLE_INPUTS)
+
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return (text[:300] + ("..." if len(text) > 300 else "")) or type(exc).__name__
 
 
-def check_archive(path: str) -> None:
-    """Refuse .pt2 archives whose loading would unpickle anything beyond plain tensors."""
+def _refuse(path: str, why: str) -> ImportErrorModel:
+    return ImportErrorModel(f"{path}: refusing to load: {why}")
+
+
+def _members(path: str, zf: zipfile.ZipFile) -> tuple[str, dict[str, zipfile.ZipInfo]]:
+    """(root folder, relative name -> entry), after the structural checks."""
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise _refuse(path, f"{len(infos)} archive members (at most {MAX_MEMBERS})")
+    total = sum(i.file_size for i in infos)
+    deflated = any(i.compress_type != zipfile.ZIP_STORED for i in infos)
+    size = os.path.getsize(path)
+    if total > MAX_TOTAL_BYTES or (deflated and total > MAX_DEFLATE_RATIO * size + (1 << 20)):
+        raise _refuse(path, f"the members declare {total} bytes uncompressed ({size} bytes on disk)")
+    names = [i.filename for i in infos]
+    dup = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) != len(names) else []
+    if dup:
+        raise _refuse(path, f"duplicate archive members {dup[:5]} (the zip directory is ambiguous)")
+    roots = {n.split("/", 1)[0] for n in names}
+    if len(roots) != 1:
+        raise _refuse(path, f"the archive has {len(roots)} top-level entries {sorted(roots)[:5]}, "
+                            "torch.export.save writes one folder")
+    root = roots.pop()
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        rel = info.filename[len(root) + 1:]
+        if (not info.filename.startswith(root + "/") or not rel or info.is_dir() or "\\" in info.filename
+                or posixpath.normpath(rel) != rel or rel.startswith(("/", "../"))):
+            raise _refuse(path, f"unexpected archive member {info.filename!r}")
+        members[rel] = info
+    return root, members
+
+
+def _payload_files(path: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo, folder: str) -> list[str]:
+    """The tensor files a weights/constants config names, each a plain (unpickled) tensor."""
+    try:
+        config = json.loads(zf.read(info))
+        entries = config["config"]
+        if not isinstance(entries, dict):
+            raise TypeError("config is not an object")
+    except (ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise ImportErrorModel(f"{path}: corrupt archive entry {info.filename} ({_one_line(exc)})") from None
+    files = []
+    for fqn, meta in entries.items():
+        name = meta.get("path_name") if isinstance(meta, dict) else None
+        if (not isinstance(name, str) or meta.get("use_pickle") is not False
+                or not name.startswith(("weight_", "tensor_")) or "/" in name):
+            raise _refuse(path, f"'{fqn}' is not stored as a plain tensor ({info.filename}: {str(meta)[:80]}); "
+                                "unpickling custom objects can run arbitrary code. Re-export the model with plain tensors.")
+        files.append(f"{folder}/{name}")
+    return files
+
+
+def read_archive(path: str) -> bytes:
+    """The .pt2 file at `path` rebuilt in memory from checked members only (see the module doc)."""
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ImportErrorModel(f"{path}: not a torch.export .pt2 archive (not a zip file: {_one_line(exc)})") from None
     with zf:
-        names = zf.namelist()
-        if not any("/models/" in n and n.endswith(".json") for n in names):
-            raise ImportErrorModel(f"{path}: not a torch.export .pt2 archive (no models/*.json; save it with torch.export.save)")
-        for n in names:
-            base = n.rsplit("/", 1)[-1]
-            if n.endswith(("weights/model_weights_config.json", "constants/model_constants_config.json")) or (
-                    "/data/" in n and base.endswith("_config.json")):
-                try:
-                    config = json.loads(zf.read(n)).get("config", {})
-                except ValueError:
-                    raise ImportErrorModel(f"{path}: corrupt archive entry {n}") from None
-                for fqn, meta in config.items():
-                    if meta.get("use_pickle") or not str(meta.get("path_name", "")).startswith(("weight_", "tensor_")):
-                        raise ImportErrorModel(
-                            f"{path}: refusing to load: '{fqn}' is stored as a pickled object ({n}); "
-                            "unpickling can run arbitrary code. Re-export the model with plain tensors.")
-            elif "/data/sample_inputs/" in n:
-                try:
-                    torch.load(io.BytesIO(zf.read(n)), weights_only=True)
-                except Exception as exc:
-                    raise ImportErrorModel(
-                        f"{path}: refusing to load: the example inputs ({n}) need full unpickling, which can run "
-                        f"arbitrary code ({_one_line(exc)})") from None
-            elif n.endswith(".pt") and "/data/weights/" in n or "/data/constants/" in n and n.endswith(".pt"):
-                raise ImportErrorModel(f"{path}: refusing to load: legacy pickled weights ({n}); re-save with torch.export.save")
+        root, members = _members(path, zf)
+        if PROGRAM not in members:
+            raise ImportErrorModel(f"{path}: not a torch.export .pt2 archive (no {root}/{PROGRAM}; "
+                                   "save it with torch.export.save)")
+        missing = [m for m in REQUIRED if m not in members]
+        if missing:
+            raise ImportErrorModel(f"{path}: not a torch.export .pt2 archive of the current layout "
+                                   f"(missing {', '.join(missing)}); re-save it with torch.export.save")
+        keep = [m for m in FIXED_MEMBERS if m in members] + [PROGRAM, WEIGHTS_CONFIG, CONSTANTS_CONFIG, SAMPLE_INPUTS]
+        keep += _payload_files(path, zf, members[WEIGHTS_CONFIG], "data/weights")
+        keep += _payload_files(path, zf, members[CONSTANTS_CONFIG], "data/constants")
+        absent = [m for m in keep if m not in members]
+        if absent:
+            raise ImportErrorModel(f"{path}: corrupt archive: the configs name missing files {absent[:5]}")
+        unknown = sorted(m for m in members if m not in set(keep) and not m.startswith("extra/"))
+        if unknown:
+            raise _refuse(path, f"members outside the torch.export.save layout: {', '.join(unknown[:8])}"
+                                f"{' ...' if len(unknown) > 8 else ''} (compiled code, pickled state or another "
+                                "layout can run arbitrary code; snnc reads only the graph and plain tensors)")
+        try:
+            data = {m: zf.read(members[m]) for m in dict.fromkeys(keep)}
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+            raise ImportErrorModel(f"{path}: corrupt archive ({_one_line(exc)})") from None
+    if data["archive_format"].strip() != b"pt2":
+        raise ImportErrorModel(f"{path}: not a torch.export .pt2 archive (archive_format is not 'pt2')")
+    try:
+        torch.load(io.BytesIO(data[SAMPLE_INPUTS]), weights_only=True)
+    except Exception as exc:
+        raise _refuse(path, f"the example inputs ({root}/{SAMPLE_INPUTS}) need full unpickling, which can run "
+                            f"arbitrary code ({_one_line(exc)})") from None
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as clean:
+        for name, blob in data.items():
+            clean.writestr(f"{root}/{name}", blob)
+    return out.getvalue()
 
 
 def load_pt2(path: str | os.PathLike) -> Graph:
@@ -73,11 +159,11 @@ def load_pt2(path: str | os.PathLike) -> Graph:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ImportErrorModel(f"{path}: no such file")
-    check_archive(path)
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
+    clean = read_archive(path)
     try:
-        ep = torch.export.load(path)
+        ep = torch.export.load(io.BytesIO(clean))
     except Exception as exc:
         raise ImportErrorModel(f"{path}: cannot load the .pt2 archive: {_one_line(exc)}") from None
     name = os.path.splitext(os.path.basename(path))[0] or "model"
