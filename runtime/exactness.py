@@ -7,6 +7,15 @@ Every partial sum of a dot product is bounded by the same number, so a floating-
 over integer operands is exact in any summation order when bound < 2^p (p = 24 for float32,
 53 for float64: every integer of magnitude <= 2^p is representable). Otherwise int64 is used.
 The IF scan needs |V| + |I + bias| + 2^(m-1) to fit: int32 when 2^m + bound + |bias| < 2^31.
+
+The range [lo, hi] of I (for skipping the overflow step, see ScanPlan) is interval arithmetic
+over the values each synapse can read: the input's [lo, hi], widened to include 0 when a
+synapse may read a padded position (a conv whose windows reach its zero padding,
+docs/semantics.md section 6), since a padded position reads 0 whatever [lo, hi] is.
+
+The covered range (docs/semantics.md section 8): the runtime simulates an artefact only when
+every layer with neurons has 2^m + bound + max|bias| <= 2^63 - 1, so that every value of the
+exact arithmetic fits int64; exactness_plan raises ArtefactError otherwise.
 """
 from __future__ import annotations
 
@@ -25,7 +34,8 @@ INT64_LIMIT = (1 << 63) - 1
 @dataclass(frozen=True)
 class LayerPlan:
     """bound: max |I| (proves the matmul exact); matmul_dtype: dtype of the current computation;
-    j_lo, j_hi: range of I + bias over all neurons (interval arithmetic over the input range)."""
+    j_lo, j_hi: range of I + bias over all neurons (interval arithmetic over the values the synapses
+    can read: the input's range, and 0 where a conv reads its padding)."""
 
     bound: int
     matmul_dtype: np.dtype
@@ -72,10 +82,34 @@ def value_ranges(a: Artefact) -> dict[str, tuple[int, int]]:
     return ranges
 
 
-def _current_range(layer, ranges: dict[str, tuple[int, int]]) -> tuple[int, int, int]:
+def reads_padding(layer: Conv, in_shape: tuple[int, ...]) -> bool:
+    """Does some window of the conv read a zero-padded position (outside the input)?
+
+    Along each axis the first window starts at -top (or -left), the last one ends at
+    (out - 1) * stride + k - 1 - top; a window reads padding when it starts before 0 or ends
+    at or after the input size.
+    """
+    _, h, w = in_shape
+    _, ho, wo = layer.output_shape
+    kh, kw = layer.weight.shape[2:]
+    (sh, sw), (top, left, _, _) = layer.stride, layer.padding
+    return top > 0 or left > 0 or (ho - 1) * sh + kh - top > h or (wo - 1) * sw + kw - left > w
+
+
+def synapse_range(layer, ranges: dict[str, tuple[int, int]], shapes: dict[str, tuple[int, ...]]) -> tuple[int, int]:
+    """[min, max] of the value one synapse of a conv or linear layer reads: its input's range,
+    with 0 included when the synapse may read a padded position (which reads 0)."""
+    lo_in, hi_in = ranges[layer.inputs[0]]
+    if isinstance(layer, Conv) and reads_padding(layer, shapes[layer.inputs[0]]):
+        lo_in, hi_in = min(lo_in, 0), max(hi_in, 0)
+    return lo_in, hi_in
+
+
+def _current_range(layer, ranges: dict[str, tuple[int, int]],
+                   shapes: dict[str, tuple[int, ...]]) -> tuple[int, int, int]:
     """(bound, lo, hi) of the synaptic current I, before bias."""
     if isinstance(layer, (Conv, Linear)):
-        lo_in, hi_in = ranges[layer.inputs[0]]
+        lo_in, hi_in = synapse_range(layer, ranges, shapes)
         w = layer.weight.reshape(layer.weight.shape[0], -1)
         # per output: P = sum of positive weights, N = sum of negative ones (lo_in <= hi_in), so
         # max_s sum w*s = P*hi_in + N*lo_in, min = P*lo_in + N*hi_in, sum |w| = P - N
@@ -85,7 +119,7 @@ def _current_range(layer, ranges: dict[str, tuple[int, int]]) -> tuple[int, int,
         lo = min(p * lo_in + q * hi_in for p, q in zip(pos, neg))
         bound = max(p - q for p, q in zip(pos, neg)) * max(abs(lo_in), abs(hi_in))
         return bound, int(lo), int(hi)
-    if isinstance(layer, AvgPool):
+    if isinstance(layer, AvgPool):  # no padding (semantics section 6): every tap reads the input
         lo_in, hi_in = ranges[layer.inputs[0]]
         k = layer.kernel[0] * layer.kernel[1]
         return k * max(abs(lo_in), abs(hi_in)), k * lo_in, k * hi_in
@@ -100,22 +134,32 @@ def _current_range(layer, ranges: dict[str, tuple[int, int]]) -> tuple[int, int,
     raise TypeError(layer.kind)
 
 
+def covered_total(m: int, bound: int, bias) -> int:
+    """2^m + bound + max|bias|: what must be <= 2^63 - 1 for the runtime to cover a layer."""
+    return (1 << m) + bound + max(abs(b) for b in bias)
+
+
 def exactness_plan(a: Artefact) -> dict[str, LayerPlan]:
-    """A LayerPlan for every layer with neurons; raises ArtefactError if not even int64 is exact."""
+    """A LayerPlan for every layer with neurons; raises ArtefactError for a layer outside the
+    covered range (2^m + bound + max|bias| > 2^63 - 1, docs/semantics.md section 8)."""
     ranges = value_ranges(a)
+    shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
     m = a.target.membrane_bits
     plans = {}
     for layer in a.core_layers:
         if not layer.has_neurons:
             continue
-        bound, lo, hi = _current_range(layer, ranges)
-        total = (1 << m) + bound + max(abs(b) for b in layer.neuron.bias)
+        bound, lo, hi = _current_range(layer, ranges, shapes)
+        bias = layer.neuron.bias
+        total = covered_total(m, bound, bias)
         if total > INT64_LIMIT:
             raise ArtefactError(
-                f"layer {layer.name!r}: membrane: |V| + |I + bias| can reach {total}, beyond int64; "
+                f"layer {layer.name!r}: outside the covered range: 2^membrane_bits + bound + max|bias| = "
+                f"2^{m} + {bound} + {max(abs(b) for b in bias)} = {total} > 2^63 - 1, where bound = {bound} "
+                "is the largest |I| the layer's inputs allow (docs/semantics.md section 8); "
                 "the runtime cannot simulate it exactly"
             )
-        plans[layer.name] = LayerPlan(bound, matmul_dtype(bound), lo + min(layer.neuron.bias), hi + max(layer.neuron.bias))
+        plans[layer.name] = LayerPlan(bound, matmul_dtype(bound), lo + min(bias), hi + max(bias))
     return plans
 
 
@@ -132,9 +176,11 @@ def scan_plan(layer, target, plan: LayerPlan, timesteps: int) -> ScanPlan:
     if target.overflow == "wrap":
         clamp_hi = clamp_lo = False
     overflow = wrap or clamp_hi or clamp_lo
-    # every value the scan holds: V, V + I + bias before the overflow step, I + bias, theta, 2^m - 1
-    hi = max(max(n.threshold), plan.j_hi, vmax + max(plan.j_hi, 0) + (1 << (m - 1)) if overflow else vmax)
-    lo = min(plan.j_lo, vmin + min(plan.j_lo, 0) if overflow else vmin)
+    # every value the scan holds: V, V + I + bias before the overflow step, I (cast to the dtype
+    # before the bias is added: I = (I + bias) - bias), I + bias, theta, 2^m - 1
+    i_lo, i_hi = plan.j_lo - min(n.bias), plan.j_hi - max(n.bias)
+    hi = max(max(n.threshold), i_hi, plan.j_hi, vmax + max(plan.j_hi, 0) + (1 << (m - 1)) if overflow else vmax)
+    lo = min(i_lo, plan.j_lo, vmin + min(plan.j_lo, 0) if overflow else vmin)
     for dt in (np.int16, np.int32, np.int64):
         info = np.iinfo(dt)
         if info.min <= lo and hi <= info.max:
