@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.runtime import jit_kernels as kernels
-from snnc.runtime.encode import quantize_float
+from snnc.runtime.encode import CLIP_GUARD, quantize_float
 from snnc.runtime.jit_currents import VECTOR_BYTES
 from snnc.runtime.exactness import LayerPlan, scan_plan
 from snnc.runtime.model import Add, AvgPool, Conv, Linear
@@ -269,8 +269,8 @@ def quantize_input(spec, x: np.ndarray) -> np.ndarray | None:
         return quantize_float(spec, x, empty=pooled_empty)
     x_int = _OUTPUTS.take(x.shape, np.int64)
     nb = x.shape[0]
-    bad = kernels.quantize(np.ascontiguousarray(x).reshape(nb, -1), float(spec.scale), float(spec.lo),
-                           float(spec.hi), x_int.reshape(nb, -1))
+    bad = kernels.quantize(np.ascontiguousarray(x).reshape(nb, -1), float(spec.scale), np.int64(spec.lo),
+                           np.int64(spec.hi), CLIP_GUARD, x_int.reshape(nb, -1))
     return None if bad else x_int
 
 

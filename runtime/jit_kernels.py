@@ -116,18 +116,22 @@ def _store(cnt, src, dst):
 
 
 @njit(parallel=True, cache=True)
-def quantize(x, scale, lo, hi, out):
+def quantize(x, scale, lo, hi, guard, out):
     """out = clip(rint(float64(x) / scale), lo, hi) as int64, x (B, N) float32 or float64, in IEEE
     double arithmetic as numpy computes it (no fast-math; rint rounds half to even); returns the
-    number of non-finite values of x (out is then meaningless)."""
+    number of non-finite values of x (out is then meaningless). lo, hi are int64 and the clip is
+    integer, exact for every [lo, hi] (float64(hi) is hi + 1 for hi = 2^60 - 1): the float is
+    first clipped to [-guard, guard] (guard = 2^62 >= |lo|, |hi|, so every clipped value converts
+    to int64 exactly), then to [lo, hi] as an integer (encode.quantize_float)."""
     bad = 0
     for b in prange(x.shape[0]):
         nf = 0
         for i in range(x.shape[1]):
             v = np.float64(x[b, i])
             nf += not np.isfinite(v)
-            q = min(max(np.rint(v / scale), lo), hi)
-            out[b, i] = np.int64(q) if np.isfinite(q) else 0  # no undefined float -> int conversion
+            q = min(max(np.rint(v / scale), -guard), guard)
+            qi = np.int64(q) if np.isfinite(q) else np.int64(0)  # no undefined float -> int conversion
+            out[b, i] = min(max(qi, lo), hi)
         bad += nf
     return bad
 
