@@ -88,6 +88,7 @@ class ImportContext:
         self.reserved: set[str] = set()  # the ONNX nodes' names, each kept for its own node
         self.current: str | None = None  # name of the ONNX node being converted
         self.batch_aliases: set = set()  # other dim_params known to equal the batch size
+        self.fold_budget: int = 0  # elements constant folding may still allocate (set by the loader)
 
     # -- constants --------------------------------------------------------------------------
     def is_const(self, name: str) -> bool:

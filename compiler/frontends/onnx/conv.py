@@ -13,7 +13,23 @@ def _check(node: OnnxNode, ctx: ImportContext) -> list[str]:
     if node.input(2) and not ctx.is_const(node.input(2)):
         out.append("bias is not a constant")
     w = ctx.const(node.input(1))
-    return out + window_problems(node, ctx, tuple(w.shape[2:]))
+    if w.ndim != 4:
+        return out + [f"weight of rank {w.ndim} (a 2-D convolution's weight is (out, in/group, kh, kw))"]
+    out += window_problems(node, ctx, tuple(w.shape[2:]))
+    g = int(node.attr("group", 1))
+    if g < 1:
+        return out + [f"group={g} (must be >= 1)"]
+    if w.shape[0] % g:
+        out.append(f"group={g} does not divide the weight's {w.shape[0]} output channels")
+    x = ctx.shape(node.input(0))
+    if x is not None and len(x) != 4:
+        out.append(f"rank-{len(x)} input (a 2-D convolution reads N, C, H, W)")
+    elif x is not None and x[1] is not None and x[1] != w.shape[1] * g:
+        out.append(f"the input has {x[1]} channels, the weight expects {w.shape[1] * g} "
+                   f"({w.shape[1]} per group x group={g})")
+    if node.input(2) and ctx.is_const(node.input(2)) and tuple(ctx.const(node.input(2)).shape) != (w.shape[0],):
+        out.append(f"bias of shape {list(ctx.const(node.input(2)).shape)} (expected [{w.shape[0]}])")
+    return out
 
 
 @converter("Conv", 11, check=_check)

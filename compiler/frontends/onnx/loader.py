@@ -25,8 +25,20 @@ from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.verify import check
 
 MIN_OPSET = 11
-# Never evaluated at import time even when their inputs are constant.
+# Never evaluated at import time even when their inputs are constant: random ops, and control
+# flow (a Loop's trip count is the model's to choose: folding it could run for ever).
 _NONDETERMINISTIC = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
+_NEVER_FOLD = _NONDETERMINISTIC | {"If", "Loop", "Scan", "SequenceMap"}
+# Limits on constants computed at import time (folding), checked before they are allocated: one
+# folded constant holds at most MAX_FOLDED_ELEMENTS elements, and all of them together at most
+# MAX_FOLDED_TOTAL more elements than the model's initializers hold (a model's folded constants
+# are shapes and rearranged weights; a 27 KB file whose ConstantOfShape asks for 2^29 floats is
+# refused before anything is allocated).
+MAX_FOLDED_ELEMENTS = 1 << 24
+MAX_FOLDED_TOTAL = 1 << 25
+# Inputs small enough to hand to ONNX shape inference as values (a Reshape's shape, Resize's scales).
+_SMALL = 4096
+_NUMERIC_KINDS = "biuf"
 
 
 def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
@@ -68,7 +80,8 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto) -> Graph:
     graph.add_value(inputs[0].name, _ir_shape(in_shape))
     ctx = ImportContext(source, opset, graph, shapes, batch_dim)
     for t in graph_proto.initializer:
-        ctx.consts[t.name] = numpy_helper.to_array(t)
+        ctx.consts[t.name] = _initializer(t, source)
+    ctx.fold_budget = MAX_FOLDED_TOTAL + sum(int(a.size) for a in ctx.consts.values())
     nodes = _named_nodes(graph_proto, ctx)
     ctx.read = {i for n in graph_proto.node for i in n.input if i} | set(graph.outputs)
 
@@ -103,8 +116,10 @@ def _read(model) -> tuple[onnx.ModelProto, str, str]:
         raise ImportErrorModel(f"{source}: no such file")
     if not os.path.isfile(source):
         raise ImportErrorModel(f"{source}: not a file")
+    if os.path.getsize(source) > MAX_MODEL_BYTES:
+        raise ImportErrorModel(f"{source}: larger than {MAX_MODEL_BYTES:,} bytes (protobuf's limit for an ONNX file)")
     with open(source, "rb") as f:
-        data = f.read()
+        data = f.read(MAX_MODEL_BYTES + 1)
     if not data:
         raise ImportErrorModel(f"{source}: empty file, not an ONNX model")
     try:
@@ -114,11 +129,43 @@ def _read(model) -> tuple[onnx.ModelProto, str, str]:
     if not proto.HasField("graph") or not proto.opset_import:
         raise ImportErrorModel(f"{source}: not an ONNX model (no graph or no opset_import)")
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):
+        _check_external(proto, source)
         try:
             onnx.external_data_helper.load_external_data_for_model(proto, os.path.dirname(os.path.abspath(source)))
         except Exception as exc:
             raise ImportErrorModel(f"{source}: cannot load external tensor data: {_one_line(exc)}") from None
     return proto, source, hashlib.sha256(data).hexdigest()
+
+
+MAX_MODEL_BYTES = 2 << 30  # protobuf's own limit; external tensor data counts towards it
+
+
+def _check_external(proto: onnx.ModelProto, source: str) -> None:
+    """External tensor data may only name regular files in the model's directory (or below it),
+    with offsets and lengths inside them; all of it together at most MAX_MODEL_BYTES."""
+    base = os.path.realpath(os.path.dirname(os.path.abspath(source)))
+    total = 0
+    for t in proto.graph.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        loc = info.get("location", "")
+        where = f"{source}: initializer '{t.name}': external data"
+        if not loc or os.path.isabs(loc) or ".." in loc.replace("\\", "/").split("/"):
+            raise ImportErrorModel(f"{where} location {loc!r} must be a relative path inside the model's directory")
+        path = os.path.realpath(os.path.join(base, loc))
+        if os.path.commonpath([base, path]) != base or not os.path.isfile(path):
+            raise ImportErrorModel(f"{where} {loc!r} is not a regular file inside the model's directory")
+        try:
+            offset, size = int(info.get("offset", 0)), os.path.getsize(path)
+            length = int(info["length"]) if "length" in info else size - offset
+        except ValueError:
+            raise ImportErrorModel(f"{where}: offset/length are not integers") from None
+        if offset < 0 or length < 0 or offset + length > size:
+            raise ImportErrorModel(f"{where}: offset {offset} + length {length} is outside {loc!r} ({size} bytes)")
+        total += length
+        if total > MAX_MODEL_BYTES:
+            raise ImportErrorModel(f"{source}: external tensor data over {MAX_MODEL_BYTES:,} bytes")
 
 
 def _check_model(proto: onnx.ModelProto, source: str) -> int:
@@ -177,6 +224,23 @@ def _infer_shapes(proto: onnx.ModelProto) -> dict[str, tuple]:
     return out
 
 
+def _initializer(t: onnx.TensorProto, source: str) -> np.ndarray:
+    """An initializer as an array, or an error naming it (data and dims disagree, not numeric)."""
+    if t.data_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
+        kind = onnx.TensorProto.DataType.Name(t.data_type)
+        raise ImportErrorModel(f"{source}: initializer '{t.name}' has type {kind}; snnc imports numeric tensors only")
+    dims = [int(d) for d in t.dims]
+    if any(d < 0 for d in dims):
+        raise ImportErrorModel(f"{source}: initializer '{t.name}' has negative dims {dims}")
+    try:
+        a = numpy_helper.to_array(t)
+    except Exception as exc:  # data and dims disagree, unknown type, ...
+        raise ImportErrorModel(f"{source}: initializer '{t.name}' (dims {dims}) cannot be read: {_one_line(exc)}") from None
+    if a.dtype.kind not in _NUMERIC_KINDS or tuple(a.shape) != tuple(dims):
+        raise ImportErrorModel(f"{source}: initializer '{t.name}' (dims {dims}) is not a numeric tensor of its declared dims")
+    return a
+
+
 # -- scan -----------------------------------------------------------------------------------------
 def _named_nodes(graph_proto: onnx.GraphProto, ctx: ImportContext) -> list[OnnxNode]:
     """Keep each ONNX node's name; `<op_type>_<index>` when empty; suffix duplicates."""
@@ -206,6 +270,11 @@ def _scan(nodes: list[OnnxNode], ctx: ImportContext) -> list:
         except FoldError as exc:
             problems[f"{node.op_type} ({exc})"].append(node.name)
             continue
+        except SnncError:
+            raise
+        except Exception as exc:  # a folder met values it does not expect (an axis out of range, ...)
+            problems[f"{node.op_type} (cannot evaluate on constant inputs: {_one_line(exc)})"].append(node.name)
+            continue
         if folded is not None:
             for name, value in zip(node.outputs, folded):
                 if name:
@@ -218,7 +287,12 @@ def _scan(nodes: list[OnnxNode], ctx: ImportContext) -> list:
         if not conv.batch_symbols and any(is_symbolic(ctx.consts[i]) for i in node.inputs if ctx.is_const(i)):
             problems[f"{node.op_type} (computes on the dynamic batch size)"].append(node.name)
             continue
-        reasons = conv.check(node, ctx) if conv.check else []
+        try:
+            reasons = conv.check(node, ctx) if conv.check else []
+        except SnncError:
+            raise
+        except Exception as exc:  # a check met values it does not expect: still one clear line
+            reasons = [f"cannot be checked: {_one_line(exc)}"]
         for reason in reasons:
             problems[f"{node.op_type} ({reason})"].append(node.name)
         if not reasons:
@@ -230,20 +304,85 @@ def _scan(nodes: list[OnnxNode], ctx: ImportContext) -> list:
 
 def _try_fold(node: OnnxNode, ctx: ImportContext) -> list | None:
     fold = registry.lookup_folder("", node.op_type, ctx.opset)
+    present = [i for i in node.inputs if i]
+    numeric = bool(present) and all(ctx.is_const(i) for i in present) and not any(is_symbolic(ctx.consts[i]) for i in present)
     if fold is not None:
+        if numeric:
+            _check_fold_size(node, ctx)
         out = fold(node, ctx)
         if out is not None:
-            return out
-    present = [i for i in node.inputs if i]
-    if (
-        fold is None
-        and present
-        and node.op_type not in _NONDETERMINISTIC
-        and all(ctx.is_const(i) for i in present)
-        and not any(is_symbolic(ctx.consts[i]) for i in present)
-    ):
-        return _reference_fold(node, ctx)
+            return _count_folded(node, ctx, out)
+    if fold is None and numeric and node.op_type not in _NEVER_FOLD:
+        _check_fold_size(node, ctx)
+        return _count_folded(node, ctx, _reference_fold(node, ctx))
     return None
+
+
+def _fold_output_shapes(node: OnnxNode, ctx: ImportContext) -> list[tuple | None]:
+    """The shapes of a constant node's outputs from ONNX shape inference on that node alone, with
+    the real shapes of its inputs (and the values of small ones): known before evaluating it."""
+    present = [i for i in node.inputs if i]
+    proto = onnx.helper.make_node(node.op_type, node.inputs, node.outputs, name=node.name)
+    for k, v in node.attrs.items():
+        proto.attribute.append(onnx.helper.make_attribute(k, v))
+    inits, ins = [], []
+    for i in dict.fromkeys(present):
+        a = ctx.consts[i]
+        if a.size <= _SMALL:
+            inits.append(numpy_helper.from_array(np.asarray(a), i))
+        ins.append(onnx.helper.make_tensor_value_info(i, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape))
+    outs = [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.outputs if o]
+    model = onnx.helper.make_model(
+        onnx.helper.make_graph([proto], "fold", ins, outs, initializer=inits),
+        opset_imports=[onnx.helper.make_opsetid("", ctx.opset)],
+    )
+    try:
+        g = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True).graph
+    except Exception:
+        return [None for o in node.outputs if o]
+    known = {vi.name: _shape_of(vi) for vi in list(g.value_info) + list(g.output)}
+    return [known.get(o) for o in node.outputs if o]
+
+
+def _check_fold_size(node: OnnxNode, ctx: ImportContext) -> None:
+    """Refuse to fold a node whose outputs would exceed the folded-constant limits, before
+    evaluating it; an output whose size shape inference cannot tell is refused too unless the
+    node cannot grow data (its output is at most as large as its largest input)."""
+    total = 0
+    for shape in _fold_output_shapes(node, ctx):
+        if shape is None or any(not isinstance(d, int) or d < 0 for d in shape):
+            biggest = max(int(ctx.consts[i].size) for i in node.inputs if i)
+            if node.op_type in _NON_GROWING:
+                total += biggest
+                continue
+            raise FoldError("a constant whose size cannot be known before computing it")
+        n = int(np.prod(shape, dtype=object))
+        if n > MAX_FOLDED_ELEMENTS:
+            raise FoldError(f"folds to a constant of {n:,} elements (limit {MAX_FOLDED_ELEMENTS:,})")
+        total += n
+    if total > ctx.fold_budget:
+        raise FoldError(f"folded constants would exceed {MAX_FOLDED_TOTAL:,} elements in all")
+
+
+def _count_folded(node: OnnxNode, ctx: ImportContext, out: list) -> list:
+    """Charge the folded outputs to the budget (and check what shape inference promised)."""
+    n = sum(int(np.size(a)) for a in out if a is not None)
+    if any(a is not None and np.size(a) > MAX_FOLDED_ELEMENTS for a in out):
+        raise FoldError(f"folds to a constant of more than {MAX_FOLDED_ELEMENTS:,} elements")
+    ctx.fold_budget -= n
+    if ctx.fold_budget < 0:
+        raise FoldError(f"folded constants would exceed {MAX_FOLDED_TOTAL:,} elements in all")
+    return out
+
+
+# Ops whose output never has more elements than their largest input (used only when ONNX shape
+# inference cannot tell a folded node's output size).
+_NON_GROWING = {
+    "Identity", "Cast", "CastLike", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Slice",
+    "Neg", "Abs", "Sqrt", "Reciprocal", "Exp", "Log", "Floor", "Ceil", "Round", "Sign", "Relu", "Sigmoid",
+    "Tanh", "Clip", "Not", "DequantizeLinear", "QuantizeLinear", "Unique", "Compress",
+    "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ArgMax", "ArgMin", "Shape", "Size",
+}
 
 
 def _reference_fold(node: OnnxNode, ctx: ImportContext) -> list:

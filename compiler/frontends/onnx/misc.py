@@ -12,7 +12,7 @@ from onnx import numpy_helper
 
 from snnc.compiler.frontends.onnx.context import FoldError, ImportContext, OnnxNode
 from snnc.compiler.frontends.onnx.registry import converter, folder
-from snnc.compiler.frontends.onnx.shape import finish
+from snnc.compiler.frontends.onnx.shape import axis_problem, finish
 
 
 # -- Constant ---------------------------------------------------------------------------------------
@@ -47,7 +47,8 @@ def fold_concat(node: OnnxNode, ctx: ImportContext) -> list | None:
 def _check_concat(node: OnnxNode, ctx: ImportContext) -> list[str]:
     if any(ctx.is_const(i) for i in node.inputs):
         return ["concatenates constants with tensors"]
-    return []
+    reason = axis_problem(node, ctx, int(node.attr("axis")))
+    return [reason] if reason else []
 
 
 @converter("Concat", 11, check=_check_concat)
@@ -91,6 +92,9 @@ def _softmax11_plan(node: OnnxNode, ctx: ImportContext) -> tuple[int | None, tup
     axis = int(node.attr("axis", 1))
     if r is None:
         return None, None, "opset<13 Softmax on an input of unknown rank"
+    reason = axis_problem(node, ctx, axis)
+    if reason:
+        return None, None, reason
     axis = axis + r if axis < 0 else axis
     if axis >= r - 1:
         return axis, None, None
@@ -120,7 +124,12 @@ def softmax_11(node: OnnxNode, ctx: ImportContext) -> None:
     ctx.emit("reshape", [soft], y, name=f"{node.name}/unflatten", attrs={"shape": (0,) * axis + tail})
 
 
-@converter("Softmax", 13)
+def _check_softmax13(node: OnnxNode, ctx: ImportContext) -> list[str]:
+    reason = axis_problem(node, ctx, int(node.attr("axis", -1)))
+    return [reason] if reason else []
+
+
+@converter("Softmax", 13, check=_check_softmax13)
 def softmax_13(node: OnnxNode, ctx: ImportContext) -> None:
     ctx.emit("softmax", [node.input(0)], node.outputs[0], name=node.name, attrs={"axis": int(node.attr("axis", -1))})
 
@@ -139,15 +148,22 @@ def _pad_plan(node: OnnxNode, ctx: ImportContext) -> tuple[tuple | None, float, 
     value = 0.0 if value is None or np.asarray(value).size == 0 else float(np.asarray(value).reshape(-1)[0])
     if any(p < 0 for p in pads):
         return None, 0.0, "negative pads (cropping)"
+    r = ctx.rank(node.input(0))
     if node.input(3):  # opset 18+: pads only for these axes
-        r = ctx.rank(node.input(0))
         if r is None:
             return None, 0.0, "axes given for an input of unknown rank"
-        axes = [int(a) % r for a in np.asarray(ctx.const(node.input(3))).reshape(-1)]
+        axes = [int(a) for a in np.asarray(ctx.const(node.input(3))).reshape(-1)]
+        if any(not -r <= a < r for a in axes) or len(set(a % r for a in axes)) != len(axes):
+            return None, 0.0, f"axes {axes} (distinct axes of the rank-{r} input)"
+        if len(pads) != 2 * len(axes):
+            return None, 0.0, f"{len(pads)} pads for {len(axes)} axes (need {2 * len(axes)})"
+        axes = [a % r for a in axes]
         full = [0] * (2 * r)
         for j, a in enumerate(axes):
             full[a], full[a + r] = pads[j], pads[j + len(axes)]
         pads = full
+    elif r is not None and len(pads) != 2 * r:
+        return None, 0.0, f"{len(pads)} pads for a rank-{r} input (need {2 * r})"
     return tuple(pads), value, None
 
 

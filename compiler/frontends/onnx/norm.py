@@ -13,6 +13,12 @@ def _check(node: OnnxNode, ctx: ImportContext) -> list[str]:
         out.append("running statistics outputs are used (training mode)")
     if not all(ctx.is_const(node.input(i)) for i in range(1, 5)):
         out.append("scale/bias/mean/var are not constants")
+        return out
+    shapes = {tuple(ctx.const(node.input(i)).shape) for i in range(1, 5)}
+    x = ctx.shape(node.input(0))
+    c = x[1] if x is not None and len(x) >= 2 else None
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1 or (c is not None and next(iter(shapes)) != (c,)):
+        out.append(f"scale/bias/mean/var of shapes {sorted(map(list, shapes))} (each must be [{c if c is not None else 'C'}], one per channel)")
     return out
 
 

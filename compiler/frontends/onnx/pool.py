@@ -109,7 +109,7 @@ def _reduce_axes(node: OnnxNode, ctx: ImportContext) -> tuple[list[int] | None, 
         if int(node.attr("noop_with_empty_axes", 0)):
             return None, "noop_with_empty_axes=1"
         return None, "mean over all axes (only the spatial axes 2, 3 are supported)"
-    if sorted(int(a) % r for a in axes) != [2, 3]:
+    if any(not -r <= int(a) < r for a in axes) or sorted(int(a) % r for a in axes) != [2, 3]:
         return None, f"mean over axes {list(axes)} (only the spatial axes 2, 3 are supported)"
     return [2, 3], None
 

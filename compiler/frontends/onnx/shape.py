@@ -15,7 +15,24 @@ from snnc.compiler.frontends.onnx.registry import converter, folder
 
 
 # -- converters -----------------------------------------------------------------------------------
-@converter("Flatten", 11)
+def axis_problem(node: OnnxNode, ctx: ImportContext, axis: int, *, inclusive: bool = False) -> str | None:
+    """A reason when `axis` is outside [-rank, rank) (or [-rank, rank] with `inclusive`, as
+    Flatten allows), for an input of known rank; None otherwise."""
+    r = ctx.rank(node.input(0))
+    if r is None:
+        return None
+    hi = r if inclusive else r - 1
+    if not -r <= axis <= hi:
+        return f"axis={axis} is out of range for a rank-{r} input (allowed {-r}..{hi})"
+    return None
+
+
+def _check_flatten(node: OnnxNode, ctx: ImportContext) -> list[str]:
+    reason = axis_problem(node, ctx, int(node.attr("axis", 1)), inclusive=True)
+    return [reason] if reason else []
+
+
+@converter("Flatten", 11, check=_check_flatten)
 def flatten(node: OnnxNode, ctx: ImportContext) -> None:
     ctx.emit("flatten", [node.input(0)], node.outputs[0], name=node.name, attrs={"axis": int(node.attr("axis", 1))})
 
@@ -38,6 +55,8 @@ def _reshape_target(node: OnnxNode, ctx: ImportContext) -> tuple[tuple | None, s
         else:
             return None, "the target shape depends on the batch size in a way snnc cannot fold"
     target = [int(d) for d in target]
+    if sum(d == -1 for d in target) > 1 or any(d < -1 for d in target):
+        return None, f"target shape {target} (at most one -1, no other negative sizes)"
     # A static batch baked into the shape by the exporter (x.view(x.size(0), -1) traced at batch B):
     # copy the input's dim 0 instead, which is the same for the model's declared input and lets
     # the IR run other batch sizes.
@@ -75,8 +94,11 @@ def reshape(node: OnnxNode, ctx: ImportContext) -> None:
 
 
 def _check_transpose(node: OnnxNode, ctx: ImportContext) -> list[str]:
-    if node.attr("perm") is None and ctx.rank(node.input(0)) is None:
+    perm, r = node.attr("perm"), ctx.rank(node.input(0))
+    if perm is None and r is None:
         return ["no perm and an input of unknown rank"]
+    if perm is not None and (sorted(int(p) for p in perm) != list(range(len(perm))) or (r is not None and len(perm) != r)):
+        return [f"perm={list(perm)} is not a permutation of the {r if r is not None else len(perm)} input axes"]
     return []
 
 
