@@ -3,6 +3,13 @@
 Errors name the file, the line and the field: unknown keys, wrong types, missing fields, values
 outside their domain, and a channel-limit table that contradicts the synapse-row budget
 (`limit == floor(synapse_row_bits / (k*k*bits))` must hold for every entry).
+
+What the loader trusts: nothing in the file. It reads at most `MAX_SPEC_BYTES` (a spec is a few
+KB; `/dev/zero` is refused, not read until memory runs out), parses with PyYAML's safe loader
+only (no Python tags: `!!python/...` is an error, never a call), builds values one node at a time
+(an empty value, a list used as a key, `!!int "abc"`, a 5,000-digit integer or nesting deeper
+than `MAX_DEPTH` are each one `SpecError` naming the line and field), and keeps only what the
+schema defines.
 """
 from __future__ import annotations
 
@@ -21,6 +28,9 @@ FORMAT_VERSION = 1
 TOP_KEYS = {"format", "format_version", "name", "revision", "description", "parameters"}
 PARAM_KEYS = {"value", "status", "note"}
 STATUSES = ("published", "assumed")
+MAX_SPEC_BYTES = 1 << 20  # hw_v1.yaml is 4 KB
+MAX_DEPTH = 32  # the schema needs 5 levels
+MAX_INT_DIGITS = 30  # every integer in the schema is far smaller
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,7 @@ class _Field:
 
 # The schema: every parameter a spec must give, its type and domain.
 SCHEMA: dict[str, _Field] = {
-    "synapse_row_bits": _Field("int", minimum=1),
+    "synapse_row_bits": _Field("int", minimum=1, maximum=1 << 24),
     "conv_in_channels_limit": _Field("table"),
     "weight_bits": _Field("list_int", minimum=1, maximum=8),
     "conv_requires_relu": _Field("bool"),
@@ -75,22 +85,38 @@ def resolve(spec: str | Path) -> Path:
 
 def load_spec(spec: str | Path) -> HardwareSpec:
     path = resolve(spec)
+    if path.is_dir():
+        raise SpecError("is a directory, not a spec file", path=str(path))
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read: {exc}", path=str(path)) from None
+        with open(path, "rb") as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"larger than {MAX_SPEC_BYTES:,} bytes; a hardware spec is a small YAML file", path=str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start})", path=str(path)) from None
     return parse_spec(text, source=str(path))
 
 
 def parse_spec(text: str, source: str = "<string>") -> HardwareSpec:
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(f"larger than {MAX_SPEC_BYTES:,} characters; a hardware spec is a small YAML file", path=source)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"not valid YAML: {problem}", path=source, line=line) from None
+        raise SpecError(f"not valid YAML: {' '.join(str(problem).split())}", path=source, line=line) from None
+    except RecursionError:
+        raise SpecError(f"nested too deeply (a spec needs at most {MAX_DEPTH} levels)", path=source) from None
     v = _Validator(source)
+    if root is None:
+        raise SpecError("empty file; expected a YAML mapping", path=source, line=1)
+    _check_depth(root, source)
     if not isinstance(root, yaml.MappingNode):
         raise SpecError("the spec must be a YAML mapping", path=source, line=1)
     top = v.mapping(root, "", TOP_KEYS, required=TOP_KEYS - {"description"})
@@ -122,7 +148,7 @@ def parse_spec(text: str, source: str = "<string>") -> HardwareSpec:
 
     _check_table(v, values, entries)
     table = values["conv_in_channels_limit"]
-    document = yaml.safe_load(text)
+    document = v.construct(root, "")  # every node was validated above: plain dicts, lists, scalars
     return HardwareSpec(
         name=name,
         revision=revision,
@@ -171,6 +197,23 @@ def _check_table(v: "_Validator", values: dict[str, Any], entries: dict[str, yam
                 )
 
 
+def _check_depth(root: yaml.Node, source: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH (iteratively: no recursion on hostile input)."""
+    stack = [(root, 1)]
+    seen: set[int] = set()
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError(f"nested more than {MAX_DEPTH} levels deep", path=source, line=node.start_mark.line + 1)
+        if id(node) in seen:  # an alias: its subtree is walked once
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, depth + 1) for kv in node.value for n in kv)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, depth + 1) for n in node.value)
+
+
 class _Validator:
     """Walks yaml nodes, converting to Python values with line-numbered errors."""
 
@@ -181,11 +224,30 @@ class _Validator:
     def fail(self, node: yaml.Node, field: str, msg: str) -> None:
         raise SpecError(msg, path=self.source, line=node.start_mark.line + 1, field=field or None)
 
+    def construct(self, node: yaml.Node, field: str) -> Any:
+        """The Python value of a node, with PyYAML's safe constructors only; any failure is a
+        SpecError naming the line and field."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
+            digits = node.value.replace("_", "").lstrip("+-")
+            if len(digits) > MAX_INT_DIGITS:
+                self.fail(node, field, f"integer of {len(digits)} digits is out of range")
+        try:
+            return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.fail(node, field, " ".join(str(problem).split()))
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            self.fail(node, field, f"invalid value {node.value!r}"[:200] if isinstance(node, yaml.ScalarNode)
+                      else f"invalid value ({type(exc).__name__})")
+
     def mapping(self, node: yaml.Node, field: str, allowed: set[str], required: set[str]) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, field, f"expected a mapping, got {_kind(node)}")
         out: dict[str, yaml.Node] = {}
         for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode) or knode.tag != "tag:yaml.org,2002:str":
+                what = _kind(knode) if not isinstance(knode, yaml.ScalarNode) else f"{knode.value!r}"
+                self.fail(knode, field or "<top level>", f"keys must be plain names, got {what}")
             key = knode.value
             sub = f"{field}.{key}" if field else key
             if key not in allowed:
@@ -201,8 +263,10 @@ class _Validator:
     def scalar(self, node: yaml.Node, field: str, types: type | tuple[type, ...]) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             self.fail(node, field, f"expected a scalar, got {_kind(node)}")
-        value = yaml.safe_load(yaml.serialize(node))
+        value = self.construct(node, field)
         tys = types if isinstance(types, tuple) else (types,)
+        if value is None:
+            self.fail(node, field, f"empty value; expected {_names(tys)}")
         if isinstance(value, bool) and bool not in tys:
             self.fail(node, field, f"expected {_names(tys)}, got a boolean")
         if not isinstance(value, tys):
