@@ -23,3 +23,8 @@ class UnsupportedOpsError(ImportErrorModel):
 
 class PassError(SnncError):
     """A pass failed or left the IR invalid. Names the pass and the passes that ran before it."""
+
+
+class SnncWarning(UserWarning):
+    """Careless but usable input (integer data without a scale, inputs outside the calibrated
+    range, ...). The CLI prints it as one `warning:` line; from Python it is an ordinary warning."""
