@@ -6,11 +6,11 @@ published or an assumption of the toolchain.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
+
+from snnc.runtime.manifest import spec_sha256  # the one definition (docs/artefact.md, "Canonical JSON")
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,6 @@ class HardwareSpec:
         }
 
 
-def spec_sha256(doc: Mapping[str, Any]) -> str:
-    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _jsonable(obj: Any) -> Any:

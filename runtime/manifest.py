@@ -1,9 +1,16 @@
-"""Artefact <-> (manifest dict, member blobs). The zip container itself is in artefact_io.py."""
+"""Artefact <-> (manifest dict, member blobs). The zip container itself is in artefact_io.py.
+
+Also the two definitions outsiders must reproduce exactly (docs/artefact.md): the canonical JSON
+that the hardware spec's hash is taken over, and the member names the format defines.
+"""
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
+import math
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -17,17 +24,104 @@ from snnc.runtime.packing import pack, unpack
 
 Members = dict[str, bytes]
 
+# ---------------------------------------------------------------- canonical JSON (docs/artefact.md)
 
-def canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+MAX_CANONICAL_DEPTH = 64
+
+
+def _check_canonical(obj: Any, path: str, depth: int = 0) -> None:
+    """Only what the canonical form defines: objects with string keys, arrays, strings, integers,
+    finite floats, true, false, null."""
+    if depth > MAX_CANONICAL_DEPTH:
+        raise ArtefactError(f"{path}: nested deeper than {MAX_CANONICAL_DEPTH} levels")
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise ArtefactError(f"{path}: key {key!r} is not a string (canonical JSON has string keys only)")
+            _check_canonical(value, f"{path}.{key}", depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            _check_canonical(value, f"{path}[{i}]", depth + 1)
+    elif isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise ArtefactError(f"{path}: {obj} is not a finite number")
+    elif not (obj is None or isinstance(obj, (str, int, bool))):  # bool is an int subclass: fine
+        raise ArtefactError(f"{path}: {type(obj).__name__} is not a JSON value")
+
+
+def canonical_json(obj: Any, what: str = "value") -> bytes:
+    """The canonical JSON of `obj` (docs/artefact.md, "Canonical JSON"): keys sorted by code point,
+    no whitespace, ASCII only (\\uXXXX escapes), integers in plain decimal, floats in the shortest
+    round-trip form (Python's repr). Raises ArtefactError naming `what` for anything else."""
+    _check_canonical(obj, what)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
 
 
 def spec_sha256(spec: Any) -> str:
-    """sha256 of the hardware spec's canonical JSON (sorted keys, no spaces)."""
-    try:
-        return hashlib.sha256(canonical_json(spec)).hexdigest()
-    except (TypeError, ValueError) as exc:
-        raise ArtefactError(f"hardware_spec: not JSON-serialisable ({exc})") from None
+    """sha256 (lowercase hex) of the hardware spec's canonical JSON; the one implementation
+    (snnc.hwspec uses it too)."""
+    return hashlib.sha256(canonical_json(spec, "hardware_spec")).hexdigest()
+
+
+# ---------------------------------------------------------------- member names the format defines
+
+LAYER_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+MANIFEST = "manifest.json"
+MANIFEST_DIGEST = "manifest.sha256"
+MEMBER_RE = re.compile(
+    rf"^(?:manifest\.json|manifest\.sha256|weights/{LAYER_NAME}\.bin|host/{LAYER_NAME}\.(?:weight|bias)\.bin"
+    rf"|golden/(?:inputs|predictions)\.npy|golden/(?:counts|spikes)/{LAYER_NAME}\.npy)$"
+)
+GOLDEN_INPUTS = "golden/inputs.npy"
+GOLDEN_PREDICTIONS = "golden/predictions.npy"
+
+
+def weight_member(layer: str) -> str:
+    return f"weights/{layer}.bin"
+
+
+def host_member(layer: str, part: str) -> str:
+    return f"host/{layer}.{part}.bin"
+
+
+def golden_member(kind: str, layer: str) -> str:
+    return f"golden/{kind}/{layer}.npy"
+
+
+def defined_members(manifest: dict) -> dict[str, str]:
+    """member name -> the manifest field that names it, for every member a (schema-valid) manifest
+    defines besides manifest.json and manifest.sha256. Raises ArtefactError if a field names a
+    member other than the one the format fixes for it."""
+    out: dict[str, str] = {}
+
+    def add(name: str, expected: str, field: str) -> None:
+        if name != expected:
+            raise ArtefactError(f"{field}: {name!r} must be {expected!r}")
+        if name in out:
+            raise ArtefactError(f"{field}: {name!r} is also named by {out[name]}")
+        out[name] = field
+
+    for i, d in enumerate(manifest["layers"]):
+        where = f"layers[{i}]"
+        if d["kind"] in ("conv", "linear"):
+            add(d["weight"]["member"], weight_member(d["name"]), f"{where}.weight.member")
+        elif d["kind"] == "host_linear":
+            add(d["weight"]["member"], host_member(d["name"], "weight"), f"{where}.weight.member")
+            add(d["bias"]["member"], host_member(d["name"], "bias"), f"{where}.bias.member")
+    g = manifest.get("golden")
+    if g is not None:
+        add(g["inputs"], GOLDEN_INPUTS, "golden.inputs")
+        if g["predictions"] is not None:
+            add(g["predictions"], GOLDEN_PREDICTIONS, "golden.predictions")
+        for kind in ("counts", "spikes"):
+            for layer, name in g[kind].items():
+                add(name, golden_member(kind, layer), f"golden.{kind}[{layer!r}]")
+    return out
+
+
+# ---------------------------------------------------------------- .npy members
+
+NPY_MAX_HEADER = 4096
 
 
 def npy_bytes(arr: np.ndarray) -> bytes:
@@ -37,12 +131,45 @@ def npy_bytes(arr: np.ndarray) -> bytes:
 
 
 def npy_load(blob: bytes, member: str) -> np.ndarray:
+    """Parse a .npy member without pickle and without allocating before the size is known: the
+    header's shape and dtype must account for exactly the bytes that follow it."""
+    def bad(msg: str) -> ArtefactError:
+        return ArtefactError(f"{member}: not a valid .npy array ({msg})")
+
+    if blob[:6] != b"\x93NUMPY" or len(blob) < 10:
+        raise bad("no .npy magic")
+    major = blob[6]
+    if major == 1:
+        hlen, start = int.from_bytes(blob[8:10], "little"), 10
+    elif major in (2, 3):
+        hlen, start = int.from_bytes(blob[8:12], "little"), 12
+    else:
+        raise bad(f"unknown version {major}")
+    if hlen > NPY_MAX_HEADER or start + hlen > len(blob):
+        raise bad("header too long or truncated")
     try:
-        arr = np.load(io.BytesIO(blob), allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a corrupt member
-        raise ArtefactError(f"{member}: not a valid .npy array ({exc})") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "iufb":
-        raise ArtefactError(f"{member}: dtype {getattr(arr, 'dtype', '?')} is not numeric")
+        header = ast.literal_eval(blob[start:start + hlen].decode("latin1"))
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise bad("unreadable header") from None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise bad("header must have exactly descr, fortran_order, shape")
+    shape, fortran, descr = header["shape"], header["fortran_order"], header["descr"]
+    if (not isinstance(shape, tuple) or len(shape) > 8
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 40 for d in shape)):
+        raise bad(f"shape {shape!r}")
+    if not isinstance(fortran, bool) or not isinstance(descr, str):
+        raise bad("fortran_order or descr")
+    try:
+        dtype = np.dtype(descr)
+    except (TypeError, ValueError):
+        raise bad(f"dtype {descr!r}") from None
+    if dtype.kind not in "iufb" or dtype.fields is not None or dtype.subdtype is not None:
+        raise ArtefactError(f"{member}: dtype {dtype} is not numeric")
+    data = memoryview(blob)[start + hlen:]
+    need = math.prod(shape) * dtype.itemsize
+    if len(data) != need:
+        raise bad(f"{len(data)} data bytes, the header's {list(shape)} x {dtype} needs {need}")
+    arr = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
     return arr
 
 
@@ -53,7 +180,7 @@ def _neuron(n: Neuron) -> dict:
 
 
 def _weight(layer, enc: str, members: Members) -> dict:
-    member = f"weights/{layer.name}.bin"
+    member = weight_member(layer.name)
     members[member] = pack(layer.weight, layer.bits, enc, f"layer {layer.name!r}: weight")
     return {"bits": layer.bits, "shape": list(layer.weight.shape), "member": member}
 
@@ -71,29 +198,30 @@ ENCODE: dict[type, Callable[[Any, str, Members], dict]] = {
     Add: lambda l, e, m: {"multipliers": list(l.multipliers), "neuron": _neuron(l.neuron)},
     Concat: lambda l, e, m: {},
     Flatten: lambda l, e, m: {},
-    HostLinear: lambda l, e, m: {"weight": _float(l.weight, f"host/{l.name}.weight.bin", m),
-                                 "bias": _float(l.bias, f"host/{l.name}.bias.bin", m), "input_scale": l.input_scale},
+    HostLinear: lambda l, e, m: {"weight": _float(l.weight, host_member(l.name, "weight"), m),
+                                 "bias": _float(l.bias, host_member(l.name, "bias"), m), "input_scale": l.input_scale},
 }
 
 
 def _golden(g: Golden, members: Members) -> dict:
-    members["golden/inputs.npy"] = npy_bytes(g.inputs)
-    out: dict[str, Any] = {"timesteps": g.timesteps, "inputs": "golden/inputs.npy", "counts": {},
+    members[GOLDEN_INPUTS] = npy_bytes(g.inputs)
+    out: dict[str, Any] = {"timesteps": g.timesteps, "inputs": GOLDEN_INPUTS, "counts": {},
                            "predictions": None, "spikes": {}}
     for name, arr in g.counts.items():
-        out["counts"][name] = f"golden/counts/{name}.npy"
+        out["counts"][name] = golden_member("counts", name)
         members[out["counts"][name]] = npy_bytes(arr)
     if g.predictions is not None:
-        out["predictions"] = "golden/predictions.npy"
-        members["golden/predictions.npy"] = npy_bytes(g.predictions)
+        out["predictions"] = GOLDEN_PREDICTIONS
+        members[GOLDEN_PREDICTIONS] = npy_bytes(g.predictions)
     for name, arr in (g.spikes or {}).items():
-        out["spikes"][name] = f"golden/spikes/{name}.npy"
+        out["spikes"][name] = golden_member("spikes", name)
         members[out["spikes"][name]] = npy_bytes(arr)
     return out
 
 
 def to_manifest(a: Artefact) -> tuple[dict, Members]:
-    """The manifest (with checksums of every member) and the members' bytes."""
+    """The manifest (with checksums of every member) and the members' bytes (without manifest.json
+    and manifest.sha256, which `artefact_io.save` adds)."""
     members: Members = {}
     layers = []
     for layer in a.layers:
@@ -121,6 +249,25 @@ def to_manifest(a: Artefact) -> tuple[dict, Members]:
 
 # ---------------------------------------------------------------- decoding (manifest -> Artefact)
 
+def blob_sizes(manifest: dict) -> dict[str, tuple[int, str, str]]:
+    """member -> (exact byte size, what, detail) of every weight and host blob, computed from the
+    (schema-valid) manifest alone (Python integers: no overflow), so a container can be checked
+    before any blob is read."""
+    out: dict[str, tuple[int, str, str]] = {}
+    for d in manifest["layers"]:
+        if d["kind"] in ("conv", "linear"):
+            w = d["weight"]
+            count = math.prod(w["shape"])
+            out[w["member"]] = ((count * w["bits"] + 7) // 8, f"layer {d['name']!r}: weight ({w['member']})",
+                                f"{count} values x {w['bits']} bits")
+        elif d["kind"] == "host_linear":
+            for part in ("weight", "bias"):
+                f = d[part]
+                out[f["member"]] = (4 * math.prod(f["shape"]), f"layer {d['name']!r}: {part} ({f['member']})",
+                                    f"float32 {f['shape']}")
+    return out
+
+
 def _member(members: Members, name: str, where: str) -> bytes:
     if name not in members:
         raise ArtefactError(f"{where}: member {name!r} is missing")
@@ -129,14 +276,14 @@ def _member(members: Members, name: str, where: str) -> bytes:
 
 def _get_weight(d: dict, enc: str, members: Members, where: str) -> dict:
     w = d["weight"]
-    count = int(np.prod(w["shape"]))
+    count = math.prod(w["shape"])
     values = unpack(_member(members, w["member"], where), count, w["bits"], enc, f"{where}: weight ({w['member']})")
     return {"weight": values.reshape(w["shape"]), "bits": w["bits"]}
 
 
 def _get_float(f: dict, members: Members, where: str) -> np.ndarray:
     blob = _member(members, f["member"], where)
-    count = int(np.prod(f["shape"]))
+    count = math.prod(f["shape"])
     if len(blob) != 4 * count:
         raise ArtefactError(f"{where}: {f['member']} has {len(blob)} bytes, expected {4 * count} (float32 {f['shape']})")
     return np.frombuffer(blob, dtype="<f4").reshape(f["shape"])

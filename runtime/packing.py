@@ -57,24 +57,36 @@ def pack(values: np.ndarray, bits: int, encoding: str = "full", what: str = "wei
     return np.packbits(stream, bitorder="little").tobytes()
 
 
+UNPACK_CHUNK = 1 << 20  # values decoded at once (a multiple of 8, so every chunk starts on a byte)
+
+
 def unpack(blob: bytes, count: int, bits: int, encoding: str = "full", what: str = "weight") -> np.ndarray:
-    """Inverse of `pack`: returns int8 values; rejects a wrong size, non-zero padding, forbidden codes."""
+    """Inverse of `pack`: returns int8 values; rejects a wrong size, non-zero padding, forbidden codes.
+
+    Decodes in chunks, so the memory it takes beyond the result is bounded (not 64 x the blob)."""
     expected = packed_size(count, bits)
     if len(blob) != expected:
         raise ArtefactError(f"{what}: blob has {len(blob)} bytes, expected {expected} ({count} values x {bits} bits)")
-    stream = np.unpackbits(np.frombuffer(blob, dtype=np.uint8), bitorder="little")
-    if stream[count * bits:].any():
+    raw = np.frombuffer(blob, dtype=np.uint8)
+    tail = count * bits % 8
+    if tail and raw[-1] >> tail:
         raise ArtefactError(f"{what}: non-zero padding bits after the last value")
-    bitsmat = stream[: count * bits].reshape(count, bits).astype(np.int64)
-    codes = (bitsmat << np.arange(bits, dtype=np.int64)).sum(axis=1)
+    codes = np.empty(count, dtype=np.uint8)
+    weights = (np.uint8(1) << np.arange(bits, dtype=np.uint8))
+    for start in range(0, count, UNPACK_CHUNK):
+        n = min(UNPACK_CHUNK, count - start)
+        first = start * bits // 8
+        stream = np.unpackbits(raw[first:first + packed_size(n, bits)], bitorder="little")[: n * bits]
+        codes[start:start + n] = (stream.reshape(n, bits) * weights).sum(axis=1, dtype=np.uint8)
     if bits == 1:
-        values = 2 * codes - 1
-    else:
-        values = np.where(codes >= (1 << (bits - 1)), codes - (1 << bits), codes)
-        if encoding == "symmetric" and (values == -(1 << (bits - 1))).any():
-            i = int(np.argmax(values == -(1 << (bits - 1))))
+        return (2 * codes.astype(np.int8) - 1).astype(np.int8)
+    half = 1 << (bits - 1)
+    values = np.where(codes >= half, codes.astype(np.int16) - (1 << bits), codes.astype(np.int16)).astype(np.int8)
+    if encoding == "symmetric" and bits >= 2:
+        forbidden = values == -half
+        if forbidden.any():
+            i = int(np.argmax(forbidden))
             raise ArtefactError(
-                f"{what}: value {i} has the code {1 << (bits - 1)} (= {-(1 << (bits - 1))}), "
-                f"forbidden by the symmetric {bits}-bit encoding"
+                f"{what}: value {i} has the code {half} (= {-half}), forbidden by the symmetric {bits}-bit encoding"
             )
-    return values.astype(np.int8)
+    return values

@@ -2,7 +2,12 @@
 
 Supported keywords: $ref (local "#/$defs/..."), type, const, enum, required, properties,
 additionalProperties, items, minItems, maxItems, minimum, maximum, exclusiveMinimum, pattern,
-allOf, if/then. Errors name the JSON path of the offending value.
+allOf, if/then, $comment, and the boolean schemas true/false. Errors name the JSON path of the
+offending value.
+
+One rule is stricter than draft 2020-12 (stated in the schema's $comment and docs/artefact.md):
+"integer" means a JSON integer token. The loader's parser turns 2485.0 or 2.485e3 into a float,
+which is not an integer here, where a 2020-12 validator would accept it.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from snnc.runtime.errors import ArtefactError
 
 SCHEMA_PATH = Path(__file__).with_name("artefact_schema.json")
 SUPPORTED = {
-    "$schema", "$id", "$defs", "title", "description", "$ref", "type", "const", "enum", "required",
+    "$schema", "$id", "$defs", "$comment", "title", "description", "$ref", "type", "const", "enum", "required",
     "properties", "additionalProperties", "items", "minItems", "maxItems", "minimum", "maximum",
     "exclusiveMinimum", "pattern", "allOf", "if", "then",
 }
@@ -37,6 +42,11 @@ def manifest_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+def _same(value: Any, expected: Any) -> bool:
+    """JSON equality without Python's 1 == 1.0 == True."""
+    return type(value) is type(expected) and value == expected
+
+
 class _Invalid(Exception):
     pass
 
@@ -50,9 +60,14 @@ def _resolve(root: dict, ref: str) -> dict:
     return node
 
 
-def _check(value: Any, schema: dict, root: dict, path: str) -> None:
+def _check(value: Any, schema: "dict | bool", root: dict, path: str) -> None:
     def fail(msg: str) -> None:
         raise _Invalid(f"{path or '(manifest)'}: {msg}")
+
+    if schema is True:
+        return
+    if schema is False:
+        fail("no value is allowed here")
 
     if "$ref" in schema:
         _check(value, _resolve(root, schema["$ref"]), root, path)
@@ -60,9 +75,9 @@ def _check(value: Any, schema: dict, root: dict, path: str) -> None:
         types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         if not any(_TYPES[t](value) for t in types):
             fail(f"expected {' or '.join(types)}, got {type(value).__name__} {json.dumps(value)[:60]}")
-    if "const" in schema and (value != schema["const"] or type(value) is bool):
+    if "const" in schema and not _same(value, schema["const"]):
         fail(f"must be {json.dumps(schema['const'])}, got {json.dumps(value)[:60]}")
-    if "enum" in schema and value not in schema["enum"]:
+    if "enum" in schema and not any(_same(value, e) for e in schema["enum"]):
         fail(f"{json.dumps(value)[:60]} is not one of {', '.join(map(json.dumps, schema['enum']))}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 MAX_BITS = 62  # every width must leave int64 headroom for exact V + I + bias
+MAX_TIMESTEPS = 4096  # T of golden vectors (docs/artefact.md, "Limits")
+MAX_DIM = 1 << 24  # any one size of a shape
+MAX_ELEMENTS = 1 << 31  # values in any one shape (input, a layer's output, a weight)
 
 
 def _require(cond: bool, where: str, field: str, message: str) -> None:
@@ -32,6 +35,11 @@ def _check_enum(value: str, allowed: tuple[str, ...], where: str, field: str) ->
 
 def _check_width(value: int, where: str, field: str, lo: int = 1) -> None:
     _require(isinstance(value, int) and lo <= value <= MAX_BITS, where, field, f"{value!r} is not in [{lo}, {MAX_BITS}]")
+
+
+def _check_shape(shape: tuple[int, ...], where: str, field: str) -> None:
+    _require(all(1 <= d <= MAX_DIM for d in shape) and math.prod(shape) <= MAX_ELEMENTS, where, field,
+             f"{list(shape)}: every size must be in [1, {MAX_DIM}] and the product at most {MAX_ELEMENTS}")
 
 
 def validate_target(t: "Target") -> None:
@@ -48,6 +56,7 @@ def validate_input(spec: "InputSpec", target: "Target") -> None:
     w = "input"
     _require(len(spec.shape) in (1, 3) and all(d >= 1 for d in spec.shape), w, "shape",
              f"{list(spec.shape)} must be (C, H, W) or (F,) with positive sizes")
+    _check_shape(spec.shape, w, "shape")
     _check_enum(spec.encoding, ("current", "rate"), w, "encoding")
     _check_enum(spec.rate_init, ("zero", "half"), w, "rate_init")
     _require(math.isfinite(spec.scale) and spec.scale > 0, w, "scale", f"{spec.scale} must be finite and > 0")
@@ -138,7 +147,7 @@ def _shape_concat(layer, shapes, a, where):
 
 def _shape_flatten(layer, shapes, a, where):
     (s,) = shapes
-    return (int(np.prod(s)),)
+    return (math.prod(s),)
 
 
 def _shape_host(layer, shapes, a, where):
@@ -188,7 +197,10 @@ def validate_layers(a: "Artefact") -> None:
                      "the host layer's input must be a core layer that emits spikes")
         if layer.kind == "concat":
             _require(all(spikes[i] for i in layer.inputs), where, "inputs", "concat inputs must carry spikes, not input current")
+        if hasattr(layer, "weight"):
+            _check_shape(layer.weight.shape, where, "weight")
         shape = SHAPE_RULES[layer.kind](layer, [shapes[i] for i in layer.inputs], a, where)
+        _check_shape(tuple(shape), where, "output_shape")
         _require(tuple(shape) == layer.output_shape, where, "output_shape",
                  f"{list(layer.output_shape)} does not match the computed shape {list(shape)}")
         if hasattr(layer, "bits"):
@@ -206,12 +218,14 @@ def validate_golden(a: "Artefact") -> None:
     g = a.golden
     if g is None:
         return
-    _require(isinstance(g.timesteps, int) and g.timesteps >= 1, "golden", "timesteps", f"{g.timesteps!r} must be >= 1")
+    _require(isinstance(g.timesteps, int) and 1 <= g.timesteps <= MAX_TIMESTEPS, "golden", "timesteps",
+             f"{g.timesteps!r} must be in [1, {MAX_TIMESTEPS}]")
     x = g.inputs
     _require(x.dtype.kind in "iuf", "golden", "inputs", f"dtype {x.dtype} is not numeric")
     _require(x.ndim == len(a.input.shape) + 1 and x.shape[1:] == a.input.shape, "golden", "inputs",
              f"shape {list(x.shape)} must be (B, {', '.join(map(str, a.input.shape))})")
     batch = x.shape[0]
+    _require(batch >= 1, "golden", "inputs", "has no samples (B = 0)")
     spiking = carries_spikes(a)
     expected = {layer.name for layer in a.core_layers if spiking[layer.name]}
     _require(set(g.counts) == expected, "golden", "counts", f"has layers {sorted(g.counts)}, expected {sorted(expected)}")

@@ -1,11 +1,15 @@
 """Build the deterministic golden artefacts in tests/runtime/golden/ (run: python tests/runtime/make_golden_files.py).
 
 The files are committed: test_golden_files.py replays them, so any change in the runtime's
-arithmetic fails loudly. Regenerate them only for a deliberate, documented semantics change.
+arithmetic fails loudly. Regenerate them only for a deliberate, documented semantics or format
+change. `python tests/runtime/make_golden_files.py --doc-example` prints the manifest of
+doc_example.snn as docs/artefact.md shows it (test_doc_example.py checks that they agree).
 """
 from __future__ import annotations
 
+import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +88,47 @@ def wrap_residual() -> Artefact:
     return make_golden(art, x, 10)
 
 
-BUILDERS = {"lenet_host": lenet_host, "rate_mlp": rate_mlp, "wrap_residual": wrap_residual}
+def doc_example() -> Artefact:
+    """The example of docs/artefact.md: conv -> avgpool -> flatten -> linear -> host, float golden inputs."""
+    rng = np.random.default_rng(4)
+    t = Target(membrane_bits=12, overflow="saturate", fire="ge", threshold_bits=10, bias_bits=6,
+               weight_encoding="symmetric", input_bits=8)
+    layers = (
+        Conv("conv1", ["input"], (2, 4, 4), weight=_w(rng, (2, 1, 3, 3), 2, "symmetric"), bits=2,
+             stride=(1, 1), padding=(1, 1, 1, 1), groups=1, neuron=Neuron([200], [3, -2], "subtract", "half")),
+        AvgPool("pool1", ["conv1"], (2, 2, 2), kernel=(2, 2), stride=(2, 2), neuron=Neuron([4], [0, 0], "subtract", "zero")),
+        Flatten("flat", ["pool1"], (8,)),
+        Linear("fc1", ["flat"], (4,), weight=_w(rng, (4, 8), 2, "symmetric"), bits=2,
+               neuron=Neuron([1, 2, 1, 2], [0, 0, 0, 0], "subtract", "half")),
+        HostLinear("head", ["fc1"], (3,), weight=rng.normal(size=(3, 4)).round(2), bias=[0.5, 0.0, -0.5], input_scale=1.0),
+    )
+    spec = {"name": "doc-example-chip", "revision": "1.0", "note": "a stand-in; compiled artefacts embed the whole spec"}
+    art = Artefact(InputSpec((1, 4, 4), "current", 0, 255, scale=1 / 255), layers, t, spec,
+                   {"snnc_version": "0.1.0", "builder": "tests/runtime/make_golden_files.py doc_example"})
+    x = rng.random((2, 1, 4, 4)).astype(np.float32)
+    return make_golden(art, x, 4)
+
+
+BUILDERS = {"lenet_host": lenet_host, "rate_mlp": rate_mlp, "wrap_residual": wrap_residual, "doc_example": doc_example}
+
+
+def doc_json(value, indent: int = 0, used: int = 0, width: int = 100) -> str:
+    """JSON laid out for reading: a value on one line when it fits in `width`, else one item per line."""
+    one = json.dumps(value)
+    if used + len(one) <= width or not isinstance(value, (dict, list)) or not value:
+        return one
+    pad = " " * (indent + 1)
+    if isinstance(value, dict):
+        items = [f"{pad}{json.dumps(k)}: " for k in value]
+        items = [head + doc_json(v, indent + 1, len(head) + 1, width) for head, v in zip(items, value.values())]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    return "[\n" + ",\n".join(pad + doc_json(v, indent + 1, len(pad) + 1, width) for v in value) + "\n" + " " * indent + "]"
+
+
+def doc_example_text(path: Path = GOLDEN_DIR / "doc_example.snn") -> str:
+    """The JSON block of docs/artefact.md: doc_example.snn's manifest.json, laid out by doc_json."""
+    with zipfile.ZipFile(path) as zf:
+        return doc_json(json.loads(zf.read("manifest.json"))) + "\n"
 
 
 def main(out_dir: Path = GOLDEN_DIR) -> None:
@@ -95,4 +139,7 @@ def main(out_dir: Path = GOLDEN_DIR) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else GOLDEN_DIR)
+    if sys.argv[1:] == ["--doc-example"]:
+        sys.stdout.write(doc_example_text())
+    else:
+        main(Path(sys.argv[1]) if len(sys.argv) > 1 else GOLDEN_DIR)

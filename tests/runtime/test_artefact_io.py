@@ -24,11 +24,14 @@ def read(path):
 
 
 def write(path, members, manifest=None, rehash=()):
+    """A zip of `members`; with `manifest`, its JSON (after rehashing `rehash`) and a matching
+    manifest.sha256, so the loader gets past the digest to the check a test is about."""
     members = dict(members)
     if manifest is not None:
         for name in rehash:
             manifest["checksums"][name] = hashlib.sha256(members[name]).hexdigest()
         members["manifest.json"] = json.dumps(manifest).encode()
+        members["manifest.sha256"] = (hashlib.sha256(members["manifest.json"]).hexdigest() + "\n").encode()
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in members.items():
             zf.writestr(name, data)
@@ -108,7 +111,10 @@ def test_rejects_missing_manifest(tmp_path, parts):
 def test_rejects_unlisted_member(tmp_path, parts):
     members, manifest = parts
     members["weights/extra.bin"] = b"\x00"
-    expect(tmp_path, members, manifest, r"'weights/extra.bin' is not listed")
+    expect(tmp_path, members, manifest, r"member 'weights/extra.bin' is in the archive but the manifest does not define it")
+    members, manifest = read(GOLDEN / "lenet_host.snn"), json.loads(read(GOLDEN / "lenet_host.snn")["manifest.json"])
+    del manifest["checksums"]["weights/fc1.bin"]
+    expect(tmp_path, members, manifest, r"checksums: member 'weights/fc1.bin' \(layers\[5\]\.weight\.member\) is not listed")
 
 
 def test_rejects_shape_mismatch(tmp_path, parts):
@@ -206,7 +212,7 @@ def test_schema_and_validator_agree_on_required_keys(tmp_path):
     """Every key the schema requires is emitted by the writer and, if removed, rejected by the loader."""
     schema = manifest_schema()
     defs = schema["$defs"]
-    for f in ("lenet_host.snn", "rate_mlp.snn", "wrap_residual.snn"):
+    for f in ("lenet_host.snn", "rate_mlp.snn", "wrap_residual.snn", "doc_example.snn"):
         members = read(GOLDEN / f)
         manifest = json.loads(members["manifest.json"])
         targets = [(manifest, schema["required"], ()), (manifest["target"], defs["target"]["required"], ("target",)),

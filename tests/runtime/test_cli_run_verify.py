@@ -40,6 +40,7 @@ def test_verify_mismatch_exit_1_names_layer_timestep_neuron(tmp_path):
     import hashlib
     manifest["checksums"]["golden/spikes/res.npy"] = hashlib.sha256(members["golden/spikes/res.npy"]).hexdigest()
     members["manifest.json"] = json.dumps(manifest).encode()
+    members["manifest.sha256"] = (hashlib.sha256(members["manifest.json"]).hexdigest() + "\n").encode()
     bad = tmp_path / "tampered.snn"
     with zipfile.ZipFile(bad, "w") as zf:
         for n, d in members.items():
