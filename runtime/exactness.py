@@ -154,10 +154,9 @@ def exactness_plan(a: Artefact) -> dict[str, LayerPlan]:
         total = covered_total(m, bound, bias)
         if total > INT64_LIMIT:
             raise ArtefactError(
-                f"layer {layer.name!r}: outside the covered range: 2^membrane_bits + bound + max|bias| = "
-                f"2^{m} + {bound} + {max(abs(b) for b in bias)} = {total} > 2^63 - 1, where bound = {bound} "
-                "is the largest |I| the layer's inputs allow (docs/semantics.md section 8); "
-                "the runtime cannot simulate it exactly"
+                f"layer {layer.name!r}: outside the covered range (docs/semantics.md section 8): "
+                f"2^membrane_bits + bound + max|bias| = 2^{m} + {bound} + {max(abs(b) for b in bias)} = {total} "
+                "> 2^63 - 1 (bound: the bound on |I| from the layer's weights and input ranges)"
             )
         plans[layer.name] = LayerPlan(bound, matmul_dtype(bound), lo + min(bias), hi + max(bias))
     return plans

@@ -19,7 +19,7 @@ from snnc.runtime import (
     Add, Artefact, AvgPool, Concat, Conv, Flatten, InputSpec, Linear, Neuron, Target, exactness_plan, simulate,
 )
 from snnc.runtime.encode import quantize_float, to_int_input
-from snnc.runtime.errors import InputError
+from snnc.runtime.errors import ArtefactError, InputError
 from snnc.runtime.exactness import reads_padding, scan_plan
 from snnc.runtime.validate import carries_spikes
 
@@ -315,3 +315,43 @@ def test_zero_free_input_ranges_equal_reference(backend, case):
         assert plan.j_lo <= int((cur + bias).min()) and int((cur + bias).max()) <= plan.j_hi, name
         assert int(np.abs(cur).max()) <= plan.bound, name
     assert_equal_to_reference(art, x, T, backend)
+
+
+# -- the covered range (docs/semantics.md section 8) --------------------------------------------
+
+def _edge_artefact(bias):
+    target = Target(membrane_bits=62, overflow="wrap", fire="ge", threshold_bits=62, bias_bits=2,
+                    weight_encoding="symmetric", input_bits=62)
+    layer = Linear("l", ["input"], (1,), weight=[[1]], bits=2, neuron=Neuron([2**62 - 1], [bias], "zero", "zero"))
+    return Artefact(InputSpec((1,), "current", 0, 2**62 - 1), (layer,), target)
+
+
+@over_backends
+def test_covered_range_edge_simulates_exactly(backend):
+    """2^62 + (2^62 - 1) + 0 = 2^63 - 1: covered; wrap at 62 bits with the largest values."""
+    art = _edge_artefact(0)
+    x = np.array([[2**62 - 1], [2**61]], np.int64)
+    assert_equal_to_reference(art, x, 3, backend)
+
+
+@over_backends
+def test_beyond_the_covered_range_is_refused_with_its_numbers(backend):
+    art = _edge_artefact(1)  # 2^62 + (2^62 - 1) + 1 = 2^63
+    msg = (r"layer 'l': outside the covered range \(docs/semantics.md section 8\): 2\^membrane_bits \+ bound \+ "
+           rf"max\|bias\| = 2\^62 \+ {2**62 - 1} \+ 1 = {2**63} > 2\^63 - 1 \(bound: ")
+    with pytest.raises(ArtefactError, match=msg):
+        simulate(art, np.zeros((1, 1), np.int64), 1, backend=backend)
+
+
+@over_backends
+def test_scan_dtype_holds_the_current_before_the_bias(backend):
+    """I in [0, 40000] with bias -20000: I + bias fits int16 and no overflow is possible in one
+    step, but the scan casts I itself to its dtype before adding the bias, so int16 is too narrow."""
+    target = Target(membrane_bits=16, overflow="saturate", fire="ge", threshold_bits=15, bias_bits=16,
+                    weight_encoding="symmetric", input_bits=16)
+    layer = Linear("l", ["input"], (1,), weight=[[1]], bits=2, neuron=Neuron([30000], [-20000], "zero", "zero"))
+    art = Artefact(InputSpec((1,), "current", 0, 40000), (layer,), target)
+    sp = scan_plan(layer, target, exactness_plan(art)["l"], 1)
+    assert not (sp.clamp_lo or sp.clamp_hi or sp.wrap)
+    assert sp.dtype == np.int32
+    assert_equal_to_reference(art, np.array([[40000], [0], [12345]]), 1, backend)
