@@ -77,7 +77,8 @@ class InputSpec:
     """The network input. Shape excludes the batch axis: (C, H, W) or (F,).
 
     A float input x becomes x_int = clip(rint(float64(x) / scale), lo, hi) (rint: round half to
-    even); an integer input is x_int itself and must lie in [lo, hi].
+    even; the clip compares exact integers, not float64(lo), float64(hi)); an integer input is
+    x_int itself (each value as the integer its dtype denotes) and must lie in [lo, hi].
     encoding "current": every timestep, the consuming layers receive s = x_int.
     encoding "rate": each element is an accumulator a (a_0 = floor(hi/2) for rate_init "half",
     0 for "zero"); each step a <- a + x_int, and if a >= hi it emits 1 and a <- a - hi.
@@ -101,7 +102,8 @@ class Neuron:
 
     Per step: V <- ovf(V + I + bias); s = V >= theta (or >); where s: V <- 0 ("zero") or
     V <- V - theta ("subtract"). threshold has length 1 (per tensor) or O (per channel);
-    bias has length O. v_init "zero": V_0 = 0; "half": V_0 = floor(theta / 2).
+    bias has length O. v_init "zero": V_0 = 0; "half": V_0 = floor(theta / 2), which must fit:
+    floor(max theta / 2) <= 2^(m-1) - 1. A theta above the membrane range never fires.
     """
 
     threshold: tuple[int, ...]
@@ -136,7 +138,8 @@ class Conv(_Layer):
     """2-D convolution of spikes (or input current), zero padded, then IF neurons.
 
     I[o, y, x] = sum_{c, i, j} w[o, c, i, j] * s[g*Ci + c, y*sh + i - top, x*sw + j - left]
-    where g = o // (O / groups), Ci = C_in / groups; out-of-range input positions are 0.
+    where g = o // (O / groups), Ci = C_in / groups; out-of-range input positions are 0 (also for
+    an input current whose range [lo, hi] excludes 0).
     weight: int8 array (O, C_in/groups, kh, kw) of the true integer values, `bits` wide.
     padding: (top, left, bottom, right). Output H = (H + top + bottom - kh) // sh + 1.
     """
