@@ -26,10 +26,28 @@ __all__ = ["import_module", "check_module", "compile_module"]
 
 def import_module(module: Any, example_input: Any, *, canonical: bool = False) -> Graph:
     """The IR of `module` (traced on `example_input`, shape (N, ...)): as imported, or after the
-    front-end pipeline (canonicalize, shape inference, BatchNorm folding) with `canonical=True`."""
-    from snnc.compiler.frontends.torch import import_module as _import
+    front-end pipeline (canonicalize, shape inference, BatchNorm folding) with `canonical=True`.
 
-    graph = _import(module, example_input)
+    `module` may also be a `torch.export.ExportedProgram` (e.g. `torch.export.load(path)`), which
+    is imported as it is. The module `ExportedProgram.module()` returns cannot be switched to
+    eval mode (torch refuses), so it is refused with a message saying what to pass instead."""
+    import torch
+
+    from snnc.compiler.frontends.torch import import_module as _import, import_program
+
+    if isinstance(module, torch.export.ExportedProgram):
+        graph = import_program(module, "<ExportedProgram>", name="model")
+    else:
+        if not isinstance(module, torch.nn.Module):
+            raise SnncError(f"module: expected a torch.nn.Module or a torch.export.ExportedProgram, got {type(module).__name__}")
+        try:
+            module.train(module.training)  # what the export in eval mode does; an unlifted export refuses
+        except NotImplementedError:
+            raise SnncError(
+                "module: this is the module of an ExportedProgram (`torch.export.load(...).module()`), which torch "
+                "cannot switch to eval mode; pass the ExportedProgram itself (`torch.export.load(path)`), or the "
+                ".pt2 path to `snnc check` / `snnc compile`") from None
+        graph = _import(module, example_input)
     if canonical:
         from snnc.compiler.passes import frontend_pipeline
 
@@ -59,7 +77,7 @@ def check_module(module: Any, example_input: Any, *, hw: Any = "hw_v1", bits: in
 
 def _dataset(calib: Any, data_scale: float | None):
     """`calib` as a Dataset: a Dataset, a .npz/.npy path, or an array / tensor of inputs (N, ...)."""
-    from snnc.compiler.data import Dataset, load_dataset
+    from snnc.compiler.data import Dataset, dataset_from_array, load_dataset
 
     if calib is None or isinstance(calib, Dataset):
         return calib
@@ -67,12 +85,7 @@ def _dataset(calib: Any, data_scale: float | None):
         return load_dataset(calib, role="calib", scale=data_scale)
     if hasattr(calib, "detach"):  # a torch tensor
         calib = calib.detach().cpu().numpy()
-    x = np.asarray(calib)
-    if x.dtype.kind not in "uif" or x.ndim < 2:
-        raise SnncError(f"calib: expected inputs (N, ...) of a numeric type, got {x.dtype} {x.shape}")
-    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
-        raise SnncError("calib: inputs contain NaN or inf")
-    return Dataset(x=x, y=None, scale=1.0 if data_scale is None else float(data_scale), source="<array>")
+    return dataset_from_array(np.asarray(calib), scale=data_scale, source="calib")
 
 
 def compile_module(module: Any, example_input: Any, *, hw: Any = "hw_v1", bits: int, calib: Any = None,

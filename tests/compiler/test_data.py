@@ -10,7 +10,7 @@ from snnc.compiler.errors import SnncError
 
 def test_roles_pick_calibration_and_test_splits(tmp_path):
     p = tmp_path / "d.npz"
-    np.savez(p, calib_x=np.zeros((4, 5, 5), np.uint8), x=np.ones((6, 5, 5), np.uint8), y=np.arange(6, dtype=np.uint8),
+    np.savez(p, calib_x=np.arange(100, dtype=np.uint8).reshape(4, 5, 5), x=np.eye(5, dtype=np.uint8)[None].repeat(6, 0), y=np.arange(6, dtype=np.uint8),
              x_scale=np.float32(0.5))
     cal = load_dataset(p, role="calib")
     ev = load_dataset(p, role="eval")
@@ -47,6 +47,6 @@ def test_missing_file_and_wrong_sample_shape(tmp_path):
     with pytest.raises(SnncError, match="no such data file"):
         load_dataset(tmp_path / "nope.npz")
     p = tmp_path / "x.npy"
-    np.save(p, np.zeros((2, 7)))
+    np.save(p, np.arange(14.0).reshape(2, 7))
     with pytest.raises(SnncError, match="expects"):
         next(load_dataset(p).batches(2, (1, 28, 28)))
