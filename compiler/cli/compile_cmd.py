@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
+from snnc.compiler.atomic import clean_stale
 from snnc.compiler.cli.common import EXIT_FAILED, EXIT_OK, fail, handle_user_errors
 from snnc.compiler.cli.options import (
     bits_option, build_compile_options, compile_options, format_option, hw_option, load_calib,
-    load_spec_and_bits, quiet_option,
+    OutputFile, load_spec_and_bits, quiet_option,
 )
 from snnc.compiler.cli.progress import progress
 
@@ -18,7 +19,7 @@ from snnc.compiler.cli.progress import progress
 @click.argument("model", type=click.Path(dir_okay=False))
 @hw_option
 @bits_option
-@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Artefact to write (default: MODEL with .snn).")
+@click.option("-o", "--out", type=OutputFile(), help="Artefact to write (default: MODEL with .snn).")
 @click.option("--timesteps", "-T", type=click.IntRange(1), default=32, show_default=True,
               help="Timesteps for the golden vectors and the agreement check.")
 @compile_options
@@ -37,6 +38,7 @@ def compile_cmd(model, hw, bits, out, timesteps, fmt, quiet, **kw):
     if not Path(model).is_file():
         fail(f"{model}: no such model file")
     out = out or str(Path(model).with_suffix(".snn"))
+    clean_stale(out)  # temporary files a killed earlier compile left next to the artefact
     opts = build_compile_options(bits, timesteps, kw)
     data, _ = load_calib(kw)
     result = compile_model(model, spec, opts, data, out, progress=progress(not quiet and fmt == "text"))

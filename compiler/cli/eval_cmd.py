@@ -22,8 +22,8 @@ import click
 
 from snnc.compiler.cli.common import EXIT_FAILED, fail, handle_user_errors
 from snnc.compiler.cli.options import (
-    build_compile_options, compile_options, format_option, hw_option, load_calib, load_spec_and_bits, quiet_option,
-    timesteps_list,
+    OutputDir, build_compile_options, compile_options, format_option, hw_option, load_calib, load_spec_and_bits,
+    quiet_option, timesteps_list,
 )
 from snnc.compiler.cli.progress import progress
 
@@ -151,7 +151,7 @@ def _config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, e
               help="Energy of one accumulate (addition) in pJ (same source).")
 @click.option("--float-model", type=click.Path(dir_okay=False), default=None, metavar="MODEL",
               help="With an artefact: also score this float model on the same data, as the reference.")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+@click.option("--report", "report_dir", type=OutputDir(), default=None, metavar="DIR",
               help="Write DIR/report.md with PNG plots (needs matplotlib).")
 @format_option
 @quiet_option

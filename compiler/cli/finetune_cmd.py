@@ -9,7 +9,7 @@ import click
 
 from snnc.compiler.cli.common import EXIT_FAILED, EXIT_OK, fail, handle_user_errors
 from snnc.compiler.cli.options import (
-    bits_option, format_option, hw_option, load_spec_and_bits, quiet_option, timesteps_list,
+    OutputFile, bits_option, format_option, hw_option, load_spec_and_bits, positive_scale, quiet_option, timesteps_list,
 )
 
 
@@ -19,7 +19,7 @@ from snnc.compiler.cli.options import (
               help="Labelled training data: .npz with x_train/y_train (or x/y, calib_x/calib_y) [, x_scale].")
 @hw_option
 @bits_option
-@click.option("-o", "--out", type=click.Path(dir_okay=False), help="ONNX file to write (default: MODEL_qat<N>.onnx).")
+@click.option("-o", "--out", type=OutputFile(), help="ONNX file to write (default: MODEL_qat<N>.onnx).")
 @click.option("--epochs", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-4, show_default=True, help="Adam learning rate (cosine decay to 0).")
 @click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
@@ -40,7 +40,7 @@ from snnc.compiler.cli.options import (
 @click.option("--calib-samples", type=click.IntRange(1), default=1000, show_default=True,
               help="Calibrate on the first this many inputs that `snnc compile --calib DATA` reads (calib_x, else "
                    "x_train, else x); compile with the same --calib-samples.")
-@click.option("--data-scale", type=float, default=None, help="Multiply stored data by this (default: the file's x_scale, else 1).")
+@click.option("--data-scale", type=float, default=None, callback=positive_scale, help="Multiply stored data by this (default: the file's x_scale, else 1).")
 @click.option("--input-scale", type=float, default=None, help="Float value of one integer input step (default: from the data range).")
 @click.option("--max-shift", type=click.IntRange(0), default=0, show_default=True, help="Random-shift augmentation of images, in pixels.")
 @click.option("--device", default="auto", show_default=True, help="auto (least-loaded GPU via GPUtil, else CPU), cpu, cuda or cuda:N.")

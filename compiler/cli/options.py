@@ -21,6 +21,58 @@ backend_option = click.option(
     help="Simulator implementation (identical results): numba's compiled kernels when installed (auto), or numpy.")
 
 
+class OutputFile(click.Path):
+    """A file the command will write: refused at parse time, before any work, when its directory
+    is missing or not writable or when it names a directory (`-o missing/dir/model.snn`)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False)
+
+    def convert(self, value, param, ctx):
+        from snnc.compiler.atomic import check_writable
+        from snnc.compiler.errors import SnncError
+
+        value = super().convert(value, param, ctx)
+        try:
+            check_writable(value, "file")
+        except SnncError as exc:
+            self.fail(str(exc).removeprefix("file "), param, ctx)
+        return value
+
+
+class OutputDir(click.Path):
+    """A directory the command will write into (created if missing): its parent must exist."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False)
+
+    def convert(self, value, param, ctx):
+        import os
+        from pathlib import Path
+
+        value = super().convert(value, param, ctx)
+        p = Path(value)
+        parent = p.parent if str(p.parent) else Path(".")
+        if p.exists() and not p.is_dir():
+            self.fail(f"{p}: exists and is not a directory", param, ctx)
+        if not p.exists() and not parent.is_dir():
+            self.fail(f"{p}: the directory {parent} does not exist", param, ctx)
+        if not os.access(p if p.exists() else parent, os.W_OK | os.X_OK):
+            self.fail(f"{p}: not writable", param, ctx)
+        return value
+
+
+def positive_scale(ctx, param, value):
+    """A click callback: None, or a positive finite float (a data scale)."""
+    import math
+
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0:
+        raise click.BadParameter(f"{value} must be a positive, finite number")
+    return value
+
+
 def load_spec_and_bits(hw: str, bits: int):
     """The spec, after checking that it allows `bits` (exit 2 otherwise)."""
     from snnc.compiler.cli.common import fail
@@ -46,7 +98,7 @@ def timesteps_list(ctx, param, value: str) -> list[int]:
 _COMPILE_OPTIONS = [
     click.option("--calib", type=click.Path(dir_okay=False),
                  help="Calibration inputs (.npz with calib_x / x_train / x [, x_scale], or .npy)."),
-    click.option("--data-scale", type=float, default=None,
+    click.option("--data-scale", type=float, default=None, callback=positive_scale,
                  help="Multiply stored data by this to get the model's input (default: the file's x_scale, else 1)."),
     click.option("--calib-samples", type=click.IntRange(1), default=1000, show_default=True,
                  help="Use at most this many calibration inputs."),

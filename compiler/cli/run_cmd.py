@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import click
 
+import numpy as np
+
+from snnc.compiler.atomic import atomic_write
 from snnc.compiler.cli.common import handle_user_errors
-from snnc.compiler.cli.options import backend_option
+from snnc.compiler.cli.options import OutputFile, backend_option
 from snnc.runtime import InputError, load, simulate
-from snnc.runtime.npyio import load_input_npy, save_result_npz
+from snnc.runtime.npyio import load_input_npy, result_arrays
 
 SHOW = 20
 
@@ -16,7 +19,7 @@ SHOW = 20
 @click.argument("input_npy", metavar="INPUT.npy", type=click.Path(dir_okay=False))
 @click.option("--timesteps", "-T", type=click.IntRange(min=1), default=None,
               help="Timesteps to simulate (default: the T of the artefact's golden vectors).")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", "out", type=OutputFile(), default=None,
               help="Write counts per layer, logits and predictions (and traces) to this .npz.")
 @click.option("--trace", is_flag=True, help="Also record per-layer spikes and membranes (B, T, ...) in --out.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Samples simulated at once.")
@@ -41,5 +44,6 @@ def run(artefact: str, input_npy: str, timesteps: int | None, out: str | None, t
     if len(x) > SHOW:
         click.echo(f"  ... {len(x) - SHOW} more")
     if out:
-        save_result_npz(res, out)
+        with atomic_write(out) as fh:  # a kill leaves the earlier result, never a truncated .npz
+            np.savez(fh, **result_arrays(res))
         click.echo(f"wrote {out}")

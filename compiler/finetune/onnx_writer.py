@@ -176,10 +176,6 @@ def to_onnx(graph: Graph):
 
 
 def save_onnx(graph: Graph, path: str | Path) -> Path:
-    import onnx
+    from snnc.compiler.atomic import write_bytes
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    onnx.save(to_onnx(graph), str(tmp))
-    tmp.replace(path)
-    return path
+    return write_bytes(path, to_onnx(graph).SerializeToString())  # atomic: fsynced temp file, then rename

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from snnc.compiler.atomic import write_text
 from snnc.compiler.report import plots
 
 
@@ -148,5 +149,5 @@ def write_report(out: str | Path, result: dict[str, Any], extras: list[ConfigPlo
             continue
         lines += _config_section(out, c, extra, ts, f"_{i + 1}" if len(configs) > 1 else "", level) + [""]
     path = out / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_text(path, "\n".join(lines))  # atomic: a killed run leaves the earlier report
     return path

@@ -21,7 +21,10 @@ def _figure(w: float, h: float):
 
 
 def _save(fig, path: Path) -> None:
-    fig.savefig(path, format="png", metadata={"Software": None})
+    from snnc.compiler.atomic import atomic_write
+
+    with atomic_write(path) as f:  # a killed run leaves the earlier plot, never half a PNG
+        fig.savefig(f, format="png", metadata={"Software": None})
 
 
 def _space(fig, top: float = 0.55, bottom: float = 0.5, left: float = 0.75, right: float = 0.15) -> None:
