@@ -9,7 +9,7 @@ import numpy as np
 from snnc.runtime.errors import ArtefactError
 from snnc.runtime.fastsim import simulate
 from snnc.runtime.model import Artefact, Golden
-from snnc.runtime.validate import carries_spikes
+from snnc.runtime.validate import MAX_TIMESTEPS, carries_spikes
 
 AUTO_SPIKES_LIMIT = 1 << 20  # store full spike trains when they have at most this many values
 
@@ -53,6 +53,9 @@ def make_golden(artefact: Artefact, inputs: np.ndarray, timesteps: int, *, spike
 
     spikes: store the full spike trains (default: when they hold at most 2^20 values).
     """
+    if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or not 1 <= timesteps <= MAX_TIMESTEPS:
+        raise ArtefactError(f"golden: timesteps: {timesteps!r} must be an integer in [1, {MAX_TIMESTEPS}]")
+    timesteps = int(timesteps)
     inputs = np.asarray(inputs)
     if spikes is None:
         spiking = carries_spikes(artefact)
