@@ -98,8 +98,8 @@ def compile_module(module: Any, example_input: Any, *, hw: Any = "hw_v1", bits: 
     per_channel, input_encoding, input_scale, calib_samples, batch_size. As with the CLI, a
     model that does not fit is not compiled: `result.exit_code == 1` and `result.check` says why.
     """
-    from snnc.compiler.build import compile_graph
-    from snnc.compiler.lower import CompileOptions
+    from snnc.compiler.backend.build import compile_graph
+    from snnc.compiler.backend.options import CompileOptions
 
     known = {f.name for f in dataclasses.fields(CompileOptions)} - {"bits", "timesteps"}
     unknown = sorted(set(options) - known)

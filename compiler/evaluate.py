@@ -20,7 +20,7 @@ from snnc.compiler.data import Dataset
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.interpret import run as run_float
-from snnc.compiler.lower import quantize_input
+from snnc.compiler.backend.lower import quantize_input
 from snnc import runtime
 from snnc.runtime.encode import rate_spikes, to_int_input
 
@@ -161,8 +161,8 @@ def activity_summary(art, acc: Accuracy, *, e_mac_pj: float = en.E_MAC_PJ, e_ac_
 def ann_layer_values(graph: Graph, lowered) -> dict[str, tuple[str, float]]:
     """Artefact layer name -> (IR value holding that layer's ANN activation, its scale λ) for the
     layers with neurons; the quantized ANN (`lowered.qann`) has the same value names."""
-    from snnc.compiler.lower import artefact_names
-    from snnc.compiler.stages import plan_stages
+    from snnc.compiler.backend.plan import artefact_names
+    from snnc.compiler.backend.plan import plan_stages
 
     stages = plan_stages(graph)
     names = artefact_names(stages)

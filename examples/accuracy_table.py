@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.compiler.build import compile_graph, file_sha256, prepare
+from snnc.compiler.backend.build import compile_graph, file_sha256, prepare
 from snnc.compiler.data import Dataset
 from snnc.compiler.evaluate import evaluate
-from snnc.compiler.lower import CompileOptions
+from snnc.compiler.backend.options import CompileOptions
 from snnc.hwspec import load_spec
 
 

@@ -62,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from snnc.compiler.build import prepare
+    from snnc.compiler.backend.build import prepare
     from snnc.compiler.data import Dataset
     from snnc.compiler.finetune import FinetuneOptions, accuracy, compile_matches, finetune, save_onnx
-    from snnc.compiler.lower import CompileOptions
+    from snnc.compiler.backend.options import CompileOptions
     from snnc.hwspec import load_spec
 
     torch.set_num_threads(args.threads)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             "onnx_sha256": sha256(path), "torch_version": torch.__version__,
         }
         if args.eval_samples:
-            from snnc.compiler.build import compile_graph
+            from snnc.compiler.backend.build import compile_graph
             from snnc.compiler.evaluate import evaluate
 
             ts = [int(t) for t in args.eval_timesteps.split(",")]

@@ -1,19 +1,33 @@
-"""Group a canonical IR graph into the stages of a spiking network.
+"""The stage plan: the back end's IR, planned once from a canonical graph and a hardware spec.
 
 A stage is what becomes one artefact layer: a conv or linear with the ReLU/Clip that follows it
 (a spiking layer), an average pool, a residual add with its ReLU, a flatten, a concat, or the
 final linear (+ softmax) that the host computes. Activations never stand alone on the core: the IF
 neuron implements them.
+
+Where each node runs comes from the check's placement rules (`check.placement.place`), and every
+reason a graph cannot be planned is a `Violation` with a stable code and a hint: `snnc check`
+reports the planner's findings among its own (`check.rules.stage_plan_rule`), so a model that
+passes `check` always plans, and `compile` never refuses what `check` accepted.
+
+Stage kinds are a registry (`STAGE_KINDS`, op -> planner); the emitters of `emit.py` are keyed by
+the same kinds. To add a stage kind: a planner here, an emitter there, a runtime layer.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
+from snnc.compiler.check.placement import HOST, is_relu_like, place
+from snnc.compiler.check.violations import Violation
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph, Node
+from snnc.compiler.ir.ops import ACTIVATIONS, attr
+from snnc.compiler.registry import Registry
+from snnc.hwspec import HardwareSpec
 
-WEIGHTED = ("conv", "linear")
-ACTS = ("relu", "clip")
+# Stage kinds whose layer has IF neurons driven by weights (normalization gives them a λ_out).
+SPIKING = ("conv", "linear", "add")
 
 
 @dataclass
@@ -29,70 +43,294 @@ class Stage:
     def name(self) -> str:
         return self.node.name
 
+    @property
+    def nodes(self) -> list[Node]:
+        return [self.node] + ([self.act] if self.act is not None else []) + self.extra
 
-def _sole_consumer(graph: Graph, value: str) -> Node | None:
-    users = graph.consumers(value)
-    return users[0] if len(users) == 1 and value not in graph.outputs else None
+
+class PlanError(SnncError):
+    """The graph cannot be planned; `violations` says why (the same findings `snnc check` reports)."""
+
+    def __init__(self, violations: list[Violation]):
+        self.violations = violations
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more; run `snnc check` for the full report)" if len(violations) > 1 else ""
+        super().__init__(f"layer {first.layer} ({first.op}): {first.message}; {first.hint}{more}")
 
 
-def host_node(graph: Graph) -> Node | None:
-    """The final linear layer: a linear without activation whose output (or its softmax) is the graph output."""
-    for node in reversed(graph.nodes):
-        if node.op == "linear":
-            out = node.output
-            user = _sole_consumer(graph, out)
-            if out in graph.outputs or (user is not None and user.op == "softmax" and user.output in graph.outputs):
-                return node
-            return None
+@dataclass
+class StagePlan:
+    """The stages in order, with the artefact name of each. `verify()` checks the invariants."""
+
+    graph: Graph
+    stages: list[Stage]
+    names: dict[str, str]  # model layer name -> artefact layer name
+
+    def __iter__(self):
+        return iter(self.stages)
+
+    def __len__(self) -> int:
+        return len(self.stages)
+
+    @property
+    def spiking(self) -> list[Stage]:
+        return [s for s in self.stages if s.kind in SPIKING]
+
+    @property
+    def host(self) -> Stage:
+        return self.stages[-1]
+
+    def verify(self) -> None:
+        """Each stage reads the graph input or an earlier stage's output; every node belongs to
+        exactly one stage; one host stage, last, writing the graph output."""
+        g = self.graph
+        written = {g.inputs[0]}
+        seen: set[int] = set()
+        for st in self.stages:
+            missing = [v for v in st.inputs if v not in written]
+            if missing:
+                raise AssertionError(f"stage plan: {st.name} reads {missing} before they are written")
+            if st.output in written:
+                raise AssertionError(f"stage plan: {st.output} written twice")
+            written.add(st.output)
+            for n in st.nodes:
+                if id(n) in seen:
+                    raise AssertionError(f"stage plan: node {n.name} in two stages")
+                seen.add(id(n))
+        left = [n.name for n in g.nodes if id(n) not in seen]
+        if left:
+            raise AssertionError(f"stage plan: nodes in no stage: {left}")
+        kinds = [s.kind for s in self.stages]
+        if kinds.count("host_linear") != 1 or kinds[-1] != "host_linear" or self.host.output != g.outputs[0]:
+            raise AssertionError(f"stage plan: expected one host stage writing the graph output, got {kinds}")
+        if sorted(self.names) != sorted(s.name for s in self.stages) or len(set(self.names.values())) != len(self.names):
+            raise AssertionError("stage plan: artefact names are not one per stage")
+
+
+# -- planning ------------------------------------------------------------------------------------------
+@dataclass
+class PlanContext:
+    graph: Graph
+    spec: HardwareSpec
+    placement: dict[str, str]
+    stages: list[Stage] = field(default_factory=list)
+    absorbed: set[int] = field(default_factory=set)
+    violations: list[Violation] = field(default_factory=list)
+    written: set[str] = field(default_factory=set)  # values planned stages (or the graph input) provide
+    deferred: list[str] = field(default_factory=list)  # nodes left to another check rule (HW003, HW004, ...)
+
+    def sole_reader(self, value: str) -> Node | None:
+        users = self.graph.consumers(value)
+        return users[0] if len(users) == 1 and value not in self.graph.outputs else None
+
+    def refuse(self, code: str, node: Node | None, message: str, actual, limit, rule: str, hint: str) -> None:
+        self.violations.append(Violation(code=code, layer=node.name if node else "-", op=node.op if node else "-",
+                                         message=message, actual=actual, limit=limit, rule=rule, hint=hint))
+
+
+Planner = Callable[[PlanContext, Node], None]
+STAGE_KINDS: Registry[Planner] = Registry("stage planner")
+
+
+def _spiking(kind: str) -> Planner:
+    def plan(ctx: PlanContext, node: Node) -> None:
+        act = ctx.sole_reader(node.output)
+        if act is None or not is_relu_like(act):
+            if kind == "conv" and ctx.spec.conv_requires_relu:
+                return  # HW003 (check.rules.conv_followed_by_relu) reports it with its hints
+            readers = ctx.graph.consumers(node.output)
+            actual = ", ".join(f"{r.op} {r.name}" for r in readers) or "graph output"
+            ctx.refuse("HW009", node, f"{node.op} output goes to {actual}, not to a ReLU alone", actual, "relu",
+                       "a spiking layer's IF neuron computes ReLU: its output is read by one ReLU (or Clip(0, c))",
+                       f"add a ReLU directly after {node.name} and retrain (or make {node.name} the final, host layer)")
+            return
+        if kind == "conv" and tuple(attr(node, "dilation")) != (1, 1):
+            _not_in_artefact(ctx, node, f"dilation {tuple(attr(node, 'dilation'))}",
+                             f"use an undilated conv (a larger kernel, or stacked convs) for {node.name}")
+            return
+        ctx.absorbed.add(id(act))
+        ctx.stages.append(Stage(kind, node, list(node.inputs), act.output, act=act))
+    return plan
+
+
+for _op in ("conv", "linear"):
+    STAGE_KINDS.register(_op)(_spiking(_op))
+
+
+@STAGE_KINDS.register("add")
+def _add(ctx: PlanContext, node: Node) -> None:
+    if len(node.inputs) != 2:
+        return  # an add of a constant: HW004 (add_const is no core layer type)
+    _spiking("add")(ctx, node)
+
+
+@STAGE_KINDS.register("avgpool")
+def _avgpool(ctx: PlanContext, node: Node) -> None:
+    if any(attr(node, "padding")):
+        _not_in_artefact(ctx, node, "padding", f"remove the padding of {node.name} (pad the conv before it instead)")
+        return
+    k = tuple(attr(node, "kernel"))
+    _pool(ctx, node, k)
+
+
+@STAGE_KINDS.register("globalavgpool")
+def _globalavgpool(ctx: PlanContext, node: Node) -> None:
+    shape = ctx.graph.shape(node.input)
+    _pool(ctx, node, tuple(shape[2:]) if shape is not None and None not in shape[2:] else None)
+
+
+def _pool(ctx: PlanContext, node: Node, k: tuple[int, ...] | None) -> None:
+    """k None: the window is not known (shape inference stopped at an unsupported op before it)."""
+    theta_max = 2 ** ctx.spec.threshold_bits - 1
+    if k is not None and k[0] * k[1] > theta_max:
+        ctx.refuse("HW010", node, f"a {k[0]}x{k[1]} pool window needs threshold {k[0] * k[1]} > {theta_max}",
+                   k[0] * k[1], theta_max, f"kh * kw <= 2^threshold_bits - 1 = {theta_max}",
+                   f"pool in smaller windows (e.g. two stacked pools) at {node.name}")
+        return
+    ctx.stages.append(Stage("avgpool", node, list(node.inputs), node.output))
+
+
+@STAGE_KINDS.register("flatten")
+def _flatten(ctx: PlanContext, node: Node) -> None:
+    ctx.stages.append(Stage("flatten", node, list(node.inputs), node.output))
+
+
+@STAGE_KINDS.register("concat")
+def _concat(ctx: PlanContext, node: Node) -> None:
+    if node.attrs.get("axis", 1) != 1:
+        _not_in_artefact(ctx, node, f"axis {node.attrs.get('axis')}", "concatenate along the channel axis (1)")
+        return
+    ctx.stages.append(Stage("concat", node, list(node.inputs), node.output))
+
+
+@STAGE_KINDS.register("relu")
+def _relu(ctx: PlanContext, node: Node) -> None:
+    prev = ctx.stages[-1] if ctx.stages else None
+    if prev is not None and prev.output == node.input and prev.kind != "host_linear":
+        prev.extra.append(node)  # ReLU of non-negative spike rates (e.g. after a pool) is the identity
+        prev.output = node.output
+        return
+    _not_in_artefact(ctx, node, "a ReLU of its own",
+                     f"put {node.name} directly after a conv, linear or residual add (the neuron computes it)")
+
+
+def _not_in_artefact(ctx: PlanContext, node: Node, what: str, hint: str) -> None:
+    ctx.refuse("HW011", node, f"{node.op} with {what}: the v1 artefact has no such layer", what,
+               "a layer kind of docs/artefact.md", "every core layer maps to an artefact layer kind", hint)
+
+
+def _host(ctx: PlanContext) -> Node | None:
+    """The final linear on the host, whose output (or that of its softmax) is the graph output."""
+    g = ctx.graph
+    host = [n for n in g.nodes if ctx.placement.get(n.name) == HOST and n.op == "linear"]
+    if host:
+        node = host[-1]
+        out = node.output
+        user = ctx.sole_reader(out)
+        if out in g.outputs or (user is not None and user.op == "softmax" and user.output in g.outputs):
+            return node
+        after = ", ".join(f"{r.op} {r.name}" for r in g.consumers(out))
+        ctx.refuse("HW012", node, f"the host layer's output goes to {after}, not to the model output",
+                   after, "linear [+ softmax]", "the host computes the final linear (+ softmax) and hands back logits",
+                   f"end the model at {node.name} (drop the ops after it, e.g. a final ReLU) and retrain")
+        return None
+    last = g.producer(g.outputs[0]) if g.outputs else None
+    ctx.refuse("HW012", last, "the model does not end in a linear layer for the host", last.op if last else "-",
+               "linear [+ softmax]", "the host computes the final linear (+ softmax) (spec: host_layers)",
+               "end the model with a Linear (Gemm) layer, optionally followed by Softmax")
     return None
 
 
-def plan_stages(graph: Graph) -> list[Stage]:
+def plan_violations(graph: Graph, spec: HardwareSpec | None = None) -> tuple[StagePlan | None, list[Violation]]:
+    """(the plan, []) or (None, every reason the graph cannot be planned). No spec: the shipped
+    default (hw_v1), as for the CLI's `--hw`."""
+    if spec is None:
+        from snnc.hwspec import load_spec
+
+        spec = load_spec("hw_v1")
+    ctx = PlanContext(graph, spec, place(graph, spec))
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise SnncError(f"{graph.name}: compile supports one input and one output")
-    host = host_node(graph)
-    stages: list[Stage] = []
-    absorbed: set[int] = set()
+        ctx.refuse("HW012", None, f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs",
+                   f"{len(graph.inputs)} in, {len(graph.outputs)} out", "1 in, 1 out",
+                   "the artefact has one input and one output", "export a model with one input and one output")
+        return None, ctx.violations
+    host = _host(ctx)
+    ctx.written.add(graph.inputs[0])
     for node in graph.nodes:
-        if id(node) in absorbed:
+        if id(node) in ctx.absorbed:
             continue
+        if any(v not in ctx.written for v in node.inputs):
+            ctx.deferred.append(node.name)  # downstream of a node that could not be planned: its cause is reported
+            continue
+        before = len(ctx.stages)
         if node is host:
             st = Stage("host_linear", node, list(node.inputs), node.output)
-            user = _sole_consumer(graph, node.output)
+            user = ctx.sole_reader(node.output)
             if user is not None and user.op == "softmax":
                 st.extra.append(user)
                 st.output = user.output
-                absorbed.add(id(user))
-            stages.append(st)
+                ctx.absorbed.add(id(user))
+            ctx.stages.append(st)
+            ctx.written.add(st.output)
             continue
-        if node.op in WEIGHTED or (node.op == "add" and len(node.inputs) == 2):
-            act = _sole_consumer(graph, node.output)
-            if act is None or act.op not in ACTS:
-                raise SnncError(
-                    f"layer {node.name} ({node.op}): must be followed by a ReLU to run on the spiking core "
-                    "(run `snnc check` for the full report)"
-                )
-            absorbed.add(id(act))
-            stages.append(Stage(node.op, node, list(node.inputs), act.output, act=act))
+        if ctx.placement.get(node.name) == HOST:
+            ctx.deferred.append(node.name)  # HW007 / HW012 report host nodes in the wrong place
             continue
-        if node.op in ("avgpool", "globalavgpool"):
-            stages.append(Stage("avgpool", node, list(node.inputs), node.output))
+        planner = STAGE_KINDS.get(node.op)
+        if planner is None:
+            if node.op not in ACTIVATIONS:
+                _unknown(ctx, node)
+                ctx.deferred.append(node.name)
+            else:
+                _not_in_artefact(ctx, node, "a ReLU of its own" if node.op == "relu" else "a clip of its own",
+                                 f"put {node.name} directly after a conv, linear or residual add (the neuron computes it)")
             continue
-        if node.op == "flatten":
-            stages.append(Stage("flatten", node, list(node.inputs), node.output))
-            continue
-        if node.op == "concat" and node.attrs.get("axis", 1) == 1:
-            stages.append(Stage("concat", node, list(node.inputs), node.output))
-            continue
-        if node.op == "relu" and stages and stages[-1].output == node.input:
-            # ReLU of non-negative spike rates (e.g. after a pool) is the identity.
-            stages[-1].extra.append(node)
-            stages[-1].output = node.output
-            continue
-        raise SnncError(
-            f"layer {node.name}: op '{node.op}' cannot be placed on the spiking core "
-            "(run `snnc check` for the full report)"
-        )
-    if host is None:
-        raise SnncError(f"{graph.name}: no final linear layer for the host (the model must end in Linear/Gemm, optionally + Softmax)")
-    return stages
+        planner(ctx, node)
+        if len(ctx.stages) == before and not ctx.violations and not any(n is node for st in ctx.stages for n in st.nodes):
+            ctx.deferred.append(node.name)
+        for st in ctx.stages[before:]:
+            ctx.written.add(st.output)
+        if ctx.stages and ctx.stages[-1].extra and ctx.stages[-1].extra[-1] is node:
+            ctx.written.add(node.output)
+    if ctx.violations or ctx.deferred:
+        return None, ctx.violations
+    plan = StagePlan(graph, ctx.stages, artefact_names(ctx.stages))
+    plan.verify()
+    return plan, []
+
+
+def _unknown(ctx: PlanContext, node: Node) -> None:
+    """An op no stage kind takes: HW004 reports it unless the spec lists its layer type."""
+    from snnc.compiler.check.rules import layer_type
+
+    if layer_type(node) in ctx.spec.core_layer_types:
+        _not_in_artefact(ctx, node, f"op {node.op}", {
+            "maxpool": f"replace MaxPool {node.name} with AvgPool (stride = kernel) and retrain",
+        }.get(node.op, f"replace {node.op} {node.name} by a supported layer"))
+
+
+def plan_stages(graph: Graph, spec: HardwareSpec | None = None) -> StagePlan:
+    """The verified stage plan of `graph` on `spec`; `PlanError` (with the violations) if none exists."""
+    plan, violations = plan_violations(graph, spec)
+    if plan is None:
+        if not violations:  # only findings of other check rules: compile runs the check first
+            raise SnncError(f"{graph.name}: the model cannot be placed on the core; run `snnc check` for the report")
+        raise PlanError(violations)
+    return plan
+
+
+def artefact_names(stages: list[Stage]) -> dict[str, str]:
+    """Model layer name -> artefact layer name ([A-Za-z0-9_.-], unique): '/features/features.0/Conv'
+    becomes 'features.features.0.Conv'. The mapping is kept in the artefact's provenance."""
+    import re
+
+    out: dict[str, str] = {}
+    used: set[str] = {"input"}
+    for st in stages:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", ".", st.name).strip(".")[:120] or st.kind
+        name, i = base, 1
+        while name in used:
+            name, i = f"{base}_{i}", i + 1
+        used.add(name)
+        out[st.name] = name
+    return out

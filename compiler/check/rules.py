@@ -265,3 +265,13 @@ def linear_synapse_row(ctx: Context, node: Node) -> list[Violation]:
               f"{n_in} input features need {n_in}*{ctx.bits} = {n_in * ctx.bits} synapse-row bits > {row} "
               "(the published limits cover convolutions; snnc assumes a linear neuron has the same row)",
               n_in, limit, f"in_features * bits <= {row}", hint)]
+
+
+# -- the stage plan ----------------------------------------------------------------------------------------
+@graph_rule
+def stage_plan_rule(ctx: Context) -> list[Violation]:
+    """HW009-HW012: what the back end's stage planner cannot place (one rulebook: compile plans with
+    the same code, so a model that passes check always compiles)."""
+    from snnc.compiler.backend.plan import plan_violations
+
+    return plan_violations(ctx.graph, ctx.spec)[1]

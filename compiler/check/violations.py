@@ -27,6 +27,10 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("HW006", "non-square-kernel", ERROR, "a convolution kernel with kh != kw (the limit table is indexed by square kernel size)"),
     Code("HW007", "host-layer-feeds-core", ERROR, "a host layer's output is read by a layer on the spiking core"),
     Code("HW008", "unfolded-batchnorm", ERROR, "a BatchNorm that could not be folded into a preceding conv/linear"),
+    Code("HW009", "spiking-layer-needs-relu", ERROR, "a linear layer or residual add on the core (or a conv, where the spec does not demand it) whose output is not read by a ReLU alone: the IF neuron computes ReLU"),
+    Code("HW010", "pool-window-threshold", ERROR, "an average pool whose window kh*kw exceeds the largest threshold (2^threshold_bits - 1)"),
+    Code("HW011", "no-artefact-layer", ERROR, "a core layer the artefact has no layer kind for (max pooling, dilated or padded variants, a stray activation)"),
+    Code("HW012", "model-interface", ERROR, "the model does not have one input and one output ending in a linear layer (+ softmax) for the host"),
     Code("HW101", "linear-synapse-row", WARNING, "a core linear layer's synapse row (in_features * bits) exceeds synapse_row_bits"),
 )}
 

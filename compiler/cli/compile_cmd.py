@@ -31,7 +31,7 @@ def compile_cmd(model, hw, bits, out, timesteps, fmt, quiet, **kw):
 
     Runs the same checks as `snnc check` first and writes nothing when they fail (exit 1).
     """
-    from snnc.compiler.build import compile_model
+    from snnc.compiler.backend.build import compile_model
     from snnc.compiler.cli.check_cmd import render_report
 
     spec = load_spec_and_bits(hw, bits)

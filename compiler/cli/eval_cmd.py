@@ -159,7 +159,7 @@ def _config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, e
 def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float_model, report_dir, fmt, quiet, **kw):
     """Accuracy, firing rates, SynOps and energy of MODEL (float, quantized, SNN) or ARTEFACT (SNN)."""
     from snnc import runtime
-    from snnc.compiler.build import compile_graph, file_sha256, prepare
+    from snnc.compiler.backend.build import compile_graph, file_sha256, prepare
     from snnc.compiler.data import load_dataset
     from snnc.compiler.energy import ENERGY_SOURCE
     from snnc.compiler.evaluate import evaluate

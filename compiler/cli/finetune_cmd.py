@@ -67,9 +67,9 @@ def finetune_cmd(model, data, hw, bits, out, epochs, lr, batch_size, per_channel
     """
     import sys
 
-    from snnc.compiler.build import prepare
+    from snnc.compiler.backend.build import prepare
     from snnc.compiler.finetune import FinetuneOptions, compile_matches, finetune, load_training_data, save_onnx
-    from snnc.compiler.lower import CompileOptions
+    from snnc.compiler.backend.options import CompileOptions
 
     spec = load_spec_and_bits(hw, bits)
     if not Path(model).is_file():

@@ -128,7 +128,7 @@ def compile_options(func):
 
 def build_compile_options(bits: int, timesteps: int, kw: dict):
     """CompileOptions from the parsed `compile_options`; pops them from `kw`."""
-    from snnc.compiler.lower import CompileOptions
+    from snnc.compiler.backend.options import CompileOptions
 
     return CompileOptions(
         bits=bits, timesteps=timesteps, norm=kw.pop("norm"), percentile=kw.pop("percentile"), reset=kw.pop("reset"),

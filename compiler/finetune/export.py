@@ -24,7 +24,7 @@ import numpy as np
 
 from snnc.compiler.finetune.qat import SATURATION_MARGIN, LayerScale, QATModel, f32
 from snnc.compiler.ir.graph import Graph
-from snnc.compiler.quantize import MAX_CANDIDATES, quantize_bias, quantize_weights
+from snnc.compiler.backend.quantize import MAX_CANDIDATES, quantize_bias, quantize_weights
 
 MAX_NUDGE = 0.05  # largest relative change of an exported weight
 
@@ -184,7 +184,7 @@ def finalize(model: QATModel) -> Finalized:
 def bake(model: QATModel, final: Finalized) -> Graph:
     """The IR graph of the fine-tuned model: the exported weights, the biases bias_int/θ·λ_out and
     every spiking activation as Clip(0, λ_out)."""
-    from snnc.compiler.stages import plan_stages
+    from snnc.compiler.backend.plan import plan_stages
 
     g = model.net.to_graph()
     ints = final.by_node()
@@ -205,10 +205,12 @@ def unsaturated(model: QATModel, graph: Graph, calib_x: np.ndarray, batch_size: 
     """Stage outputs whose compile-time λ_out would differ from the clip level the integers were
     made for, with compile's value: the activation maximum of `graph` on compile's calibration
     inputs (run by snnc's interpreter, as `--norm max` computes it) must reach the clip level."""
-    from snnc.compiler.calibrate import collect
-    from snnc.compiler.lower import activation_values, quantize_input
+    from snnc.compiler.backend.calibrate import collect
+    from snnc.compiler.backend.lower import quantize_input
+    from snnc.compiler.backend.plan import plan_stages
+    from snnc.compiler.backend.scales import spiking_outputs
 
-    values = activation_values(graph)
+    values = spiking_outputs(plan_stages(graph))
     batches = lambda: (quantize_input(calib_x[i:i + batch_size], *model.input_range)  # noqa: E731
                        for i in range(0, len(calib_x), batch_size))
     stats = collect(graph, values, batches)
@@ -245,9 +247,9 @@ class Match:
 def compile_matches(graph: Graph, final: Finalized, spec, opts, calib) -> Match:
     """Compile `graph` (the exported model, after `frontend_pipeline`) with snnc and compare each
     spiking layer's integer weights, thresholds and biases with the fine-tuning's."""
-    from snnc.compiler.build import compile_graph
-    from snnc.compiler.lower import artefact_names
-    from snnc.compiler.stages import plan_stages
+    from snnc.compiler.backend.build import compile_graph
+    from snnc.compiler.backend.plan import artefact_names
+    from snnc.compiler.backend.plan import plan_stages
 
     res = compile_graph(graph, spec, opts, calib)
     if res.exit_code != 0:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from snnc.compiler.calibrate import ActivationStats
+from snnc.compiler.backend.calibrate import ActivationStats
 from snnc.compiler.errors import SnncError
 from snnc.compiler.finetune.irmodule import IRModule
 from snnc.compiler.finetune.quantizer import (
@@ -31,8 +31,8 @@ from snnc.compiler.finetune.quantizer import (
 )
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.ops import attr
-from snnc.compiler.quantize import weight_range
-from snnc.compiler.stages import plan_stages
+from snnc.compiler.backend.quantize import weight_range
+from snnc.compiler.backend.plan import plan_stages
 from snnc.hwspec import HardwareSpec
 
 

@@ -1,6 +1,6 @@
 """Torch versions of snnc's weight quantizer, with straight-through gradients.
 
-`quantize_weights_torch` applies exactly the rule of `snnc.compiler.quantize.quantize_weights` —
+`quantize_weights_torch` applies exactly the rule of `snnc.compiler.backend.quantize.quantize_weights` —
 per tensor or per output channel, the integer θ in the candidate set of `_candidates` (reused
 from that module, so the candidate sets are the same integers) that minimises
 Σ (w − clip(rint(w·θ))/θ)², ties to the smallest θ — but evaluates all candidates of all channels
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from snnc.compiler.quantize import _candidates, weight_range
+from snnc.compiler.backend.quantize import _candidates, weight_range
 
 CHUNK_ELEMENTS = 1 << 22  # bound on channels x candidates x fan-in evaluated at once
 

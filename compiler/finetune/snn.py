@@ -35,8 +35,8 @@ from torch import nn
 from snnc.compiler.errors import SnncError
 from snnc.compiler.finetune.qat import QATModel
 from snnc.compiler.ir.ops import attr
-from snnc.compiler.lower import add_threshold
-from snnc.compiler.stages import plan_stages
+from snnc.compiler.backend.emit import add_threshold
+from snnc.compiler.backend.plan import plan_stages
 
 RESETS = ("subtract", "zero")
 V_INITS = ("half", "zero")

@@ -3,7 +3,7 @@
     result = finetune(graph, spec, train_data, FinetuneOptions(bits=2, epochs=2, per_channel=True))
     save_onnx(result.graph, "model_qat2.onnx")     # snnc compile --norm max --per-channel ...
 
-`graph` is a canonical IR graph (`snnc.compiler.build.prepare(path)`); `train_data` a labelled
+`graph` is a canonical IR graph (`snnc.compiler.backend.build.prepare(path)`); `train_data` a labelled
 `snnc.compiler.data.Dataset`. The device is chosen by `select_device` ('auto': the least-loaded
 GPU that GPUtil reports, else the CPU).
 """
@@ -21,14 +21,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snnc.compiler.build import calibrate as calibrate_for_compile
+from snnc.compiler.backend.build import calibrate as calibrate_for_compile
 from snnc.compiler.data import Dataset, fit_shape
 from snnc.compiler.errors import SnncError
 from snnc.compiler.finetune.export import Finalized, finalize_and_bake
 from snnc.compiler.finetune.qat import QATConfig, QATModel, clip_levels, stage_scales
 from snnc.compiler.finetune.snn import snn_logits, spiking
 from snnc.compiler.ir.graph import Graph
-from snnc.compiler.lower import CompileOptions
+from snnc.compiler.backend.options import CompileOptions
 from snnc.hwspec import HardwareSpec
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.compiler.calibrate import BINS, collect
+from snnc.compiler.backend.calibrate import BINS, collect
 from snnc.compiler.ir import Graph, Node, Value
 
 

@@ -12,10 +12,14 @@ import numpy as np
 import pytest
 
 from snnc import runtime
-from snnc.compiler.calibrate import collect
+from snnc.compiler.backend.calibrate import collect
 from snnc.compiler.ir import Graph, Node, Value
 from snnc.compiler.ir.interpret import run
-from snnc.compiler.lower import CompileOptions, activation_values, input_quantization, lower, quantize_input
+from snnc.compiler.backend.options import CompileOptions
+from snnc.compiler.backend.lower import input_quantization, lower, quantize_input
+from snnc.compiler.backend.normalize import NORMALIZERS, NormInputs
+from snnc.compiler.backend.plan import plan_stages
+from snnc.compiler.backend.scales import spiking_outputs
 from snnc.compiler.passes.pipeline import frontend_pipeline
 from snnc.hwspec import load_spec
 
@@ -43,8 +47,10 @@ def lowered(bits, per_channel=False, v_init="half", seed=0):
     x = rng.random((64, 1, 8, 8))
     opts = CompileOptions(bits=bits, timesteps=32, per_channel=per_channel, v_init=v_init)
     rng_in = input_quantization(spec, opts, 0.0, 1.0)
-    stats = collect(g, activation_values(g), lambda: iter([quantize_input(x, *rng_in)]))
-    return g, lower(g, spec, opts, stats, rng_in), x, opts
+    plan = plan_stages(g, spec)
+    stats = collect(g, spiking_outputs(plan), lambda: iter([quantize_input(x, *rng_in)]))
+    scales = NORMALIZERS[opts.norm](NormInputs(plan, spec, opts, stats, rng_in, None))
+    return g, lower(plan, spec, opts, scales, rng_in), x, opts
 
 
 @pytest.mark.parametrize("bits", [1, 2, 3, 4])

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from snnc.compiler.quantize import quantize_bias, quantize_weights, weight_range
+from snnc.compiler.backend.quantize import quantize_bias, quantize_weights, weight_range
 
 weights = arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 12)),
                  elements=st.floats(-4, 4, allow_nan=False, width=32))

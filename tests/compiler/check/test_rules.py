@@ -214,7 +214,10 @@ def test_core_linear_synapse_row_is_a_warning(net, hw_v1):
 
 
 def test_check_does_not_depend_on_python_limits(net, tmp_path):
-    """A spec where convs need no ReLU and maxpool is a core type: the same graph passes."""
+    """A spec where convs need no ReLU and maxpool is a core type: the spec's own rules (HW003,
+    HW004) pass. What the artefact cannot express is still found, as compile would find it (this
+    used to pass check and then fail compile): a conv without the neuron's ReLU (HW009), max
+    pooling (HW011), and no final linear for the host (HW012)."""
     doc = yaml.safe_load(resolve("hw_v1").read_text())
     doc["parameters"]["conv_requires_relu"]["value"] = False
     doc["parameters"]["core_layer_types"]["value"].append("maxpool")
@@ -224,4 +227,11 @@ def test_check_does_not_depend_on_python_limits(net, tmp_path):
     g = (net((None, 3, 8, 8)).conv(3, 8, relu=False).node("maxpool", attrs={"kernel": (2, 2), "stride": (2, 2)})
          .node("globalavgpool").node("flatten").linear(8, 10, name="fc").build())
     r = check_graph(g, load_spec(path), 2)
-    assert r.violations == [] and {row.layer: row.placement for row in r.layers}["fc"] == "core"
+    assert {v.code for v in r.violations} == {"HW009", "HW012"}
+    assert {row.layer: row.placement for row in r.layers}["fc"] == "core"
+    g = (net((None, 3, 8, 8)).conv(3, 8).node("maxpool", attrs={"kernel": (2, 2), "stride": (2, 2)}, name="mp")
+         .node("globalavgpool").node("flatten").linear(8, 10, name="fc").build())
+    doc["parameters"]["host_layers"]["value"] = ["final_linear", "softmax"]
+    path.write_text(yaml.safe_dump(doc))
+    r = check_graph(g, load_spec(path), 2)
+    assert found(r) == [("HW011", "mp")] and "AvgPool" in r.violations[0].hint

@@ -8,12 +8,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from snnc.compiler.build import compile_graph, prepare  # noqa: E402
+from snnc.compiler.backend.build import compile_graph, prepare  # noqa: E402
 from snnc.compiler.data import Dataset  # noqa: E402
 from snnc.compiler.finetune import FinetuneOptions, compile_matches, finetune, load_training_data, save_onnx  # noqa: E402
 from snnc.compiler.finetune.export import requantize  # noqa: E402
 from snnc.compiler.ir.interpret import run  # noqa: E402
-from snnc.compiler.lower import CompileOptions, quantize_input  # noqa: E402
+from snnc.compiler.backend.options import CompileOptions  # noqa: E402
+from snnc.compiler.backend.lower import quantize_input  # noqa: E402
 from snnc.hwspec import load_spec  # noqa: E402
 
 CASES = [(2, True, 0), (1, True, 0), (4, False, 4), (3, True, 0)]

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from snnc.compiler.build import prepare  # noqa: E402
+from snnc.compiler.backend.build import prepare  # noqa: E402
 from snnc.compiler.errors import UnsupportedOpsError  # noqa: E402
 from snnc.compiler.finetune.irmodule import IRModule  # noqa: E402
 from snnc.compiler.finetune.onnx_writer import save_onnx  # noqa: E402

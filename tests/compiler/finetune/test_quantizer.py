@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from snnc.compiler.finetune.quantizer import ActQuant, quantize_weights_torch, straight_through  # noqa: E402
-from snnc.compiler.quantize import quantize_weights  # noqa: E402
+from snnc.compiler.backend.quantize import quantize_weights  # noqa: E402
 
 SHAPES = [(6, 1, 5, 5), (16, 6, 3, 3), (40, 120), (3, 7)]
 

@@ -9,13 +9,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from snnc import runtime  # noqa: E402
-from snnc.compiler.build import compile_graph, prepare  # noqa: E402
+from snnc.compiler.backend.build import compile_graph, prepare  # noqa: E402
 from snnc.compiler.data import Dataset  # noqa: E402
 from snnc.compiler.errors import SnncError  # noqa: E402
 from snnc.compiler.finetune import FinetuneOptions, finetune, load_training_data  # noqa: E402
 from snnc.compiler.finetune.snn import snn_logits, spiking  # noqa: E402
-from snnc.compiler.lower import CompileOptions, artefact_names  # noqa: E402
-from snnc.compiler.stages import plan_stages  # noqa: E402
+from snnc.compiler.backend.options import CompileOptions  # noqa: E402
+from snnc.compiler.backend.plan import artefact_names  # noqa: E402
+from snnc.compiler.backend.plan import plan_stages  # noqa: E402
 from snnc.hwspec import load_spec  # noqa: E402
 
 T = 6

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snnc.compiler.build import compile_graph
+from snnc.compiler.backend.build import compile_graph
 from snnc.compiler.check import check_graph
 from snnc.compiler.data import Dataset
 from snnc.compiler.frontends import load_model
 from snnc.compiler.ir.interpret import run
-from snnc.compiler.lower import CompileOptions
+from snnc.compiler.backend.options import CompileOptions
 from snnc.compiler.passes import frontend_pipeline
 from snnc.hwspec import load_spec
 

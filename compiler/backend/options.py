@@ -1,0 +1,65 @@
+"""`CompileOptions`: every option that shapes a compilation, defined once.
+
+Each field carries its help text and, where it has them, its choices or range (`OPTION_META`);
+`validate()` applies them, so the Python API refuses what the CLI refuses, with the same words.
+`to_dict()` is what the artefact's provenance records.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from snnc.compiler.errors import SnncError
+
+
+def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
+           minimum: float | None = None, maximum: float | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices, "min": minimum, "max": maximum})
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    bits: int = field(metadata={"help": "Weight bit width (the spec lists the allowed ones; hw_v1: 1-4).",
+                                "choices": None, "min": 1, "max": 8})
+    timesteps: int = option(32, "Timesteps T of the golden vectors and the agreement check.", minimum=1)
+    norm: str = option("percentile", "Threshold normalization: activation max, a percentile of activations "
+                       "(Rueckauer 2017), or Spike-Norm (Sengupta 2019).", choices=("max", "percentile", "spikenorm"))
+    percentile: float = option(99.99, "Percentile for --norm percentile.", minimum=50, maximum=100)
+    reset: str = option("subtract", "Reset by subtracting the threshold, or to zero.", choices=("subtract", "zero"))
+    v_init: str = option("half", "Initial membrane: floor(threshold/2) or 0.", choices=("half", "zero"))
+    per_channel: bool = option(False, "One threshold per output channel (where the spec allows).")
+    input_encoding: str = option("current", "Integer current every timestep, or deterministic rate-coded spikes.",
+                                 choices=("current", "rate"))
+    input_scale: float | None = option(None, "Float value of one integer input step (default: from the "
+                                       "calibration data range).")
+    calib_samples: int = option(1000, "Use at most this many calibration inputs.", minimum=1)
+    batch_size: int = option(100, "Inputs per batch during calibration.", minimum=1)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        for f in fields(self):
+            v, meta = getattr(self, f.name), f.metadata
+            shown = f.name.replace("_", "-")
+            if meta.get("choices") and v not in meta["choices"]:
+                raise SnncError(f"{shown}: {v!r} is not one of {', '.join(meta['choices'])}")
+            if v is None or isinstance(v, str):
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                if f.type != "bool":
+                    raise SnncError(f"{shown}: expected a number, got {type(v).__name__}")
+                continue
+            if not math.isfinite(v):
+                raise SnncError(f"{shown}: {v} is not a finite number")
+            if meta.get("min") is not None and v < meta["min"] or meta.get("max") is not None and v > meta["max"]:
+                raise SnncError(f"{shown}: {v} is outside [{meta.get('min')}, {meta.get('max')}]")
+        if self.input_scale is not None and not self.input_scale > 0:
+            raise SnncError(f"input-scale: {self.input_scale} must be a positive number")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+OPTION_META = {f.name: f.metadata for f in fields(CompileOptions)}

@@ -1,0 +1,229 @@
+"""The named steps of a compilation, FINN-style: each a small function of the `BuildState`.
+
+    check      the constraint check (a failing report stops the build: nothing is written)
+    plan       the stage plan (placement from the check's rules; verified)
+    calibrate  input range and activation statistics from the calibration data
+    normalize  λ_out of every spiking stage (a registered normalizer)
+    lower      quantize and emit the artefact's layers and the quantized ANN
+    golden     provenance and golden vectors
+    agreement  the SNN's predictions against the quantized ANN's on calibration inputs
+    write      the artefact file (atomic)
+
+`run_steps` runs them in order, calls each hook after each step with (name, state), and writes
+`NN_name.txt` (the state's summary) to `dump_dir` when one is given, like the pass manager does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from snnc import runtime
+from snnc.compiler import __version__
+from snnc.compiler.backend.calibrate import ActivationStats, collect
+from snnc.compiler.backend.lower import Lowered, input_quantization, lower, quantize_input
+from snnc.compiler.backend.normalize import NormInputs, normalize
+from snnc.compiler.backend.options import CompileOptions
+from snnc.compiler.backend.plan import StagePlan, plan_stages
+from snnc.compiler.backend.scales import spiking_outputs
+from snnc.compiler.check import check_graph
+from snnc.compiler.data import Dataset
+from snnc.compiler.errors import SnncError
+from snnc.compiler.ir.graph import Graph
+from snnc.compiler.ir.interpret import run as run_float
+from snnc.hwspec import HardwareSpec
+
+GOLDEN_SAMPLES = 8
+AGREEMENT_SAMPLES = 256
+NO_CALIB_WARNING = (
+    "no calibration data (--calib): activation scales fall back to worst-case bounds from the weights, "
+    "so neurons fire rarely and accuracy can drop by tens of points; pass --calib with a few hundred "
+    "representative inputs"
+)
+
+Progress = Callable[[Iterator, str], Iterator]
+
+
+@dataclass
+class CompileResult:
+    check: Any  # CheckReport
+    lowered: Lowered | None = None
+    artefact: Any = None  # runtime.Artefact with golden vectors
+    out: Path | None = None
+    agreement: float | None = None
+    agreement_samples: int = 0
+    warnings: list[str] = field(default_factory=list)
+    normalizer: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.check.exit_code
+
+
+@dataclass
+class BuildState:
+    graph: Graph
+    spec: HardwareSpec
+    opts: CompileOptions
+    calib: Dataset | None
+    out: Path | None = None
+    source_sha256: str | None = None
+    progress: Progress = lambda it, desc: it  # noqa: E731
+    result: CompileResult | None = None
+    plan: StagePlan | None = None
+    stats: dict[str, ActivationStats] | None = None
+    input_range: tuple[int, int, float] | None = None
+    scales: dict[str, float] | None = None
+    done: bool = False  # a step ended the build (the check failed)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.graph.shape(self.graph.inputs[0])[1:])
+
+    def summary(self) -> str:
+        lines = [f"graph {self.graph.name}: {len(self.graph.nodes)} nodes; spec {self.spec.name}; options {self.opts.to_dict()}"]
+        if self.result is not None:
+            lines.append(f"check: exit {self.result.check.exit_code}, {len(self.result.check.violations)} finding(s)")
+        if self.plan is not None:
+            lines += [f"stage {self.plan.names[s.name]}: {s.kind} {s.inputs} -> {s.output}" for s in self.plan]
+        if self.input_range is not None:
+            lines.append(f"input: lo {self.input_range[0]} hi {self.input_range[1]} scale {self.input_range[2]!r}")
+        if self.scales is not None:
+            lines += [f"lambda {k}: {v!r}" for k, v in self.scales.items()]
+        if self.result is not None and self.result.agreement is not None:
+            lines.append(f"agreement: {self.result.agreement} on {self.result.agreement_samples}")
+        return "\n".join(lines)
+
+
+Step = Callable[[BuildState], None]
+Hook = Callable[[str, BuildState], None]
+
+
+def step_check(s: BuildState) -> None:
+    s.result = CompileResult(check=check_graph(s.graph, s.spec, s.opts.bits))
+    if s.result.exit_code != 0:
+        s.done = True
+        return
+    for opt, allowed in (("reset", s.spec.reset_modes), ("v_init", s.spec.initial_membrane),
+                         ("input_encoding", s.spec.input_encodings)):
+        value = getattr(s.opts, opt)
+        if value not in allowed:
+            raise SnncError(f"--{opt.replace('_', '-')} {value}: the spec {s.spec.name} supports {', '.join(allowed)}")
+    if s.opts.norm == "spikenorm" and s.calib is None:
+        raise SnncError("--norm spikenorm needs calibration data (--calib)")
+
+
+def step_plan(s: BuildState) -> None:
+    s.plan = plan_stages(s.graph, s.spec)
+
+
+def calibrate(graph: Graph, spec: HardwareSpec, opts: CompileOptions, calib: Dataset,
+              progress: Progress | None = None, plan: StagePlan | None = None):
+    """(activation statistics, input range) over the first `opts.calib_samples` calibration inputs.
+
+    The input range (lo, hi, scale) comes from the data's range; the statistics are those of the
+    network the chip sees, with inputs quantized as the chip quantizes them."""
+    shape = tuple(graph.shape(graph.inputs[0])[1:])
+    wrap: Progress = progress or (lambda it, desc: it)
+
+    def batches():
+        for xb, _ in calib.batches(opts.batch_size, shape, limit=opts.calib_samples):
+            yield xb
+
+    dmin = min(float(b.min()) for b in batches())
+    dmax = max(float(b.max()) for b in batches())
+    input_range = input_quantization(spec, opts, dmin, dmax)
+    qbatches = lambda: (quantize_input(b, *input_range) for b in batches())  # noqa: E731
+    values = spiking_outputs(plan if plan is not None else plan_stages(graph, spec))
+    stats = collect(graph, values, qbatches, progress=lambda it: wrap(it, "calibrate"))
+    return stats, input_range
+
+
+def step_calibrate(s: BuildState) -> None:
+    if s.calib is not None:
+        s.stats, s.input_range = calibrate(s.graph, s.spec, s.opts, s.calib, s.progress, s.plan)
+    else:
+        s.result.warnings.append(NO_CALIB_WARNING)
+        s.input_range = input_quantization(s.spec, s.opts, 0.0, 1.0)
+
+
+def step_normalize(s: BuildState) -> None:
+    s.result.normalizer, s.scales = normalize(NormInputs(s.plan, s.spec, s.opts, s.stats, s.input_range, s.calib))
+
+
+def step_lower(s: BuildState) -> None:
+    s.result.lowered = lower(s.plan, s.spec, s.opts, s.scales, s.input_range)
+    s.result.warnings.extend(s.result.lowered.warnings)
+
+
+def step_golden(s: BuildState) -> None:
+    art = _with_provenance(s.result.lowered.artefact, s)
+    s.result.artefact = runtime.make_golden(art, _golden_inputs(s), s.opts.timesteps)
+
+
+def step_agreement(s: BuildState) -> None:
+    if s.calib is None:
+        return
+    n = min(AGREEMENT_SAMPLES, len(s.calib), s.opts.calib_samples)
+    x = s.calib.take(n, s.sample_shape)
+    xq = quantize_input(x, *s.input_range)
+    ann = run_float(s.result.lowered.qann, xq)[s.graph.outputs[0]].argmax(axis=1)
+    snn = runtime.simulate(s.result.artefact, x, s.opts.timesteps).predictions
+    s.result.agreement = float(np.mean(ann == snn))
+    s.result.agreement_samples = n
+
+
+def step_write(s: BuildState) -> None:
+    if s.out is not None:
+        runtime.save(s.result.artefact, s.out)
+        s.result.out = s.out
+
+
+STEPS: list[tuple[str, Step]] = [
+    ("check", step_check), ("plan", step_plan), ("calibrate", step_calibrate), ("normalize", step_normalize),
+    ("lower", step_lower), ("golden", step_golden), ("agreement", step_agreement), ("write", step_write),
+]
+
+
+def run_steps(state: BuildState, steps: list[tuple[str, Step]] | None = None, *,
+              hooks: list[Hook] | None = None, dump_dir: str | Path | None = None) -> BuildState:
+    for i, (name, fn) in enumerate(steps or STEPS):
+        fn(state)
+        for hook in hooks or ():
+            hook(name, state)
+        if dump_dir is not None:
+            d = Path(dump_dir)
+            d.mkdir(parents=True, exist_ok=True)
+            (d / f"{i:02d}_{name}.txt").write_text(state.summary() + "\n", encoding="utf-8")
+        if state.done:
+            break
+    return state
+
+
+def _golden_inputs(s: BuildState) -> np.ndarray:
+    lo, hi, s_in = s.input_range
+    if s.calib is not None:
+        x = s.calib.take(min(GOLDEN_SAMPLES, len(s.calib)), s.sample_shape)
+        return np.clip(np.rint(x / s_in), lo, hi).astype(np.int32)
+    rng = np.random.default_rng(0)  # deterministic: the same inputs give the same artefact
+    return rng.integers(max(lo, 0), hi + 1, size=(GOLDEN_SAMPLES,) + s.sample_shape).astype(np.int32)
+
+
+def _with_provenance(art, s: BuildState):
+    from snnc.compiler.backend.build import file_sha256
+
+    prov = {
+        "snnc_version": __version__,
+        "layer_names": dict(art.provenance.get("layer_names", {})),
+        "source": {"name": Path(str(s.graph.meta.get("source", s.graph.name))).name, "sha256": s.source_sha256},
+        "hardware_spec": {"name": s.spec.name, "revision": s.spec.revision, "sha256": s.spec.sha256},
+        "options": s.opts.to_dict(),
+        "calibration": None if s.calib is None else {
+            "name": Path(s.calib.source).name,
+            "sha256": file_sha256(s.calib.source) if Path(s.calib.source).exists() else None,
+            "samples": min(len(s.calib), s.opts.calib_samples),
+        },
+    }
+    return replace(art, provenance=prov)
