@@ -16,6 +16,19 @@ def _check_gemm(node: OnnxNode, ctx: ImportContext) -> list[str]:
         out.append("operand B is not a constant")
     if node.input(2) and not ctx.is_const(node.input(2)):
         out.append("operand C is not a constant")
+    if out:
+        return out
+    b = ctx.const(node.input(1))
+    if b.ndim != 2:
+        return [f"operand B of rank {b.ndim} (Gemm multiplies by a 2-D matrix)"]
+    a = ctx.shape(node.input(0))
+    if a is not None and len(a) != 2:
+        out.append(f"operand A of rank {len(a)} (Gemm reads a 2-D matrix; flatten first)")
+    n = b.shape[0] if int(node.attr("transB", 0)) else b.shape[1]
+    if node.input(2):
+        c = ctx.const(node.input(2))
+        if c.ndim > 2 or (c.ndim >= 1 and c.shape[-1] not in (1, n)):
+            out.append(f"operand C of shape {list(c.shape)} does not broadcast to the {n} outputs")
     return out
 
 
