@@ -91,6 +91,7 @@ def save(artefact: Artefact, path: PathLike) -> Path:
         raise TypeError(f"save() expects an Artefact, got {type(artefact).__name__}")
     manifest, members = to_manifest(artefact)
     text = manifest_text(manifest)
+    parse_manifest(text, f"{path}: {MANIFEST}")  # refuse to write what load would refuse (nesting, int64)
     members[MANIFEST] = text
     members[MANIFEST_DIGEST] = manifest_digest(text)
     return write_zip(path, members)

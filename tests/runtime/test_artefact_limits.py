@@ -297,3 +297,20 @@ def test_schema_uses_only_keywords_the_checker_supports():
                 yield from walk(item)
 
     assert set(walk(manifest_schema())) <= SUPPORTED
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    import dataclasses
+
+    from snnc.runtime import save
+
+    art = load(GOLDEN / "rate_mlp.snn")
+    deep: dict = {}
+    node = deep
+    for _ in range(80):
+        node["x"] = {}
+        node = node["x"]
+    for provenance, match in ((deep, r"nested deeper than 64 levels"), ({"n": 2 ** 70}, r"outside \[-2\^63, 2\^63 - 1\]")):
+        with pytest.raises(ArtefactError, match=match):
+            save(dataclasses.replace(art, provenance=provenance), tmp_path / "x.snn")
+        assert not list(tmp_path.iterdir())
