@@ -1,4 +1,4 @@
-"""Make the helpers next to these tests (reference_sim, runtime_strategies) importable under --import-mode=importlib."""
+"""Make the helpers next to these tests (runtime_strategies, sim_backends) importable under --import-mode=importlib."""
 import sys
 from pathlib import Path
 

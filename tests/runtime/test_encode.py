@@ -10,7 +10,7 @@ from snnc.runtime import InputSpec
 from snnc.runtime.encode import quantize_float, to_int_input
 from snnc.runtime.errors import InputError
 
-from reference_sim import quantize_input
+from snnc.runtime.reference import quantize_input
 from sim_backends import over_backends
 
 

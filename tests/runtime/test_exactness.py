@@ -6,7 +6,7 @@ import numpy as np
 from snnc.runtime import Artefact, InputSpec, Linear, Neuron, Target, exactness_plan, simulate
 from snnc.runtime.exactness import matmul_dtype
 
-from reference_sim import reference_simulate
+from snnc.runtime.reference import reference_simulate
 from sim_backends import over_backends
 
 

@@ -23,8 +23,8 @@ from snnc.runtime.errors import ArtefactError, InputError
 from snnc.runtime.exactness import reads_padding, scan_plan
 from snnc.runtime.validate import carries_spikes
 
-import reference_sim
-from reference_sim import reference_simulate
+from snnc.runtime import reference as reference_sim
+from snnc.runtime.reference import reference_simulate
 from sim_backends import over_backends
 
 

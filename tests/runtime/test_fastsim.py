@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from snnc.runtime import simulate
 from snnc.runtime.validate import carries_spikes
 
-from reference_sim import reference_simulate
+from snnc.runtime.reference import reference_simulate
 from runtime_strategies import artefacts, batches
 from sim_backends import over_backends
 

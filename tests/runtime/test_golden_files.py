@@ -13,7 +13,7 @@ import pytest
 
 from snnc.runtime import load, make_golden, simulate, verify
 
-from reference_sim import reference_simulate
+from snnc.runtime.reference import reference_simulate
 from sim_backends import over_backends
 
 GOLDEN = Path(__file__).parent / "golden"

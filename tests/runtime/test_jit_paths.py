@@ -19,7 +19,7 @@ from snnc.runtime import Artefact, InputSpec, Linear, Neuron, Target, load, simu
 from snnc.runtime.backend import numba_available
 from snnc.runtime.exactness import ScanPlan
 
-from reference_sim import reference_simulate
+from snnc.runtime.reference import reference_simulate
 from test_fastsim import assert_identical, cases
 
 pytestmark = pytest.mark.skipif(not numba_available(), reason="numba not installed")
