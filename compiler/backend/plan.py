@@ -117,6 +117,8 @@ class PlanContext:
     absorbed: set[int] = field(default_factory=set)
     violations: list[Violation] = field(default_factory=list)
     written: set[str] = field(default_factory=set)  # values planned stages (or the graph input) provide
+    spikes: dict[str, bool] = field(default_factory=dict)  # value -> carries spikes of a neuron layer (not input)
+    from_input: dict[str, bool] = field(default_factory=dict)  # value -> its λ is the input's (through pools etc.)
     deferred: list[str] = field(default_factory=list)  # nodes left to another check rule (HW003, HW004, ...)
 
     def sole_reader(self, value: str) -> Node | None:
@@ -200,6 +202,12 @@ def _concat(ctx: PlanContext, node: Node) -> None:
     if node.attrs.get("axis", 1) != 1:
         _not_in_artefact(ctx, node, f"axis {node.attrs.get('axis')}", "concatenate along the channel axis (1)")
         return
+    fixed = [ctx.from_input.get(v, False) for v in node.inputs]
+    if not all(ctx.spikes.get(v, False) for v in node.inputs) or (any(fixed) and not all(fixed)):
+        _not_in_artefact(ctx, node, "the model input as a branch",
+                         f"concatenate only outputs of spiking layers at {node.name} (the input carries currents, "
+                         "on another scale)")
+        return
     ctx.stages.append(Stage("concat", node, list(node.inputs), node.output))
 
 
@@ -256,6 +264,7 @@ def plan_violations(graph: Graph, spec: HardwareSpec | None = None) -> tuple[Sta
         return None, ctx.violations
     host = _host(ctx)
     ctx.written.add(graph.inputs[0])
+    ctx.from_input[graph.inputs[0]] = True
     for node in graph.nodes:
         if id(node) in ctx.absorbed:
             continue
@@ -264,6 +273,11 @@ def plan_violations(graph: Graph, spec: HardwareSpec | None = None) -> tuple[Sta
             continue
         before = len(ctx.stages)
         if node is host:
+            if not ctx.spikes.get(node.input, False):
+                ctx.refuse("HW012", node, "the host layer reads the model input: no layer runs on the core", node.input,
+                           "a spiking layer before the host", "the host computes from the core's spikes",
+                           f"put at least one conv or linear layer (with its ReLU) before {node.name}")
+                continue
             st = Stage("host_linear", node, list(node.inputs), node.output)
             user = ctx.sole_reader(node.output)
             if user is not None and user.op == "softmax":
@@ -290,8 +304,12 @@ def plan_violations(graph: Graph, spec: HardwareSpec | None = None) -> tuple[Sta
             ctx.deferred.append(node.name)
         for st in ctx.stages[before:]:
             ctx.written.add(st.output)
+            ctx.spikes[st.output] = st.kind in SPIKING + ("avgpool",) or all(ctx.spikes.get(v, False) for v in st.inputs)
+            ctx.from_input[st.output] = st.kind not in SPIKING and any(ctx.from_input.get(v, False) for v in st.inputs)
         if ctx.stages and ctx.stages[-1].extra and ctx.stages[-1].extra[-1] is node:
             ctx.written.add(node.output)
+            ctx.spikes[node.output] = ctx.spikes.get(node.input, False)
+            ctx.from_input[node.output] = ctx.from_input.get(node.input, False)
     if ctx.violations or ctx.deferred:
         return None, ctx.violations
     plan = StagePlan(graph, ctx.stages, artefact_names(ctx.stages))
