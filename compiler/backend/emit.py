@@ -93,7 +93,35 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     rep.membrane_bound = v0 + int(qw.theta.max()) + opts.timesteps * (i_max + bias_abs)
     if clipped:
         ctx.warnings.append(f"layer {name}: {clipped} bias value(s) clipped to the {spec.bias_bits}-bit bias range")
+    ctx.warnings.extend(collapse_warnings(name, qw.q, qw.theta, bn, bias_int, spec.weight_encoding))
     return layer, lam_out
+
+
+# A layer's integers "collapse" when they cannot carry the float layer any more: the compile then
+# agrees with a broken quantized ANN, so compile says so (issue 18, item 2).
+THETA_COLLAPSED = 2  # a threshold of 1 or 2: the membrane resolves at most 2 levels per spike
+ZERO_WEIGHTS = 0.5  # more than half of the weights rounded to 0
+ZERO_BIASES = 0.5  # more than half of the non-zero biases rounded to 0
+
+
+def collapse_warnings(name: str, q: np.ndarray, theta: np.ndarray, bias_float: np.ndarray, bias_int: np.ndarray,
+                      encoding: str) -> list[str]:
+    """Warnings for a conv/linear layer whose integer parameters have collapsed."""
+    out = []
+    if int(theta.max()) <= THETA_COLLAPSED:
+        out.append(f"layer {name}: threshold {int(theta.max())} (at its minimum): the integer layer resolves too few "
+                   "levels (its normalized weights are large against one weight step); try --per-channel, more bits, "
+                   "a lower --percentile or --input-encoding current")
+    zero = float(np.mean(q == 0)) if q.size else 0.0
+    if zero > ZERO_WEIGHTS:
+        out.append(f"layer {name}: {zero:.0%} of its weights round to 0 ({encoding} encoding); the layer keeps "
+                   "little of the float one: try --per-channel or more bits")
+    nz = np.asarray(bias_float).reshape(-1) != 0
+    lost = int(np.sum(nz & (np.asarray(bias_int).reshape(-1) == 0)))
+    if nz.any() and lost > ZERO_BIASES * int(nz.sum()):
+        out.append(f"layer {name}: {lost} of {int(nz.sum())} non-zero biases round to 0 (the threshold is too small "
+                   "to hold them)")
+    return out
 
 
 @EMITTERS.register("avgpool")

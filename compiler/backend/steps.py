@@ -37,6 +37,7 @@ from snnc.hwspec import HardwareSpec
 
 GOLDEN_SAMPLES = 8
 AGREEMENT_SAMPLES = 256
+AGREEMENT_WARNING = 0.9  # warn when the SNN matches the quantized ANN but not the float model
 NO_CALIB_WARNING = (
     "no calibration data (--calib): activation scales fall back to worst-case bounds from the weights, "
     "so neurons fire rarely and accuracy can drop by tens of points; pass --calib with a few hundred "
@@ -54,6 +55,7 @@ class CompileResult:
     out: Path | None = None
     agreement: float | None = None
     agreement_samples: int = 0
+    float_agreement: float | None = None  # the SNN's predictions against the float model's
     warnings: list[str] = field(default_factory=list)
     normalizer: str | None = None
 
@@ -169,10 +171,18 @@ def step_agreement(s: BuildState) -> None:
     n = min(AGREEMENT_SAMPLES, len(s.calib), s.opts.calib_samples)
     x = s.calib.take(n, s.sample_shape)
     xq = quantize_input(x, *s.input_range)
-    ann = run_float(s.result.lowered.qann, xq)[s.graph.outputs[0]].argmax(axis=1)
+    out = s.graph.outputs[0]
+    ann = run_float(s.result.lowered.qann, xq)[out].argmax(axis=1)
+    ref = run_float(s.graph, x)[out].argmax(axis=1)
     snn = runtime.simulate(s.result.artefact, x, s.opts.timesteps).predictions
     s.result.agreement = float(np.mean(ann == snn))
+    s.result.float_agreement = float(np.mean(ref == snn))
     s.result.agreement_samples = n
+    if s.result.float_agreement < AGREEMENT_WARNING and s.result.agreement >= AGREEMENT_WARNING:
+        s.result.warnings.append(
+            f"the SNN agrees with the quantized ANN on {s.result.agreement:.1%} of {n} calibration inputs but with the "
+            f"float model on only {s.result.float_agreement:.1%}: the quantization itself loses the model "
+            "(see the layer warnings; try --per-channel, more bits, another --percentile, or snnc finetune)")
 
 
 def step_write(s: BuildState) -> None:

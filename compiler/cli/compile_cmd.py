@@ -70,7 +70,8 @@ def summarize(result, model, spec) -> dict:
                   "hi": result.artefact.input.hi, "scale": result.artefact.input.scale},
         "layers": layers,
         "agreement": None if result.agreement is None else {
-            "snn_vs_quantized_ann": result.agreement, "samples": result.agreement_samples,
+            "snn_vs_quantized_ann": result.agreement, "snn_vs_float": result.float_agreement,
+            "samples": result.agreement_samples,
             "timesteps": result.artefact.golden.timesteps},
         "golden_samples": int(result.artefact.golden.inputs.shape[0]),
         "warnings": result.warnings,
@@ -101,6 +102,7 @@ def render_summary(s: dict) -> str:
     out.append(f"weights: {total} bytes packed; input: {s['input']['encoding']} ints in [{s['input']['lo']}, {s['input']['hi']}], scale {s['input']['scale']:.6g}")
     if s["agreement"]:
         a = s["agreement"]
-        out.append(f"agreement SNN vs quantized ANN: {a['snn_vs_quantized_ann'] * 100:.1f}% of {a['samples']} calibration inputs at T={a['timesteps']}")
+        out.append(f"agreement SNN vs quantized ANN: {a['snn_vs_quantized_ann'] * 100:.1f}%, vs float model: "
+                   f"{a['snn_vs_float'] * 100:.1f}% of {a['samples']} calibration inputs at T={a['timesteps']}")
     out.append(f"wrote {s['artefact']} ({s['golden_samples']} golden vectors)")
     return "\n".join(out)
