@@ -63,3 +63,23 @@ class CompileOptions:
 
 
 OPTION_META = {f.name: f.metadata for f in fields(CompileOptions)}
+NOT_FLAGS = ("batch_size",)  # library-only: changes no integer of the artefact
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def compile_flags(opts: CompileOptions, *, always: tuple[str, ...] = ("bits",)) -> list[str]:
+    """The `snnc compile` flags that reproduce `opts` (every field that differs from its default,
+    and those in `always`), so a printed command cannot drop an option."""
+    out: list[str] = []
+    for f in fields(opts):
+        v = getattr(opts, f.name)
+        if f.name in NOT_FLAGS or (f.name not in always and v == f.default):
+            continue
+        if isinstance(v, bool):
+            out += [flag(f.name)] if v else []
+        elif v is not None:
+            out += [flag(f.name), repr(v) if isinstance(v, float) else str(v)]
+    return out

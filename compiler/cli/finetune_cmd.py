@@ -92,25 +92,17 @@ def finetune_cmd(model, data, hw, bits, out, epochs, lr, batch_size, per_channel
     log = (lambda s: click.echo(s, err=True)) if talk else None
     res = finetune(graph, spec, train, opts, calib=calib, progress=talk and sys.stderr.isatty(), log=log)
     save_onnx(res.graph, out)
-    compile_flags = f"--bits {bits} --norm max{' --per-channel' if per_channel else ''} --calib-samples {calib_samples}"
-    if input_scale is not None:
-        compile_flags += f" --input-scale {input_scale!r}"
-    if reset != "subtract":
-        compile_flags += f" --reset {reset}"
-    if v_init != "half":
-        compile_flags += f" --v-init {v_init}"
-    match = None
-    if verify:
-        copts = CompileOptions(bits=bits, norm="max", per_channel=per_channel, calib_samples=calib_samples,
-                               input_scale=input_scale, reset=reset, v_init=v_init)
-        match = compile_matches(prepare(out), res.final, spec, copts, calib)
+    copts = CompileOptions(bits=bits, norm="max", per_channel=per_channel, calib_samples=calib_samples,
+                           input_scale=input_scale, reset=reset, v_init=v_init)
+    match = compile_matches(prepare(out), res.final, spec, copts, calib) if verify else None
+    command = compile_command(out, hw, copts, data, data_scale)
     summary = {
         "model": str(model), "out": str(out), "device": res.device, "seconds": res.seconds,
         "options": opts.to_dict(), "history": res.history,
         "layers": [{"node": l.node, "theta_min": int(l.theta.min()), "theta_max": int(l.theta.max()),
                     "lam_in": l.lam_in, "lam_out": l.lam_out, "nudged": l.nudged, "reduced": l.reduced}
                    for l in res.final.layers],
-        "compile_command": shlex.join(["snnc", "compile", str(out), "--hw", hw]) + f" {compile_flags} --calib {shlex.quote(str(data))}",
+        "compile_command": command,
         "verified": None if match is None else match.ok,
         "problems": res.final.problems + ([] if match is None else match.problems),
     }
@@ -122,6 +114,16 @@ def finetune_cmd(model, data, hw, bits, out, epochs, lr, batch_size, per_channel
         click.echo("error: snnc compile would not reproduce the trained integers: " + "; ".join(match.problems), err=True)
         raise SystemExit(EXIT_FAILED)
     raise SystemExit(EXIT_OK)
+
+
+def compile_command(out, hw: str, copts, data, data_scale) -> str:
+    """The `snnc compile` command that builds exactly the integers this fine-tune verified: every
+    compile option from the CompileOptions used for the check, and the same data options."""
+    from snnc.compiler.backend.options import compile_flags
+
+    words = ["snnc", "compile", str(out), "--hw", hw] + compile_flags(copts, always=("bits", "norm"))
+    words += ["--calib", str(data)] + (["--data-scale", repr(data_scale)] if data_scale is not None else [])
+    return shlex.join(words)
 
 
 def render(s: dict) -> str:
