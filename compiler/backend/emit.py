@@ -101,7 +101,7 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
 # agrees with a broken quantized ANN, so compile says so (issue 18, item 2).
 THETA_COLLAPSED = 2  # a threshold of 1 or 2: the membrane resolves at most 2 levels per spike
 ZERO_WEIGHTS = 0.5  # more than half of the weights rounded to 0
-ZERO_BIASES = 0.5  # more than half of the non-zero biases rounded to 0
+BIAS_SIGNIFICANT = 0.05  # a normalized bias of 5% of the layer's output range (one spike per step) or more
 
 
 def collapse_warnings(name: str, q: np.ndarray, theta: np.ndarray, bias_float: np.ndarray, bias_int: np.ndarray,
@@ -116,11 +116,12 @@ def collapse_warnings(name: str, q: np.ndarray, theta: np.ndarray, bias_float: n
     if zero > ZERO_WEIGHTS:
         out.append(f"layer {name}: {zero:.0%} of its weights round to 0 ({encoding} encoding); the layer keeps "
                    "little of the float one: try --per-channel or more bits")
-    nz = np.asarray(bias_float).reshape(-1) != 0
-    lost = int(np.sum(nz & (np.asarray(bias_int).reshape(-1) == 0)))
-    if nz.any() and lost > ZERO_BIASES * int(nz.sum()):
-        out.append(f"layer {name}: {lost} of {int(nz.sum())} non-zero biases round to 0 (the threshold is too small "
-                   "to hold them)")
+    bf = np.abs(np.asarray(bias_float, dtype=np.float64).reshape(-1))
+    lost = (bf >= BIAS_SIGNIFICANT) & (np.asarray(bias_int).reshape(-1) == 0)
+    if lost.any():
+        out.append(f"layer {name}: {int(lost.sum())} of {bf.size} biases round to 0 although they are up to "
+                   f"{bf[lost].max():.0%} of the layer's output range (threshold {int(theta.max())} is too small to "
+                   "hold them)")
     return out
 
 

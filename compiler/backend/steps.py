@@ -105,6 +105,7 @@ Hook = Callable[[str, BuildState], None]
 
 def step_check(s: BuildState) -> None:
     s.result = CompileResult(check=check_graph(s.graph, s.spec, s.opts.bits))
+    s.result.warnings.extend(s.result.check.warning_lines())  # one list of warnings for every command
     if s.result.exit_code != 0:
         s.done = True
         return

@@ -69,6 +69,10 @@ class CheckReport:
         return json.dumps(self.to_dict(), indent=indent)
 
     # -- text ---------------------------------------------------------------------------------------
+    def warning_lines(self) -> list[str]:
+        """The check's warnings as one line each: what compile and eval repeat for the same model."""
+        return [f"{v.code} {v.name} {v.layer} ({v.op}): {v.message}; fix: {v.hint}" for v in self.warnings]
+
     def to_text(self) -> str:
         lines = [f"snnc check: {self.model} on {self.spec_name} (revision {self.spec_revision}), {self.bits}-bit weights", ""]
         header = ("layer", "op", "kernel", "in_ch", "bits", "limit", "placement", "status")

@@ -85,6 +85,16 @@ def command_line() -> str:
     return shlex.join(words)
 
 
+def given_options(names: tuple[str, ...]) -> list[str]:
+    """Those of `names` that the user gave on the command line, as they would type them."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    params = {p.name: p for p in ctx.command.params}
+    return [params[n].opts[-1] if len(params[n].opts[-1]) > 2 else params[n].opts[0] for n in names
+            if n in params and ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
+
+
 def machine() -> dict:
     import numpy as np
 
@@ -171,6 +181,12 @@ def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float
     is_artefact = target.endswith(".snn")
     if is_artefact and sweep:
         fail("--sweep needs a model to compile (an artefact is one fixed configuration)")
+    if is_artefact:
+        ignored = given_options(("bits", "calib", "calib_samples", "norm", "percentile", "reset", "v_init",
+                                 "per_channel", "input_encoding", "input_scale", "hw"))
+        if ignored:
+            fail(f"{', '.join(ignored)}: an artefact is already compiled (these options shape a compilation); "
+                 "pass the model instead, or drop them")
     if float_model and not is_artefact:
         fail("--float-model goes with an artefact; for a model, eval scores the model itself")
     if float_model and not Path(float_model).is_file():

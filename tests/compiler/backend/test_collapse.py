@@ -25,6 +25,14 @@ def test_vgg_2bit_rate_coding_warns_that_the_quantized_ann_is_broken():
     assert any("float model on only" in w for w in res.warnings)
 
 
+def test_lenet_4bit_small_lost_biases_are_not_reported():
+    graph = prepare(ROOT / "examples" / "models" / "lenet5_mnist.onnx")
+    data = load_dataset(ROOT / "examples" / "data" / "mnist_demo.npz", role="calib")
+    res = compile_graph(graph, load_spec("hw_v1"), CompileOptions(bits=4, timesteps=16, calib_samples=200), data)
+    assert not [w for w in res.warnings if "round to 0" in w or "at its minimum" in w]
+    assert res.float_agreement > 0.95
+
+
 def test_healthy_layer_has_no_collapse_warning():
     q = np.array([[1, -1, 1], [1, 1, -1]])
     assert collapse_warnings("l", q, np.array([40]), np.array([0.5, -0.2]), np.array([20, -8]), "bipolar") == []
@@ -33,4 +41,5 @@ def test_healthy_layer_has_no_collapse_warning():
 def test_each_collapse_is_named():
     w = collapse_warnings("l", np.array([[0, 0, 1], [0, 0, 0]]), np.array([2]), np.array([0.1, 0.2]),
                           np.array([0, 0]), "symmetric")
-    assert len(w) == 3 and "threshold 2" in w[0] and "83% of its weights" in w[1] and "2 of 2 non-zero" in w[2]
+    assert len(w) == 3 and "threshold 2" in w[0] and "83% of its weights" in w[1] and "2 of 2 biases" in w[2]
+    assert "up to 20%" in w[2]
