@@ -51,7 +51,7 @@ def compile_cmd(model, hw, bits, out, timesteps, fmt, quiet, **kw):
         click.echo(json.dumps(summary, indent=2))
     else:
         click.echo(render_summary(summary))
-    if not quiet:
+    if not quiet and fmt == "text":  # in JSON they are the document's "warnings"
         for w in result.warnings:
             click.echo(f"warning: {w}", err=True)
     raise SystemExit(EXIT_OK)
