@@ -14,8 +14,10 @@ from snnc.compiler.errors import SnncError
 
 
 def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
-           minimum: float | None = None, maximum: float | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices, "min": minimum, "max": maximum})
+           minimum: float | None = None, maximum: float | None = None, positive: bool = False) -> Any:
+    """A dataclass field with what its CLI option needs (the option is generated from it)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "min": minimum, "max": maximum,
+                                            "positive": positive})
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class CompileOptions:
     input_encoding: str = option("current", "Integer current every timestep, or deterministic rate-coded spikes.",
                                  choices=("current", "rate"))
     input_scale: float | None = option(None, "Float value of one integer input step (default: from the "
-                                       "calibration data range).")
+                                       "calibration data range).", positive=True)
     calib_samples: int = option(1000, "Use at most this many calibration inputs.", minimum=1)
     batch_size: int = option(100, "Inputs per batch during calibration.", minimum=1)
 
@@ -40,26 +42,34 @@ class CompileOptions:
         self.validate()
 
     def validate(self) -> None:
-        for f in fields(self):
-            v, meta = getattr(self, f.name), f.metadata
-            shown = f.name.replace("_", "-")
-            if meta.get("choices") and v not in meta["choices"]:
-                raise SnncError(f"{shown}: {v!r} is not one of {', '.join(meta['choices'])}")
-            if v is None or isinstance(v, str):
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                if f.type != "bool":
-                    raise SnncError(f"{shown}: expected a number, got {type(v).__name__}")
-                continue
-            if not math.isfinite(v):
-                raise SnncError(f"{shown}: {v} is not a finite number")
-            if meta.get("min") is not None and v < meta["min"] or meta.get("max") is not None and v > meta["max"]:
-                raise SnncError(f"{shown}: {v} is outside [{meta.get('min')}, {meta.get('max')}]")
-        if self.input_scale is not None and not self.input_scale > 0:
-            raise SnncError(f"input-scale: {self.input_scale} must be a positive number")
+        validate_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def validate_fields(obj) -> None:
+    """Apply each field's choices and range (from `option`) to an options dataclass: the Python
+    API refuses what the CLI refuses, with the option's CLI name."""
+    for f in fields(obj):
+        v, meta = getattr(obj, f.name), f.metadata
+        shown = f.name.replace("_", "-")
+        if meta.get("choices") and v not in meta["choices"]:
+            raise SnncError(f"{shown}: {v!r} is not one of {', '.join(meta['choices'])}")
+        if v is None or isinstance(v, (str, tuple)) or not meta:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if str(f.type) != "bool":
+                raise SnncError(f"{shown}: expected a number, got {type(v).__name__}")
+            continue
+        if not math.isfinite(v):
+            raise SnncError(f"{shown}: {v} is not a finite number")
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and v < lo or hi is not None and v > hi:
+            want = f"in [{lo}, {hi}]" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
+            raise SnncError(f"{shown}: {v} must be {want}")
+        if meta.get("positive") and not v > 0:
+            raise SnncError(f"{shown}: {v} must be a positive number")
 
 
 OPTION_META = {f.name: f.metadata for f in fields(CompileOptions)}

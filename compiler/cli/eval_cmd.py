@@ -22,12 +22,12 @@ import click
 
 from snnc.compiler.cli.common import EXIT_FAILED, fail, handle_user_errors
 from snnc.compiler.cli.options import (
-    OutputDir, build_compile_options, compile_options, format_option, hw_option, load_calib, load_spec_and_bits,
+    COMPILE_FIELDS, OutputDir, build_compile_options, compile_options, format_option, hw_option, load_calib, load_spec_and_bits,
     quiet_option, timesteps_list,
 )
 from snnc.compiler.cli.progress import progress
 
-SWEEP_KEYS = ("bits", "norm", "reset", "percentile", "v_init", "per_channel", "input_encoding")
+SWEEP_KEYS = ("bits",) + tuple(k for k in COMPILE_FIELDS if k != "calib_samples")  # from CompileOptions
 CORRELATION_SAMPLES = 64
 BATCH = 100
 ENERGY_NOTE = ("Core layers only: the host layer is the same in both networks and is excluded; neuron updates "

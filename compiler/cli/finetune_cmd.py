@@ -9,8 +9,14 @@ import click
 
 from snnc.compiler.cli.common import EXIT_FAILED, EXIT_OK, fail, handle_user_errors
 from snnc.compiler.cli.options import (
-    OutputFile, bits_option, format_option, hw_option, load_spec_and_bits, positive_scale, quiet_option, timesteps_list,
+    OutputFile, bits_option, field_option, format_option, hw_option, load_spec_and_bits, positive_scale, quiet_option,
+    timesteps_list,
 )
+from snnc.compiler.finetune.options import FinetuneOptions
+
+
+def finetune_option(name: str):
+    return field_option(FinetuneOptions, name)
 
 
 @click.command("finetune")
@@ -20,33 +26,27 @@ from snnc.compiler.cli.options import (
 @hw_option
 @bits_option
 @click.option("-o", "--out", type=OutputFile(), help="ONNX file to write (default: MODEL_qat<N>.onnx).")
-@click.option("--epochs", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-4, show_default=True, help="Adam learning rate (cosine decay to 0).")
-@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
-@click.option("--per-channel", is_flag=True, help="One threshold per output channel (compile with --per-channel too).")
-@click.option("--percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True,
-              help="Clip level of each layer: this percentile of its activations on the calibration inputs.")
-@click.option("--act-levels", type=click.IntRange(0), default=0, show_default=True,
-              help="Also round activations to this many levels in training (QCFS); 0: clip only.")
+@finetune_option("epochs")
+@finetune_option("lr")
+@finetune_option("batch_size")
+@finetune_option("per_channel")
+@finetune_option("percentile")
+@finetune_option("act_levels")
 @click.option("-T", "--timesteps", default="0", show_default=True,
               callback=lambda ctx, p, v: 0 if v.strip() == "0" else tuple(timesteps_list(ctx, p, v)),
               help="Train the SNN itself over this many steps (backpropagation through time through the "
                    "bit-exact integer dynamics); a list (8,16,32): one drawn per batch; 0: train the quantized "
                    "ANN. A step costs about T times an ANN step.")
-@click.option("--reset", type=click.Choice(["subtract", "zero"]), default="subtract", show_default=True,
-              help="With --timesteps: the reset compile will use (compile with the same).")
-@click.option("--v-init", type=click.Choice(["half", "zero"]), default="half", show_default=True,
-              help="With --timesteps: the initial membrane compile will use (compile with the same).")
-@click.option("--calib-samples", type=click.IntRange(1), default=1000, show_default=True,
-              help="Calibrate on the first this many inputs that `snnc compile --calib DATA` reads (calib_x, else "
-                   "x_train, else x); compile with the same --calib-samples.")
+@finetune_option("reset")
+@finetune_option("v_init")
+@finetune_option("calib_samples")
 @click.option("--data-scale", type=float, default=None, callback=positive_scale, help="Multiply stored data by this (default: the file's x_scale, else 1).")
-@click.option("--input-scale", type=float, default=None, help="Float value of one integer input step (default: from the data range).")
-@click.option("--max-shift", type=click.IntRange(0), default=0, show_default=True, help="Random-shift augmentation of images, in pixels.")
-@click.option("--device", default="auto", show_default=True, help="auto (least-loaded GPU via GPUtil, else CPU), cpu, cuda or cuda:N.")
+@finetune_option("input_scale")
+@finetune_option("max_shift")
+@finetune_option("device")
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads (default: torch's).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many training steps.")
+@finetune_option("seed")
+@finetune_option("max_steps")
 @click.option("--verify/--no-verify", default=True, show_default=True,
               help="Compile the result with snnc (--norm max) and check that it reproduces the trained integers.")
 @format_option

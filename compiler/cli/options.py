@@ -95,33 +95,50 @@ def timesteps_list(ctx, param, value: str) -> list[int]:
     return ts
 
 
-_COMPILE_OPTIONS = [
-    click.option("--calib", type=click.Path(dir_okay=False),
-                 help="Calibration inputs (.npz with calib_x / x_train / x [, x_scale], or .npy)."),
-    click.option("--data-scale", type=float, default=None, callback=positive_scale,
-                 help="Multiply stored data by this to get the model's input (default: the file's x_scale, else 1)."),
-    click.option("--calib-samples", type=click.IntRange(1), default=1000, show_default=True,
-                 help="Use at most this many calibration inputs."),
-    click.option("--norm", type=click.Choice(["max", "percentile", "spikenorm"]), default="percentile", show_default=True,
-                 help="Threshold normalization: activation max, a percentile of activations (Rueckauer 2017), "
-                      "or Spike-Norm (Sengupta 2019)."),
-    click.option("--percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True,
-                 help="Percentile for --norm percentile."),
-    click.option("--reset", type=click.Choice(["subtract", "zero"]), default="subtract", show_default=True,
-                 help="Reset by subtracting the threshold, or to zero."),
-    click.option("--v-init", type=click.Choice(["half", "zero"]), default="half", show_default=True,
-                 help="Initial membrane: floor(threshold/2) or 0."),
-    click.option("--per-channel", is_flag=True, help="One threshold per output channel (where the spec allows)."),
-    click.option("--input-encoding", type=click.Choice(["current", "rate"]), default="current", show_default=True,
-                 help="Integer current every timestep, or deterministic rate-coded spikes."),
-    click.option("--input-scale", type=float, default=None,
-                 help="Float value of one integer input step (default: from the calibration data range)."),
-]
+def field_option(cls, name: str, **overrides):
+    """A click option generated from a dataclass field: its help, default, choices and range come
+    from the field (`backend.options.option` metadata), so a default lives in one place."""
+    import dataclasses
+
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    meta = f.metadata
+    kw = {"default": f.default, "show_default": f.default is not None, "help": meta.get("help")}
+    kind = str(f.type).split("|")[0].strip()
+    if kind == "bool":
+        kw.update(is_flag=True, show_default=False)
+    elif meta.get("choices"):
+        kw["type"] = click.Choice(list(meta["choices"]))
+    elif kind == "int":
+        lo, hi = meta.get("min"), meta.get("max")
+        kw["type"] = click.IntRange(lo, hi) if lo is not None or hi is not None else int
+    elif kind == "float":
+        lo, hi = meta.get("min"), meta.get("max")
+        kw["type"] = click.FloatRange(lo, hi) if lo is not None or hi is not None else float
+        if meta.get("positive"):
+            kw["callback"] = positive_scale
+    kw.update(overrides)
+    return click.option("--" + name.replace("_", "-"), name, **kw)
+
+
+# CompileOptions fields that are CLI options of compile and eval (bits and timesteps have their own).
+COMPILE_FIELDS = ("calib_samples", "norm", "percentile", "reset", "v_init", "per_channel", "input_encoding",
+                  "input_scale")
+
+
+def _compile_options():
+    from snnc.compiler.backend.options import CompileOptions
+
+    return [
+        click.option("--calib", type=click.Path(dir_okay=False),
+                     help="Calibration inputs (.npz with calib_x / x_train / x [, x_scale], or .npy)."),
+        click.option("--data-scale", type=float, default=None, callback=positive_scale,
+                     help="Multiply stored data by this to get the model's input (default: the file's x_scale, else 1)."),
+    ] + [field_option(CompileOptions, name) for name in COMPILE_FIELDS]
 
 
 def compile_options(func):
-    """All options that shape a compilation, shared by `compile` and `eval`."""
-    for opt in reversed(_COMPILE_OPTIONS):
+    """All options that shape a compilation, shared by `compile` and `eval`, generated from CompileOptions."""
+    for opt in reversed(_compile_options()):
         func = opt(func)
     return func
 
@@ -130,11 +147,7 @@ def build_compile_options(bits: int, timesteps: int, kw: dict):
     """CompileOptions from the parsed `compile_options`; pops them from `kw`."""
     from snnc.compiler.backend.options import CompileOptions
 
-    return CompileOptions(
-        bits=bits, timesteps=timesteps, norm=kw.pop("norm"), percentile=kw.pop("percentile"), reset=kw.pop("reset"),
-        v_init=kw.pop("v_init"), per_channel=kw.pop("per_channel"), input_encoding=kw.pop("input_encoding"),
-        input_scale=kw.pop("input_scale"), calib_samples=kw.pop("calib_samples"),
-    )
+    return CompileOptions(bits=bits, timesteps=timesteps, **{name: kw.pop(name) for name in COMPILE_FIELDS})
 
 
 def load_calib(kw: dict):

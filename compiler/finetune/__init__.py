@@ -9,14 +9,24 @@ that `snnc compile` turns into exactly the trained integers. torch is imported o
 
 See docs/finetune.md.
 """
-from snnc.compiler.finetune.export import Finalized, bake, compile_matches, finalize
-from snnc.compiler.finetune.irmodule import IRModule
-from snnc.compiler.finetune.onnx_writer import save_onnx, to_onnx
-from snnc.compiler.finetune.qat import QATConfig, QATModel, plan_scales
-from snnc.compiler.finetune.quantizer import quantize_weights_torch
-from snnc.compiler.finetune.train import (
-    FinetuneOptions, FinetuneResult, accuracy, finetune, load_training_data, select_device,
-)
+from snnc.compiler.finetune.options import FinetuneOptions
+
+_LAZY = {  # torch is imported only when one of these is used
+    "Finalized": "export", "bake": "export", "compile_matches": "export", "finalize": "export",
+    "IRModule": "irmodule", "save_onnx": "onnx_writer", "to_onnx": "onnx_writer",
+    "QATConfig": "qat", "QATModel": "qat", "plan_scales": "qat", "quantize_weights_torch": "quantizer",
+    "FinetuneResult": "train", "accuracy": "train", "finetune": "train", "load_training_data": "train",
+    "select_device": "train",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"snnc.compiler.finetune.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'snnc.compiler.finetune' has no attribute {name!r}")
+
 
 __all__ = [
     "FinetuneOptions", "FinetuneResult", "finetune", "accuracy", "load_training_data", "select_device",

@@ -29,33 +29,10 @@ from snnc.compiler.finetune.qat import QATConfig, QATModel, clip_levels, stage_s
 from snnc.compiler.finetune.snn import snn_logits, spiking
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.backend.options import CompileOptions
+from snnc.compiler.finetune.options import FinetuneOptions
 from snnc.hwspec import HardwareSpec
 
 
-@dataclass(frozen=True)
-class FinetuneOptions:
-    bits: int
-    epochs: int = 1
-    lr: float = 1e-4
-    batch_size: int = 128
-    per_channel: bool = False
-    percentile: float = 99.99
-    act_levels: int = 0
-    theta_every: int = 16
-    calib_samples: int = 1000
-    input_scale: float | None = None
-    max_shift: int = 0  # random-shift augmentation in pixels (images only)
-    max_steps: int | None = None  # stop after this many steps in total (tests, smoke runs)
-    recalibrate: str = "epoch"  # clip levels from the quantized model: at the start of every epoch, or only at "start"
-    # > 0: train the SNN itself over this many steps (BPTT, snn.py); several: one drawn per batch; 0: the quantized ANN
-    timesteps: int | tuple[int, ...] = 0
-    reset: str = "subtract"  # SNN training only: the reset and initial membrane compile will use
-    v_init: str = "half"
-    device: str = "auto"
-    seed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
