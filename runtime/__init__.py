@@ -12,9 +12,9 @@ if __name__ != "snnc.runtime":  # pragma: no cover - import guard
     )
 
 from snnc.runtime.artefact_io import load, save
+from snnc.runtime.backend import BACKENDS, SimResult, simulate
 from snnc.runtime.errors import ArtefactError, InputError
 from snnc.runtime.exactness import LayerPlan, exactness_plan
-from snnc.runtime.fastsim import SimResult, simulate
 from snnc.runtime.golden import Mismatch, VerifyReport, make_golden, verify
 from snnc.runtime.model import (
     FORMAT_VERSION, Add, Artefact, AvgPool, Concat, Conv, Flatten, Golden, HostLinear, InputSpec,
@@ -25,5 +25,5 @@ __all__ = [
     "load", "save", "simulate", "make_golden", "verify", "exactness_plan",
     "Artefact", "Target", "InputSpec", "Neuron", "Golden", "Layer",
     "Conv", "Linear", "AvgPool", "Add", "Concat", "Flatten", "HostLinear",
-    "SimResult", "VerifyReport", "Mismatch", "LayerPlan", "ArtefactError", "InputError", "FORMAT_VERSION",
+    "SimResult", "BACKENDS", "VerifyReport", "Mismatch", "LayerPlan", "ArtefactError", "InputError", "FORMAT_VERSION",
 ]

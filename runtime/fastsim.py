@@ -1,4 +1,4 @@
-"""The fast simulator (DESIGN §6): layer by layer, all timesteps at once.
+"""The numpy backend (`backend="numpy"`, DESIGN §6): layer by layer, all timesteps at once.
 
 A feed-forward SNN without synaptic delay can be simulated one layer at a time: the currents of
 all T steps of a layer are one matrix product over (T * batch) rows, then an integrate-and-fire
@@ -8,56 +8,25 @@ dtypes come from `exactness.exactness_plan`, which proves each layer's arithmeti
 
 Internal layout: (Tt, B, H, W, C) or (Tt, B, F), channels last; Tt is T, or 1 for a value that is
 the same at every step (input current). Results are returned as (B, [T,] C, H, W).
+`run_chunk`, the layer loop, is shared with the numba backend (jit_backend.py), which replaces
+only the computation of the layers with neurons. `simulate` itself is in backend.py.
 """
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass
-from functools import partial
 from typing import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from snnc.runtime.backend import resolve_backend
-from snnc.runtime.encode import rate_spikes, to_int_input
-from snnc.runtime.errors import InputError
-from snnc.runtime.exactness import LayerPlan, exactness_plan, scan_plan
+# SimResult and simulate live in backend.py (shared by every backend); re-exported here for the
+# modules that import them from fastsim
+from snnc.runtime.backend import ChunkResult, SimResult, host_logits, simulate  # noqa: F401
+from snnc.runtime.encode import quantize_float, rate_spikes
+from snnc.runtime.exactness import LayerPlan, scan_plan
 from snnc.runtime.model import Add, Artefact, AvgPool, Concat, Conv, Flatten, Linear
 from snnc.runtime.validate import carries_spikes
 
 IM2COL_BUDGET = 32 << 20  # bytes of one im2col block
-BATCH_BUDGET = 512 << 20  # bytes of per-chunk activations, used to choose the batch chunk
-
-
-@dataclass(frozen=True, eq=False)
-class SimResult:
-    """What `simulate` returns.
-
-    counts: spike counts over T of every spike-carrying core layer, (B, *shape) int64.
-    output_counts: counts of `output_layer` (what the host receives).
-    logits / predictions: host layer results (None without a host layer); logits are float64
-      and not part of the bit-exact contract, predictions (argmax, first maximum) are.
-    spikes: with trace, (B, T, *shape) uint8 per spike-carrying layer.
-    membranes: with trace, (B, T, *shape) int64 per layer with neurons (V after reset).
-    counts_at / predictions_at: with `counts_at=[t, ...]`, the counts of every spike-carrying
-      layer and the host predictions after the first t steps. The simulation is causal (step k
-      depends only on steps <= k) and nothing but the host's 1/t scale depends on the total T,
-      so these equal `simulate(a, x, t)`'s counts and predictions exactly (tested).
-    backend: which implementation ran ("numpy" or "numba").
-    """
-
-    timesteps: int
-    counts: dict[str, np.ndarray]
-    output_layer: str
-    output_counts: np.ndarray
-    logits: np.ndarray | None = None
-    predictions: np.ndarray | None = None
-    spikes: dict[str, np.ndarray] | None = None
-    membranes: dict[str, np.ndarray] | None = None
-    counts_at: dict[int, dict[str, np.ndarray]] | None = None
-    predictions_at: dict[int, np.ndarray] | None = None
-    backend: str = "numpy"
 
 
 def _to_internal(x: np.ndarray, ndim: int) -> np.ndarray:
@@ -263,9 +232,12 @@ def _passthrough(layer, xs: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.broadcast_to(x, (tt,) + x.shape[1:]) for x in xs], axis=-1)
 
 
-def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plans, prepared, spiking,
-               counts_at: tuple[int, ...], neuron_layer: Callable):
+def run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, counts_at: tuple[int, ...], plans,
+              prepared, neuron_layer: Callable) -> ChunkResult:
+    """The layer loop the numpy and numba backends share: each layer over all T steps in turn,
+    `neuron_layer` computing the layers with neurons (`_numpy_neuron_layer` or jit_backend's)."""
     spec = a.input
+    spiking = carries_spikes(a)
     if spec.encoding == "rate":
         x0 = rate_spikes(spec, x_int, timesteps).astype(bool)
     else:
@@ -308,90 +280,26 @@ def _run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, plan
     if trace:
         spikes_out = {k: _to_external(np.swapaxes(v, 0, 1), nd[k]).view(np.uint8) for k, v in spikes_out.items()}
         mems = {k: _to_external(np.swapaxes(v, 0, 1), nd[k]) for k, v in mems.items()}
-    return counts, spikes_out, mems, prefix
+    return ChunkResult(counts, spikes_out, mems, prefix)
 
 
-def host_logits(a: Artefact, counts: np.ndarray, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
-    """logits = (counts * (input_scale / T)) @ W.T + b in float64; predictions = argmax (first max)."""
-    host = a.host
-    assert host is not None
-    logits = (counts.astype(np.float64) * (host.input_scale / timesteps)) @ host.weight.astype(np.float64).T
-    logits = logits + host.bias.astype(np.float64)
-    return logits, np.argmax(logits, axis=1).astype(np.int64)
+class NumpyBackend:
+    """backend "numpy": the fast path above, numpy only (see backend.Backend)."""
+
+    name = "numpy"
+
+    def quantize(self, spec, x: np.ndarray) -> np.ndarray | None:
+        return quantize_float(spec, x)
+
+    def prepare(self, a: Artefact, plans: dict[str, LayerPlan]) -> dict:
+        """The weight matrices of every conv and linear layer, in their proven matmul dtype."""
+        shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
+        return {layer.name: _weight_mats(layer, plans[layer.name].matmul_dtype, shapes[layer.inputs[0]])
+                for layer in a.core_layers if isinstance(layer, (Conv, Linear))}
+
+    def run(self, a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, counts_at: tuple[int, ...],
+            plans: dict[str, LayerPlan], prepared: dict) -> ChunkResult:
+        return run_chunk(a, x_int, timesteps, trace, counts_at, plans, prepared, _numpy_neuron_layer)
 
 
-def _auto_batch(a: Artefact, timesteps: int, trace: bool) -> int:
-    neurons = sum(int(np.prod(layer.output_shape)) for layer in a.core_layers)
-    largest = max(int(np.prod(layer.output_shape)) for layer in a.core_layers)
-    per_sample = timesteps * (neurons * (9 if trace else 1) + largest * 16)
-    return max(1, BATCH_BUDGET // max(1, per_sample))
-
-
-_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _plans(a: Artefact) -> dict[str, LayerPlan]:
-    """exactness_plan(a), computed once per artefact (artefacts are immutable)."""
-    plans = _PLANS.get(a)
-    if plans is None:
-        plans = _PLANS[a] = exactness_plan(a)
-    return plans
-
-
-def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
-             batch_size: int | None = None, counts_at=None, backend: str = "auto") -> SimResult:
-    """Simulate the artefact on a batch x of shape (B, *input.shape) for `timesteps` steps.
-
-    Float x is quantized with the input scale; integer x must lie in [lo, hi]. With trace=True
-    the result also holds every layer's spikes and membranes at every step. batch_size bounds
-    how many samples are simulated at once (default: chosen from a memory budget). counts_at
-    lists earlier step counts t <= T at which to also report counts and predictions.
-    backend: "numpy", "numba" (compiled kernels, needs numba) or "auto" (numba when importable);
-    the results are identical.
-    """
-    if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
-        raise InputError(f"timesteps: {timesteps!r} must be a positive integer")
-    timesteps = int(timesteps)
-    backend = resolve_backend(backend)
-    if backend == "numba":
-        from snnc.runtime import jit_backend
-
-        x_int = to_int_input(a.input, x, quantize=jit_backend.quantize_input)
-    else:
-        x_int = to_int_input(a.input, x)
-    plans = _plans(a)
-    shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
-    if backend == "numba":
-        prepared = jit_backend.prepare_all(a, plans)
-        neuron_layer = partial(jit_backend.neuron_layer, add_currents=_add_currents)
-    else:
-        prepared = {layer.name: _weight_mats(layer, plans[layer.name].matmul_dtype, shapes[layer.inputs[0]])
-                    for layer in a.core_layers if isinstance(layer, (Conv, Linear))}
-        neuron_layer = _numpy_neuron_layer
-    spiking = carries_spikes(a)
-    at = tuple(sorted({int(t) for t in counts_at or ()}))
-    if at and (at[0] < 1 or at[-1] > timesteps):
-        raise InputError(f"counts_at: {list(at)} must lie in 1..{timesteps}")
-    chunk = batch_size or _auto_batch(a, timesteps, trace)
-    if chunk < 1:
-        raise InputError(f"batch_size: {batch_size!r} must be >= 1")
-    parts = [_run_chunk(a, x_int[i:i + chunk], timesteps, trace, plans, prepared, spiking, at, neuron_layer)
-             for i in range(0, x_int.shape[0], chunk)]
-    cat = (lambda k, idx: parts[0][idx][k] if len(parts) == 1 else np.concatenate([p[idx][k] for p in parts]))
-    counts = {k: cat(k, 0) for k in parts[0][0]}
-    out = a.output_layer
-    logits = preds = None
-    if a.host is not None:
-        logits, preds = host_logits(a, counts[out], timesteps)
-    counts_at_t = {t: {k: (parts[0][3][t][k] if len(parts) == 1 else np.concatenate([p[3][t][k] for p in parts]))
-                       for k in parts[0][3][t]} for t in at}
-    preds_at = {t: host_logits(a, counts_at_t[t][out], t)[1] for t in at} if a.host is not None else None
-    return SimResult(
-        timesteps=timesteps, counts=counts, output_layer=out, output_counts=counts[out],
-        logits=logits, predictions=preds,
-        spikes={k: cat(k, 1) for k in parts[0][1]} if trace else None,
-        membranes={k: cat(k, 2) for k in parts[0][2]} if trace else None,
-        counts_at=counts_at_t if at else None,
-        predictions_at=preds_at if at else None,
-        backend=backend,
-    )
+NUMPY = NumpyBackend()

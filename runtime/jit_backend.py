@@ -11,6 +11,11 @@ Dtypes, all integer and all proven wide enough:
 - membranes and neuron parameters: int32 when every value of the IF update provably fits it
   (`membrane_dtype`), else int64; the IF update computes in that dtype (int64 always suffices:
   exactness_plan rejects artefacts where V + I + bias + 2^(m-1) would not fit it).
+
+The settings that choose between equivalent kernel paths (block sizes, pattern tables, the pool's
+size, and two switches that force the general paths) are a frozen `JitTuning`; `NUMBA` is the
+backend with the defaults, and `NumbaBackend(JitTuning(...))` one with others, usable as
+`simulate(..., backend=NumbaBackend(JitTuning(neuron_block=1)))` (the tests force every path so).
 """
 from __future__ import annotations
 
@@ -18,14 +23,50 @@ import sys
 import threading
 import weakref
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from snnc.runtime import jit_kernels as kernels
+from snnc.runtime.backend import ChunkResult
 from snnc.runtime.encode import CLIP_GUARD, quantize_float
-from snnc.runtime.jit_currents import VECTOR_BYTES
 from snnc.runtime.exactness import LayerPlan, scan_plan
-from snnc.runtime.model import Add, AvgPool, Conv, Linear
+from snnc.runtime.fastsim import _add_currents, run_chunk
+from snnc.runtime.jit_currents import VECTOR_BYTES
+from snnc.runtime.model import Add, Artefact, AvgPool, Conv, Linear
+
+
+@dataclass(frozen=True)
+class JitTuning:
+    """The numba backend's tuning knobs. Every value gives identical results (tested); they only
+    choose between equivalent kernel paths and bound memory.
+
+    neuron_block: neurons whose IF runs through a block of steps at a time (their state stays in L1).
+    step_block_bytes: one sample's currents for a block of steps (L2-sized); 1 gives one step per block.
+    pattern_table_budget: bytes; channel groups of the pattern tables as large as fit (0: groups of 1,
+      the plain per-channel scatter).
+    output_pool_bytes: output arrays kept for reuse by later layers and calls.
+    int64_membranes: IF in int64 even where int32 is proven to hold every value.
+    keep_overflow: the wrap and clamp lines even where `scan_plan` proves no overflow can happen.
+    """
+
+    neuron_block: int = 512
+    step_block_bytes: int = 1 << 17
+    pattern_table_budget: int = 64 << 10
+    output_pool_bytes: int = 256 << 20
+    int64_membranes: bool = False
+    keep_overflow: bool = False
+
+    def __post_init__(self):
+        for name in ("neuron_block", "step_block_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"JitTuning.{name} must be >= 1")
+        for name in ("pattern_table_budget", "output_pool_bytes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"JitTuning.{name} must be >= 0")
+
+
+DEFAULT_TUNING = JitTuning()
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,24 +116,20 @@ def membrane_dtype(m: int, bound: int, theta, bias) -> np.dtype:
     return np.dtype(np.int32 if total <= np.iinfo(np.int32).max else np.int64)
 
 
-NEURON_BLOCK = 512  # neurons whose IF runs through a block of steps at a time (their state stays in L1)
-STEP_BLOCK_BYTES = 1 << 17  # one sample's currents for a block of steps (L2-sized)
-PATTERN_TABLE_BUDGET = 64 << 10  # bytes; channel groups as large as fit (at least 1 channel)
-
-
-def pattern_table(w: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, int]:
+def pattern_table(w: np.ndarray, dtype: np.dtype, budget: int = DEFAULT_TUNING.pattern_table_budget
+                  ) -> tuple[np.ndarray, int]:
     """(table, g) for jit_currents.scatter_patterns: table[i, q, p] = sum of the weight runs
     w[i, c] (w: (kh, C, kw, Og), run = kw*Og) of the channels c = q*g + bit for the bits set in p,
     zero-padded to whole vectors.
 
-    g is the largest group size <= 8 whose table fits PATTERN_TABLE_BUDGET (1 when none does: the
+    g is the largest group size <= 8 whose table fits `budget` bytes (1 when none does: the
     table is then the weights themselves, plus an unused zero pattern).
     """
     kh, c, kw, og = w.shape
     run = kw * og
     g = 1
     for cand in range(2, min(c, 8) + 1):
-        if kh * -(-c // cand) * (1 << cand) * run * dtype.itemsize <= PATTERN_TABLE_BUDGET:
+        if kh * -(-c // cand) * (1 << cand) * run * dtype.itemsize <= budget:
             g = cand
     groups = -(-c // g)
     wg = np.zeros((kh, groups * g, run), np.int64)
@@ -111,7 +148,7 @@ def _tap_targets(size: int, k: int, stride: int, pad: int, out: int) -> np.ndarr
     return np.where(ok, num // stride, -1).astype(np.int64)
 
 
-def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...]) -> JitLayer:
+def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...], tuning: JitTuning = DEFAULT_TUNING) -> JitLayer:
     n = layer.neuron
     out = layer.output_shape
     shape = (out[1], out[2], out[0]) if len(out) == 3 else out
@@ -119,7 +156,7 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...]) -> JitLay
     vmin, vmax = -(1 << (m - 1)), (1 << (m - 1)) - 1
     theta = np.asarray(n.threshold, np.int64)
     gt = 1 if target.fire == "gt" else 0
-    mem_dt = membrane_dtype(m, plan.bound, theta, n.bias)
+    mem_dt = np.dtype(np.int64) if tuning.int64_membranes else membrane_dtype(m, plan.bound, theta, n.bias)
 
     def full(values) -> np.ndarray:
         return np.ascontiguousarray(np.broadcast_to(np.asarray(values, np.int64), shape).ravel().astype(mem_dt))
@@ -140,7 +177,7 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...]) -> JitLay
         wq = max(in_shape[2] + left, out[2]) + kw - 1  # padded row of scatter_conv's buffer
         geom = np.array([sh, sw, top, left, cg, out[1], out[2], og, wq], np.int64)
         w = np.ascontiguousarray(w.reshape(kh, layer.groups * cg, kw, og))
-        table, g = pattern_table(w, cur_dt) if sw == 1 and layer.groups == 1 else (None, 1)
+        table, g = pattern_table(w, cur_dt, tuning.pattern_table_budget) if sw == 1 and layer.groups == 1 else (None, 1)
         return JitLayer(weight=w, geom=geom, table=table, group=g, w4=np.ascontiguousarray(layer.weight),
                         yo_of=_tap_targets(in_shape[1], kh, sh, top, out[1]),
                         xo_of=_tap_targets(in_shape[2], kw, sw, left, out[2]), **common)
@@ -148,7 +185,7 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...]) -> JitLay
         f = layer.weight.shape[1]
         w = np.ascontiguousarray(layer.weight.astype(np.int8).T.reshape(1, f, 1, -1))
         zero = np.zeros((1, 1), np.int64)
-        table, g = pattern_table(w, cur_dt)
+        table, g = pattern_table(w, cur_dt, tuning.pattern_table_budget)
         return JitLayer(weight=w, geom=np.array([1, 1, 0, 0, f, 1, 1, layer.weight.shape[0], 1], np.int64),
                         yo_of=zero, xo_of=zero, table=table, group=g, **common)
     if isinstance(layer, AvgPool):
@@ -163,15 +200,15 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...]) -> JitLay
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def prepare_all(a, plans: dict[str, LayerPlan]) -> dict[str, JitLayer]:
+def prepare_all(a, plans: dict[str, LayerPlan], tuning: JitTuning = DEFAULT_TUNING) -> dict[str, JitLayer]:
     """prepare() of every layer with neurons, cached per artefact (artefacts are immutable; the
     cache key also holds the settings prepare depends on)."""
-    key = (PATTERN_TABLE_BUDGET, membrane_dtype)
+    key = (tuning.pattern_table_budget, tuning.int64_membranes)
     hit = _PREPARED.get(a)
     if hit is not None and hit[0] == key:
         return hit[1]
     shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
-    prepared = {layer.name: prepare(layer, plans[layer.name], a.target, shapes[layer.inputs[0]])
+    prepared = {layer.name: prepare(layer, plans[layer.name], a.target, shapes[layer.inputs[0]], tuning)
                 for layer in a.core_layers if layer.has_neurons}
     _PREPARED[a] = (key, prepared)
     return prepared
@@ -203,9 +240,6 @@ def _internal_view(counts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.moveaxis(counts.reshape(counts.shape[:-1] + (c, h, w)), -3, -1)
 
 
-OUTPUT_POOL_BYTES = 256 << 20  # output arrays kept for reuse by later layers and calls
-
-
 class _OutputPool:
     """Output arrays (spikes, counts), reused once nothing references them any more.
 
@@ -216,10 +250,11 @@ class _OutputPool:
     base array alive, so then no view of it exists anywhere. Every element of a taken array is
     written before it is read. Spikes are not pooled with trace, where they are returned as views
     (the counts may be: a returned view keeps its buffer busy for as long as it lives). At most
-    OUTPUT_POOL_BYTES are kept; free buffers are dropped to make room.
+    `max_bytes` (JitTuning.output_pool_bytes) are kept; free buffers are dropped to make room.
     """
 
-    def __init__(self):
+    def __init__(self, max_bytes: int = DEFAULT_TUNING.output_pool_bytes):
+        self.max_bytes = max_bytes
         self.buffers: list[np.ndarray] = []
         self.lock = threading.Lock()
         # What getrefcount reports for a buffer that only the pool holds, measured through the same
@@ -246,28 +281,21 @@ class _OutputPool:
                 if n <= buf.size <= 2 * n and self._free(buf):
                     return buf[:n].view(dtype).reshape(shape)
             buf = np.empty(n, np.uint8)
-            if sum(b.size for b in self.buffers) + n > OUTPUT_POOL_BYTES:
+            if sum(b.size for b in self.buffers) + n > self.max_bytes:
                 self.buffers = [b for b in self.buffers if not self._free(b)]
-            if sum(b.size for b in self.buffers) + n <= OUTPUT_POOL_BYTES:
+            if sum(b.size for b in self.buffers) + n <= self.max_bytes:
                 self.buffers.append(buf)
             return buf.view(dtype).reshape(shape)
 
 
-_OUTPUTS = _OutputPool()
-
-
-def pooled_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """np.empty from the output pool, for arrays that never reach the caller (or that keep their
-    buffer busy while they do)."""
-    return _OUTPUTS.take(tuple(shape), dtype)
-
-
-def quantize_input(spec, x: np.ndarray) -> np.ndarray | None:
+def quantize_input(spec, x: np.ndarray, pool: _OutputPool | None = None) -> np.ndarray | None:
     """encode.quantize_float, compiled (one pass, in parallel over the batch) for float32 and
-    float64 input; other float dtypes take quantize_float."""
+    float64 input; other float dtypes take quantize_float. The result comes from `pool` (default:
+    the default backend's)."""
+    pool = pool or NUMBA.pool
     if x.dtype not in (np.float32, np.float64):
-        return quantize_float(spec, x, empty=pooled_empty)
-    x_int = _OUTPUTS.take(x.shape, np.int64)
+        return quantize_float(spec, x, empty=lambda shape, dtype: pool.take(tuple(shape), dtype))
+    x_int = pool.take(x.shape, np.int64)
     nb = x.shape[0]
     bad = kernels.quantize(np.ascontiguousarray(x).reshape(nb, -1), float(spec.scale), np.int64(spec.lo),
                            np.int64(spec.hi), CLIP_GUARD, x_int.reshape(nb, -1))
@@ -275,25 +303,27 @@ def quantize_input(spec, x: np.ndarray) -> np.ndarray | None:
 
 
 def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps: int, trace: bool,
-                 counts_at: tuple[int, ...], prep: JitLayer, add_currents):
+                 counts_at: tuple[int, ...], prep: JitLayer, tuning: JitTuning = DEFAULT_TUNING,
+                 pool: _OutputPool | None = None):
     """Spikes (T, B, *s) bool, membranes (T, B, *s) int64 or None, counts (B, *s) int64 and
     {t: counts after t steps} of one layer with neurons, internal layout (the counts are views of
     arrays in external order, so turning them external again copies nothing)."""
+    pool = pool or NUMBA.pool
     nb = xs[0].shape[1]
     size = int(np.prod(prep.shape))
-    out = np.empty((timesteps, nb, size), np.uint8) if trace else _OUTPUTS.take((timesteps, nb, size))
+    out = np.empty((timesteps, nb, size), np.uint8) if trace else pool.take((timesteps, nb, size))
     cnt_dtype = np.empty(0, np.int32 if timesteps < (1 << 31) else np.int64)  # int32 lanes: a faster IF loop
-    counts = _OUTPUTS.take((nb, size), np.int64)
+    counts = pool.take((nb, size), np.int64)
     mem = np.empty((timesteps, nb, size) if trace else (1, 1, 1), np.int64)
     at = np.asarray(counts_at, np.int64)
     cnt_at = np.empty((len(at), nb, size), np.int64)
     sp = scan_plan(layer, target, plan, timesteps)
     prm = prep.prm.copy()
-    prm[5] = sp.wrap or sp.clamp_lo or sp.clamp_hi  # 0: no overflow possible in `timesteps` steps
+    prm[5] = tuning.keep_overflow or sp.wrap or sp.clamp_lo or sp.clamp_hi  # 0: no overflow possible in T steps
     neuron = (prep.bias, prep.thf, prep.thr, prep.v0, prm)
     tt = xs[0].shape[0] if not isinstance(layer, Add) else max(x.shape[0] for x in xs)
-    sb = timesteps if tt == 1 else max(1, min(timesteps, STEP_BLOCK_BYTES // (size * prep.cur_dtype.itemsize)))
-    results = (out, cnt_dtype, counts, prep.src, mem, at, cnt_at, trace, sb, NEURON_BLOCK)
+    sb = timesteps if tt == 1 else max(1, min(timesteps, tuning.step_block_bytes // (size * prep.cur_dtype.itemsize)))
+    results = (out, cnt_dtype, counts, prep.src, mem, at, cnt_at, trace, sb, tuning.neuron_block)
     cur_dtype = np.empty(0, prep.cur_dtype)
     if isinstance(layer, (Conv, Linear)):
         x, spikes = _as_kernel_input(xs[0])
@@ -307,10 +337,37 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
         x, _ = _as_kernel_input(xs[0])
         kernels.pool_if(x, prep.geom, prep.sel, *neuron, cur_dtype, *results)
     else:
-        j = add_currents(layer, xs, plan)
+        j = _add_currents(layer, xs, plan)
         j = np.ascontiguousarray(j.reshape(j.shape[0], nb, size), dtype=prep.cur_dtype)
         kernels.currents_if(j, *neuron, *results)
     full = (timesteps, nb) + prep.shape
     prefix = {int(t): cnt_at[k].reshape((nb,) + prep.shape) for k, t in enumerate(at)}
     return (out.view(bool).reshape(full), mem.reshape(full) if trace else None, _internal_view(counts, prep.shape),
             prefix)
+
+
+class NumbaBackend:
+    """backend "numba": the numpy backend's layer loop (fastsim.run_chunk) with the layers with
+    neurons computed by the compiled kernels, and a compiled input quantizer (see backend.Backend).
+    Each instance has its tuning and its own output pool."""
+
+    name = "numba"
+
+    def __init__(self, tuning: JitTuning = DEFAULT_TUNING):
+        self.tuning = tuning
+        self.pool = _OutputPool(tuning.output_pool_bytes)
+
+    def quantize(self, spec, x: np.ndarray) -> np.ndarray | None:
+        return quantize_input(spec, x, self.pool)
+
+    def prepare(self, a: Artefact, plans: dict[str, LayerPlan]) -> dict[str, JitLayer]:
+        return prepare_all(a, plans, self.tuning)
+
+    def run(self, a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, counts_at: tuple[int, ...],
+            plans: dict[str, LayerPlan], prepared: dict[str, JitLayer]) -> ChunkResult:
+        # neuron_layer is looked up here, at call time, so that benchmarks/profile_layers.py can wrap it
+        layer_fn = partial(neuron_layer, tuning=self.tuning, pool=self.pool)
+        return run_chunk(a, x_int, timesteps, trace, counts_at, plans, prepared, layer_fn)
+
+
+NUMBA = NumbaBackend()

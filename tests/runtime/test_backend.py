@@ -1,24 +1,151 @@
-"""Backend selection: auto picks numba when importable, names are checked, results say which backend ran.
+"""Backend selection: auto picks numba when importable, names are checked, results say which backend ran;
+and the three backends (numpy, numba, reference) return identical SimResults.
 
-Equality of the backends is tested where the results are checked (test_fastsim, test_golden_files,
-test_exactness: every test there runs once per backend)."""
+Each backend is also checked against the plain-Python reference where the results are checked
+(test_fastsim, test_golden_files, test_exactness: every test there runs once per backend)."""
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from snnc.runtime import InputError, load, simulate
-from snnc.runtime.backend import numba_available, resolve_backend
+from snnc.runtime import (
+    BACKENDS, Artefact, ArtefactError, InputError, InputSpec, Linear, Neuron, Target, load, simulate, verify,
+)
+from snnc.runtime.backend import get_backend, numba_available, resolve_backend
+
+from runtime_strategies import artefacts, batches
 
 GOLDEN = Path(__file__).parent / "golden"
+CONCRETE = ["numpy", "reference"] + (["numba"] if numba_available() else [])
+
+
+def test_backend_names():
+    assert BACKENDS == ("auto", "numpy", "numba", "reference")
+    assert resolve_backend("reference") == "reference"
+    for name in CONCRETE:
+        assert get_backend(name).name == name
+        assert get_backend(get_backend(name)) is get_backend(name)  # an object is used as given
 
 
 def test_unknown_backend_is_an_input_error():
     art = load(GOLDEN / "rate_mlp.snn")
-    with pytest.raises(InputError, match="backend: 'cuda' is not one of auto, numpy, numba"):
+    with pytest.raises(InputError, match="backend: 'cuda' is not one of auto, numpy, numba, reference"):
         simulate(art, art.golden.inputs, 2, backend="cuda")
+
+
+def assert_same_results(a, b):
+    """Every field of two SimResults equal (np.array_equal, same dtypes and keys), but `backend`.
+    Logits too: the host layer is the same code for every backend."""
+    assert (a.timesteps, a.output_layer) == (b.timesteps, b.output_layer)
+    for field in ("counts", "spikes", "membranes"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert (x is None) == (y is None), field
+        if x is not None:
+            assert list(x) == list(y), field
+            for k in x:
+                assert x[k].dtype == y[k].dtype and x[k].shape == y[k].shape, (field, k)
+                assert np.array_equal(x[k], y[k]), (field, k)
+    for field in ("output_counts", "logits", "predictions"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert (x is None) == (y is None), field
+        if x is not None:
+            assert x.dtype == y.dtype and np.array_equal(x, y), field
+    assert (a.counts_at is None) == (b.counts_at is None)
+    for t in a.counts_at or {}:
+        assert list(a.counts_at[t]) == list(b.counts_at[t])
+        for k in a.counts_at[t]:
+            assert np.array_equal(a.counts_at[t][k], b.counts_at[t][k]), (t, k)
+        if a.predictions_at is not None:
+            assert np.array_equal(a.predictions_at[t], b.predictions_at[t]), t
+
+
+def assert_backends_agree(art, x, T, counts_at=None):
+    results = {}
+    for trace in (True, False):
+        results = {name: simulate(art, x, T, trace=trace, counts_at=counts_at, backend=name) for name in CONCRETE}
+        for name, res in results.items():
+            assert res.backend == name
+            assert_same_results(results["reference"], res)
+    return results
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.snn")), ids=lambda p: p.stem)
+def test_three_backends_identical_on_golden_files(path):
+    art = load(path)
+    g = art.golden
+    res = assert_backends_agree(art, g.inputs, g.timesteps, counts_at=[1, g.timesteps])
+    for name, counts in g.counts.items():  # and all of them equal to the stored vectors
+        assert np.array_equal(res["reference"].counts[name], counts)
+    assert verify(art, backend="reference").ok
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_three_backends_identical_on_random_artefacts(data):
+    art = data.draw(artefacts())
+    x = data.draw(batches(art.input))
+    T = data.draw(st.integers(1, 5))
+    assert_backends_agree(art, x, T, counts_at=sorted(set(data.draw(st.lists(st.integers(1, T), max_size=2)))))
+
+
+def test_reference_refuses_what_the_others_refuse():
+    """The shared checks run for the reference too: input range, NaN, counts_at."""
+    art = load(GOLDEN / "rate_mlp.snn")
+    x = art.golden.inputs
+    for name in CONCRETE:
+        with pytest.raises(InputError, match="outside the input range"):
+            simulate(art, np.full_like(x, art.input.hi + 1, dtype=np.int64), 2, backend=name)
+        with pytest.raises(InputError, match="NaN or infinity"):
+            simulate(art, np.full(x.shape, np.nan), 2, backend=name)
+        with pytest.raises(InputError, match="counts_at"):
+            simulate(art, x, 2, counts_at=[3], backend=name)
+
+
+def _edge_artefact(bias):
+    """2^62 + bound + max|bias| with bound 2^62 - 1: covered (2^63 - 1) with bias 0, not with bias 1."""
+    target = Target(membrane_bits=62, overflow="wrap", fire="ge", threshold_bits=62, bias_bits=2,
+                    weight_encoding="symmetric", input_bits=62)
+    layer = Linear("l", ["input"], (1,), weight=[[1]], bits=2, neuron=Neuron([2**62 - 1], [bias], "zero", "zero"))
+    return Artefact(InputSpec((1,), "current", 0, 2**62 - 1), (layer,), target)
+
+
+def test_covered_range_on_every_backend():
+    """At the edge of the covered range (semantics.md section 8) all backends agree, wrapping at 62
+    bits; one past it every backend refuses, the reference too (its Python ints could go on)."""
+    assert_backends_agree(_edge_artefact(0), np.array([[2**62 - 1], [2**61]], np.int64), 3)
+    for name in CONCRETE:
+        with pytest.raises(ArtefactError, match="outside the covered range"):
+            simulate(_edge_artefact(1), np.zeros((1, 1), np.int64), 1, backend=name)
+
+
+def test_reference_backend_runs_with_numpy_only():
+    script = textwrap.dedent("""
+        import sys
+        BLOCKED = ("torch", "onnx", "yaml", "snnc.compiler", "snnc.hwspec", "click", "hypothesis", "numba", "llvmlite")
+
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+                    raise ImportError(f"blocked import: {name}")
+                return None
+
+        sys.meta_path.insert(0, Block())
+        import snnc.runtime as rt
+        art = rt.load(sys.argv[1])
+        assert rt.verify(art, backend="reference").ok
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(GOLDEN / "rate_mlp.snn")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ok\n"
 
 
 def test_auto_prefers_numba_when_importable():

@@ -1,10 +1,11 @@
 """The numba backend's alternative code paths, each forced in turn against the plain-Python reference.
 
 Small random networks take the default paths (int32 membranes, one neuron block, all steps in one
-block, channel-pattern tables); here the settings that choose the paths are changed so that the
-others run too: int64 membranes, neuron and step blocks of 1-3, the plain per-channel scatter
-(pattern tables off) and tables with the largest groups, the overflow lines kept where they are
-provably the identity. And the int32 / int64 choice at its bound, and the output pool.
+block, channel-pattern tables); here the settings that choose the paths (a `JitTuning`, passed as
+`backend=NumbaBackend(tuning)`) are changed so that the others run too: int64 membranes, neuron
+and step blocks of 1-3, the plain per-channel scatter (pattern tables off) and tables with the
+largest groups, the overflow lines kept where they are provably the identity, no output pool.
+And the int32 / int64 choice at its bound, and the output pool.
 """
 from __future__ import annotations
 
@@ -17,42 +18,41 @@ from hypothesis import strategies as st
 
 from snnc.runtime import Artefact, InputSpec, Linear, Neuron, Target, load, simulate
 from snnc.runtime.backend import numba_available
-from snnc.runtime.exactness import ScanPlan
 
 from snnc.runtime.reference import reference_simulate
 from test_fastsim import assert_identical, cases
 
 pytestmark = pytest.mark.skipif(not numba_available(), reason="numba not installed")
 
-KNOBS = st.fixed_dictionaries({
-    "NEURON_BLOCK": st.sampled_from([1, 3, 512]),
-    "STEP_BLOCK_BYTES": st.sampled_from([1, 40, 1 << 17]),  # 1: one step per block
-    "PATTERN_TABLE_BUDGET": st.sampled_from([0, 1 << 30]),  # 0: groups of 1 = per-channel scatter
-    "int64": st.booleans(),
-    "overflow": st.booleans(),  # True: the int32 loops never leave out wrap and clamp
+KNOBS = st.fixed_dictionaries({  # JitTuning fields
+    "neuron_block": st.sampled_from([1, 3, 512]),
+    "step_block_bytes": st.sampled_from([1, 40, 1 << 17]),  # 1: one step per block
+    "pattern_table_budget": st.sampled_from([0, 1 << 30]),  # 0: groups of 1 = per-channel scatter
+    "output_pool_bytes": st.sampled_from([0, 256 << 20]),  # 0: nothing is pooled, every array is fresh
+    "int64_membranes": st.booleans(),
+    "keep_overflow": st.booleans(),  # True: the int32 loops never leave out wrap and clamp
 })
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases(), KNOBS, st.sampled_from([None, 1]))
 def test_every_kernel_path_equals_reference(case, knobs, batch_size):
-    from snnc.runtime import jit_backend
+    from snnc.runtime.jit_backend import JitTuning, NumbaBackend
 
     art, x, T = case
-    saved = {k: getattr(jit_backend, k) for k in ("NEURON_BLOCK", "STEP_BLOCK_BYTES", "PATTERN_TABLE_BUDGET",
-                                                  "membrane_dtype", "scan_plan")}
-    try:
-        for k, v in knobs.items():
-            if k not in ("int64", "overflow"):
-                setattr(jit_backend, k, v)
-        if knobs["int64"]:
-            jit_backend.membrane_dtype = lambda *args: np.dtype(np.int64)
-        if knobs["overflow"]:
-            jit_backend.scan_plan = lambda *args: ScanPlan(np.dtype(np.int64), True, True, True)
-        assert_identical(art, x, T, batch_size=batch_size, backend="numba")
-    finally:
-        for k, v in saved.items():
-            setattr(jit_backend, k, v)
+    assert_identical(art, x, T, batch_size=batch_size, backend=NumbaBackend(JitTuning(**knobs)))
+
+
+def test_tuning_is_validated_and_frozen():
+    import dataclasses
+
+    from snnc.runtime.jit_backend import DEFAULT_TUNING, NUMBA, JitTuning
+
+    assert NUMBA.tuning == DEFAULT_TUNING == JitTuning()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULT_TUNING.neuron_block = 1
+    with pytest.raises(ValueError, match="neuron_block"):
+        JitTuning(neuron_block=0)
 
 
 def test_membrane_dtype_at_the_int32_bound():
@@ -87,7 +87,7 @@ def test_both_sides_of_the_int32_bound_equal_reference(features, hi, dtype, over
     art = _at_bound(features, hi, overflow, reset)
     plan = exactness_plan(art)["l"]
     assert features * hi == plan.bound
-    assert jit_backend.prepare_all(art, exactness_plan(art))["l"].v0.dtype == dtype
+    assert jit_backend.NUMBA.prepare(art, exactness_plan(art))["l"].v0.dtype == dtype
     rng = np.random.default_rng(features)
     x = np.concatenate([np.full((1, features), hi), rng.integers(hi - 3, hi + 1, (3, features)),
                         rng.integers(0, hi + 1, (4, features))]).astype(np.int64)
