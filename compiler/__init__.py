@@ -11,7 +11,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover
     __version__ = "0+unknown"
 
-_API = ("check_module", "compile_module", "import_module")
+_API = ("check_module", "compile_module", "eval_module", "import_module")
 
 
 def __getattr__(name: str):

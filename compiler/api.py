@@ -3,6 +3,7 @@
     import snnc.compiler as snnc
     report = snnc.check_module(model, x, bits=2)                        # like `snnc check`
     result = snnc.compile_module(model, x, bits=2, calib=x_calib, out="model.snn")  # like `snnc compile`
+    run = snnc.eval_module(model, x, bits=2, calib=x_calib, data=(x_test, y_test))  # like `snnc eval`
 
 The model is exported with `torch.export` in eval mode (its training flag is restored), with a
 dynamic batch axis, and imported by the torch front end into the same IR the ONNX route gives;
@@ -21,7 +22,7 @@ import numpy as np
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph
 
-__all__ = ["import_module", "check_module", "compile_module"]
+__all__ = ["import_module", "check_module", "compile_module", "eval_module"]
 
 
 def import_module(module: Any, example_input: Any, *, canonical: bool = False) -> Graph:
@@ -101,12 +102,60 @@ def compile_module(module: Any, example_input: Any, *, hw: Any = "hw_v1", bits: 
     from snnc.compiler.backend.build import compile_graph
     from snnc.compiler.backend.options import CompileOptions
 
-    known = {f.name for f in dataclasses.fields(CompileOptions)} - {"bits", "timesteps"}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise SnncError(f"unknown compile option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    _known_options(options)
     spec = _spec(hw, bits)
     opts = CompileOptions(bits=bits, timesteps=timesteps, **options)
     data = _dataset(calib, data_scale)
     graph = import_module(module, example_input, canonical=True)
     return compile_graph(graph, spec, opts, data, out=Path(out) if out is not None else None)
+
+
+def _known_options(options: dict) -> None:
+    from snnc.compiler.backend.options import CompileOptions
+
+    known = {f.name for f in dataclasses.fields(CompileOptions)} - {"bits", "timesteps"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise SnncError(f"unknown compile option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+
+
+def _labelled(data: Any, data_scale: float | None):
+    """Labelled test data: a Dataset, a .npz path, or a pair (inputs, labels)."""
+    from snnc.compiler.data import Dataset, dataset_from_array, load_dataset
+
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return load_dataset(data, role="eval", scale=data_scale)
+    if isinstance(data, tuple) and len(data) == 2:
+        x, y = (a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a) for a in data)
+        ds = dataset_from_array(x, scale=data_scale, role="eval", source="data")
+        y = np.asarray(y).reshape(-1)
+        if y.shape[0] != ds.x.shape[0] or y.dtype.kind not in "iu":
+            raise SnncError(f"data: expected {ds.x.shape[0]} integer labels, got {y.dtype} {y.shape}")
+        return dataclasses.replace(ds, y=y.astype(np.int64))
+    raise SnncError("data: expected a Dataset, a .npz path or a pair (inputs, labels)")
+
+
+def eval_module(module: Any, example_input: Any, *, data: Any, hw: Any = "hw_v1", bits: int | None = None,
+                calib: Any = None, timesteps: Any = (4, 8, 16, 32), data_scale: float | None = None,
+                sweep: dict | None = None, limit: int | None = None, **options: Any):
+    """Evaluate `module` like `snnc eval`: the float model's, the quantized ANN's and the bit-exact
+    SNN's accuracy at every T, with activity and energy, for each configuration of `sweep`
+    ({"bits": [2, 4], "norm": [...]}). Returns an `EvalRun`: `.result` is the JSON document of
+    `snnc eval --format json`, `.configs` one entry per configuration, `.fits`."""
+    from snnc.compiler.eval_run import eval_model
+
+    _known_options(options)
+    sweep_items = [(k, list(v)) for k, v in (sweep or {}).items()]
+    for k, _ in sweep_items:
+        if k != "bits":
+            _known_options({k: None})
+    ts = sorted({int(t) for t in ([timesteps] if isinstance(timesteps, int) else timesteps)})
+    if not ts or ts[0] < 1:
+        raise SnncError("timesteps: expected positive integers")
+    _spec(hw, bits if bits is not None else next(iter(dict(sweep_items).get("bits", [None]))))
+    graph = import_module(module, example_input, canonical=True)
+    return eval_model(graph, hw, bits, options, _dataset(calib, data_scale), _labelled(data, data_scale), ts,
+                      sweep=sweep_items, name=graph.name, data="<data>" if not isinstance(data, (str, os.PathLike))
+                      else str(data), limit=limit)

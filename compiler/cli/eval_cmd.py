@@ -9,13 +9,9 @@ a Markdown report with plots.
 """
 from __future__ import annotations
 
-import itertools
 import json
-import os
-import platform
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -28,10 +24,6 @@ from snnc.compiler.cli.options import (
 from snnc.compiler.cli.progress import progress
 
 SWEEP_KEYS = ("bits",) + tuple(k for k in COMPILE_FIELDS if k != "calib_samples")  # from CompileOptions
-CORRELATION_SAMPLES = 64
-BATCH = 100
-ENERGY_NOTE = ("Core layers only: the host layer is the same in both networks and is excluded; neuron updates "
-               "(threshold compare, reset), memory access and data movement are not modelled.")
 
 
 def _sweeps(ctx, param, values: tuple[str, ...]) -> list[tuple[str, list]]:
@@ -95,54 +87,6 @@ def given_options(names: tuple[str, ...]) -> list[str]:
             if n in params and ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
 
 
-def machine() -> dict:
-    import numpy as np
-
-    from snnc.compiler import __version__
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "numpy": np.__version__, "snnc": __version__}
-
-
-def _label(overrides: dict) -> str:
-    return ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in overrides.items())
-
-
-def _config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, extras=None) -> dict:
-    """One configuration's numbers; fills `extras` (a ConfigPlots) with what only the report draws."""
-    from snnc.compiler.evaluate import activity_summary, ann_layer_values, layer_correlation
-
-    layers, energies = activity_summary(art, acc, e_mac_pj=e_mac, e_ac_pj=e_ac)
-    tmax = max(acc.snn_acc)
-    res: dict = {"quantized_ann": acc.qann_acc, "snn": acc.snn_acc, "agreement_snn_vs_quantized_ann": acc.agreement}
-    if lowered is not None:
-        reports = {rep.artefact_name: rep for rep in lowered.layers}
-        for layer in layers:
-            rep = reports.get(layer.name)
-            if rep is not None:
-                layer.weight_error, layer.scale = rep.weight_error, rep.scale
-        n = min(CORRELATION_SAMPLES, acc.samples)
-        corr = layer_correlation(art, lowered.qann, ann_layer_values(graph, lowered),
-                                 test.take(n, tuple(art.input.shape)), tmax)
-        for layer in layers:
-            if layer.name in corr:
-                layer.correlation = corr[layer.name].r
-        res["correlation_samples"] = n
-        if extras is not None:
-            extras.correlation = corr
-    if extras is not None:
-        extras.histograms = {layer.name: acc.activity[tmax].histograms[layer.name] for layer in layers}
-    res["layers"] = [layer.to_dict() for layer in layers]
-    res["energy"] = {t: e.to_dict() for t, e in energies.items()}
-    return res
-
-
 @click.command("eval")
 @click.argument("target", type=click.Path(dir_okay=False))
 @click.option("--data", required=True, type=click.Path(dir_okay=False),
@@ -169,13 +113,10 @@ def _config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, e
 def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float_model, report_dir, fmt, quiet, **kw):
     """Accuracy, firing rates, SynOps and energy of MODEL (float, quantized, SNN) or ARTEFACT (SNN)."""
     from snnc import runtime
-    from snnc.compiler.backend.build import compile_graph, file_sha256, prepare
+    from snnc.compiler.backend.build import file_sha256, prepare
     from snnc.compiler.data import load_dataset
-    from snnc.compiler.energy import ENERGY_SOURCE
-    from snnc.compiler.evaluate import evaluate
-    from snnc.compiler.report import ConfigPlots
+    from snnc.compiler.eval_run import eval_artefact, eval_model
 
-    t0 = time.perf_counter()
     if not Path(target).is_file():
         fail(f"{target}: no such file")
     is_artefact = target.endswith(".snn")
@@ -194,74 +135,41 @@ def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float
     if not is_artefact and bits is None and "bits" not in dict(sweep):
         fail("--bits is required when evaluating a model (or pass a compiled .snn artefact)")
     wrap = progress(not quiet)
-    cmd = command_line()
+    common = dict(data=data, limit=limit, e_mac=e_mac, e_ac=e_ac, report=bool(report_dir), progress=wrap,
+                  command=command_line())
     test = load_dataset(data, role="eval", scale=kw.get("data_scale"))
-    result: dict = {"target": target, "data": data, "timesteps": timesteps, "command": cmd, "machine": machine(),
-                    "energy_model": {"e_mac_pj": e_mac, "e_ac_pj": e_ac, "source": ENERGY_SOURCE, "note": ENERGY_NOTE}}
-    configs: list[dict] = []
-    extras: list = []
-    float_acc = None
-    samples = 0
     if is_artefact:
-        art = runtime.load(target)
-        reference = prepare(float_model) if float_model else None
-        acc = evaluate(art, test, timesteps, graph=reference, limit=limit, batch_size=BATCH, progress=wrap)
-        float_acc = acc.float_acc
-        extra = ConfigPlots() if report_dir else None
-        configs.append({"label": Path(target).name, "sweep": {}, "options": dict(art.provenance.get("options") or {}),
-                        **_config_result(art, acc, e_mac, e_ac, extras=extra)})
-        extras.append(extra)
-        samples = acc.samples
+        run = eval_artefact(runtime.load(target), test, timesteps, name=target,
+                            float_graph=prepare(float_model) if float_model else None, **common)
     else:
-        keys = [k for k, _ in sweep]
-        grid = [dict(zip(keys, combo)) for combo in itertools.product(*(v for _, v in sweep))] or [{}]
-        for b in {o.get("bits", bits) for o in grid}:
+        for b in {b for k, vals in sweep if k == "bits" for b in vals} | ({bits} if bits is not None else set()):
             load_spec_and_bits(hw, b)  # every bit width is allowed, before any work
         calib, _ = load_calib(kw)
-        graph = prepare(target)
-        sha = file_sha256(target)
-        for overrides in (wrap(grid, "configurations") if len(grid) > 1 else grid):
-            b = overrides.get("bits", bits)
-            spec = load_spec_and_bits(hw, b)
-            opts = build_compile_options(b, max(timesteps), {**kw, **{k: v for k, v in overrides.items() if k != "bits"}})
-            res = compile_graph(graph, spec, opts, calib, source_sha256=sha, progress=wrap)
-            entry = {"label": _label(overrides) or Path(target).name, "sweep": overrides, "options": opts.to_dict()}
-            if res.exit_code != 0:
-                if len(grid) == 1:
-                    click.echo(res.check.to_text())
-                    fail(f"{target} does not fit {spec.name} at --bits {b}", code=EXIT_FAILED)
-                configs.append({**entry, "fits": False, "check": res.check.to_text()})
-                extras.append(None)
-                continue
-            for w in res.warnings if not quiet else []:
-                click.echo(f"warning: {entry['label'] + ': ' if overrides else ''}{w}", err=True)
-            acc = evaluate(res.artefact, test, timesteps, graph=graph if float_acc is None else None,
-                           qann=res.lowered.qann, limit=limit, batch_size=BATCH, progress=wrap)
-            if float_acc is None:
-                float_acc = acc.float_acc
-            samples = acc.samples
-            extra = ConfigPlots() if report_dir else None
-            configs.append({**entry, "fits": True, **_config_result(res.artefact, acc, e_mac, e_ac, res.lowered, graph, test, extra)})
-            extras.append(extra)
-    result.update({"samples": samples, "float": float_acc})
-    if sweep:
-        result["configs"] = configs
-    else:
-        result.update(configs[0])
-    result["seconds"] = round(time.perf_counter() - t0, 1)
+        opts = build_compile_options(bits or 1, max(timesteps), kw).to_dict()
+        options = {k: v for k, v in opts.items() if k not in ("bits", "timesteps", "batch_size")}
+        run = eval_model(prepare(target), hw, bits, options, calib, test, timesteps, sweep=sweep, name=target,
+                         source_sha256=file_sha256(target), warn=None if quiet else warn, **common)
+        if not sweep and not run.fits:
+            click.echo(run.configs[0]["check"])
+            fail(f"{target} does not fit {hw} at --bits {bits}", code=EXIT_FAILED)
+    result = run.result
     path = None
     if report_dir:
         from snnc.compiler.report import write_report
 
-        path = write_report(report_dir, result, extras)
+        path = write_report(report_dir, result, run.extras)
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))
     else:
-        _print_text(result, configs, bits)
+        _print_text(result, run.configs, bits)
     if path is not None and not quiet:
         click.echo(f"wrote {path}", err=True)
-    if any(not c.get("fits", True) for c in configs):
+    if not run.fits:
         sys.exit(EXIT_FAILED)
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
 
 
 def _pct(v) -> str:

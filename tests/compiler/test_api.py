@@ -68,3 +68,20 @@ def test_import_module_canonical():
     assert [n.op for n in g.nodes][:2] == ["conv", "batchnorm"]
     c = snnc.import_module(small_cnn(), torch.randn(2, 1, 12, 12), canonical=True)
     assert "batchnorm" not in [n.op for n in c.nodes]
+
+
+def test_eval_module_is_snnc_eval_in_python():
+    rng = np.random.default_rng(0)
+    x = rng.random((48, 1, 12, 12)).astype(np.float32)
+    y = rng.integers(0, 4, 48)
+    run = snnc.eval_module(small_cnn(), x[:2], bits=4, calib=x, data=(x, y), timesteps=(2, 4), limit=32)
+    assert run.fits and run.result["samples"] == 32 and set(run.result["snn"]) == {2, 4}
+    assert 0.0 <= run.result["float"] <= 1.0 and run.result["quantized_ann"] is not None
+    swept = snnc.eval_module(small_cnn(), x[:2], calib=x, data=(x, y), timesteps=4, limit=16,
+                             sweep={"bits": [2, 4], "per_channel": [False, True]})
+    assert [c["label"] for c in swept.configs] == [
+        "bits=2, per_channel=false", "bits=2, per_channel=true", "bits=4, per_channel=false", "bits=4, per_channel=true"]
+    with pytest.raises(SnncError, match="norm"):
+        snnc.eval_module(small_cnn(), x[:2], bits=4, calib=x, data=(x, y), norm="maximum")
+    with pytest.raises(SnncError, match="labels"):
+        snnc.eval_module(small_cnn(), x[:2], bits=4, calib=x, data=(x, y[:3]))

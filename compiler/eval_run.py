@@ -1,0 +1,178 @@
+"""`snnc eval` as a library call: one artefact, or a model compiled over a grid of configurations.
+
+    eval_artefact(art, test, timesteps, ...)             -> EvalRun  # the SNN's numbers
+    eval_model(graph, hw, bits, options, calib, test, timesteps, sweep=[("bits", [2, 4])], ...)
+                                                         -> EvalRun  # float, quantized ANN, SNN per config
+
+`EvalRun.result` is the document `snnc eval --format json` prints (docs/eval.md); `extras` holds
+what only the Markdown report draws. Each model configuration is compiled in memory with the
+options of `snnc compile` (`CompileOptions`), so the numbers are those of the artefact `compile`
+would write.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from snnc.compiler.backend.build import compile_graph
+from snnc.compiler.backend.options import CompileOptions
+from snnc.compiler.data import Dataset
+from snnc.compiler.errors import SnncError
+from snnc.compiler.ir.graph import Graph
+
+CORRELATION_SAMPLES = 64
+BATCH = 100
+E_MAC_PJ, E_AC_PJ = 4.6, 0.9
+ENERGY_NOTE = ("Core layers only: the host layer is the same in both networks and is excluded; neuron updates "
+               "(threshold compare, reset), memory access and data movement are not modelled.")
+
+Progress = Callable[[Iterator, str], Iterator]
+
+
+@dataclass
+class EvalRun:
+    result: dict
+    configs: list[dict]
+    extras: list = field(default_factory=list)  # per config: ConfigPlots (report) or None
+
+    @property
+    def fits(self) -> bool:
+        return all(c.get("fits", True) for c in self.configs)
+
+
+def machine() -> dict:
+    import numpy as np
+
+    from snnc.compiler import __version__
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "numpy": np.__version__, "snnc": __version__}
+
+
+def label(overrides: dict) -> str:
+    return ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in overrides.items())
+
+
+def _header(target: str, data: str, timesteps: Sequence[int], e_mac: float, e_ac: float, command: str | None) -> dict:
+    from snnc.compiler.energy import ENERGY_SOURCE
+
+    return {"target": target, "data": data, "timesteps": list(timesteps), "command": command, "machine": machine(),
+            "energy_model": {"e_mac_pj": e_mac, "e_ac_pj": e_ac, "source": ENERGY_SOURCE, "note": ENERGY_NOTE}}
+
+
+def config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, extras=None) -> dict:
+    """One configuration's numbers; fills `extras` (a ConfigPlots) with what only the report draws."""
+    from snnc.compiler.evaluate import activity_summary, ann_layer_values, layer_correlation
+
+    layers, energies = activity_summary(art, acc, e_mac_pj=e_mac, e_ac_pj=e_ac)
+    tmax = max(acc.snn_acc)
+    res: dict = {"quantized_ann": acc.qann_acc, "snn": acc.snn_acc, "agreement_snn_vs_quantized_ann": acc.agreement}
+    if lowered is not None:
+        reports = {rep.artefact_name: rep for rep in lowered.layers}
+        for layer in layers:
+            rep = reports.get(layer.name)
+            if rep is not None:
+                layer.weight_error, layer.scale = rep.weight_error, rep.scale
+        n = min(CORRELATION_SAMPLES, acc.samples)
+        corr = layer_correlation(art, lowered.qann, ann_layer_values(graph, lowered),
+                                 test.take(n, tuple(art.input.shape)), tmax)
+        for layer in layers:
+            if layer.name in corr:
+                layer.correlation = corr[layer.name].r
+        res["correlation_samples"] = n
+        if extras is not None:
+            extras.correlation = corr
+    if extras is not None:
+        extras.histograms = {layer.name: acc.activity[tmax].histograms[layer.name] for layer in layers}
+    res["layers"] = [layer.to_dict() for layer in layers]
+    res["energy"] = {t: e.to_dict() for t, e in energies.items()}
+    return res
+
+
+def _finish(result: dict, configs: list[dict], extras: list, samples: int, float_acc, swept: bool, t0: float) -> EvalRun:
+    result.update({"samples": samples, "float": float_acc})
+    if swept:
+        result["configs"] = configs
+    else:
+        result.update(configs[0])
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return EvalRun(result, configs, extras)
+
+
+def eval_artefact(art, test: Dataset, timesteps: Sequence[int], *, name: str = "artefact", data: str = "",
+                  float_graph: Graph | None = None, limit: int | None = None, e_mac: float = E_MAC_PJ,
+                  e_ac: float = E_AC_PJ, report: bool = False, progress: Progress | None = None,
+                  command: str | None = None) -> EvalRun:
+    """The SNN's accuracy, activity and energy for a compiled artefact (and `float_graph`'s accuracy)."""
+    from snnc.compiler.evaluate import evaluate
+    from snnc.compiler.report import ConfigPlots
+
+    t0 = time.perf_counter()
+    result = _header(name, data, timesteps, e_mac, e_ac, command)
+    acc = evaluate(art, test, timesteps, graph=float_graph, limit=limit, batch_size=BATCH, progress=progress)
+    extra = ConfigPlots() if report else None
+    configs = [{"label": Path(name).name, "sweep": {}, "options": dict(art.provenance.get("options") or {}),
+                **config_result(art, acc, e_mac, e_ac, extras=extra)}]
+    return _finish(result, configs, [extra], acc.samples, acc.float_acc, False, t0)
+
+
+def eval_model(graph: Graph, hw: Any, bits: int | None, options: dict, calib: Dataset | None, test: Dataset,
+               timesteps: Sequence[int], *, sweep: Sequence[tuple[str, list]] = (), name: str = "model",
+               data: str = "", source_sha256: str | None = None, limit: int | None = None,
+               e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ, report: bool = False,
+               progress: Progress | None = None, warn: Callable[[str], None] | None = None,
+               command: str | None = None) -> EvalRun:
+    """Compile `graph` for every combination of `sweep` (over `options`, the CompileOptions keyword
+    arguments other than bits and timesteps) and score the float model, the quantized ANN and the
+    SNN at every T. A configuration that does not fit is reported (`fits: False`, the check text)."""
+    from snnc.compiler.evaluate import evaluate
+    from snnc.compiler.report import ConfigPlots
+    from snnc.hwspec import HardwareSpec, load_spec
+
+    t0 = time.perf_counter()
+    wrap: Progress = progress or (lambda it, desc: it)
+    keys = [k for k, _ in sweep]
+    grid = [dict(zip(keys, combo)) for combo in itertools.product(*(v for _, v in sweep))] or [{}]
+    spec0 = hw if isinstance(hw, HardwareSpec) else load_spec(hw)
+    for b in {o.get("bits", bits) for o in grid}:  # every bit width is allowed, before any work
+        if b is None:
+            raise SnncError("bits: required when evaluating a model (or evaluate a compiled artefact)")
+        if b not in spec0.weight_bits:
+            raise SnncError(f"--bits {b}: the spec {spec0.name} allows {', '.join(map(str, spec0.weight_bits))}")
+    result = _header(name, data, timesteps, e_mac, e_ac, command)
+    configs: list[dict] = []
+    extras: list = []
+    float_acc, samples = None, 0
+    for overrides in (wrap(grid, "configurations") if len(grid) > 1 else grid):
+        b = overrides.get("bits", bits)
+        opts = CompileOptions(bits=b, timesteps=max(timesteps),
+                              **{**options, **{k: v for k, v in overrides.items() if k != "bits"}})
+        res = compile_graph(graph, spec0, opts, calib, source_sha256=source_sha256, progress=wrap)
+        entry = {"label": label(overrides) or Path(name).name, "sweep": overrides, "options": opts.to_dict()}
+        if res.exit_code != 0:
+            configs.append({**entry, "fits": False, "check": res.check.to_text()})
+            extras.append(None)
+            continue
+        for w in res.warnings if warn else []:
+            warn(f"{entry['label'] + ': ' if overrides else ''}{w}")
+        acc = evaluate(res.artefact, test, timesteps, graph=graph if float_acc is None else None,
+                       qann=res.lowered.qann, limit=limit, batch_size=BATCH, progress=wrap)
+        if float_acc is None:
+            float_acc = acc.float_acc
+        samples = acc.samples
+        extra = ConfigPlots() if report else None
+        configs.append({**entry, "fits": True,
+                        **config_result(res.artefact, acc, e_mac, e_ac, res.lowered, graph, test, extra)})
+        extras.append(extra)
+    return _finish(result, configs, extras, samples, float_acc, bool(sweep), t0)
