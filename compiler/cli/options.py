@@ -17,7 +17,7 @@ format_option = click.option(
 )
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars or notes.")
 backend_option = click.option(
-    "--backend", type=click.Choice(["auto", "numpy", "numba"]), default="auto", show_default=True,
+    "--backend", type=click.Choice(["auto", "numpy", "numba", "reference"]), default="auto", show_default=True,
     help="Simulator implementation (identical results): numba's compiled kernels when installed (auto), or numpy.")
 
 

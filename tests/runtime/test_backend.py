@@ -183,3 +183,13 @@ def test_backends_agree_on_a_batch_larger_than_the_thread_count():
         np.testing.assert_array_equal(a.spikes[name], b.spikes[name], err_msg=name)
     for name in a.membranes:
         np.testing.assert_array_equal(a.membranes[name], b.membranes[name], err_msg=name)
+
+
+def test_cli_backend_choices_are_the_runtime_backends():
+    """snnc run/verify --backend offers exactly BACKENDS (the option lists them literally today)."""
+    pytest.importorskip("click")
+    from snnc.compiler.cli.options import backend_option
+
+    cmd = backend_option(lambda **kw: None)
+    (param,) = cmd.__click_params__
+    assert tuple(param.type.choices) == BACKENDS
