@@ -1,43 +1,42 @@
-"""One registry helper for every name -> implementation table of the compiler (stage planners,
-emitters, normalizers, ...): `@REG.register("name")` adds an entry, `REG.get(name)` finds it,
-`REG[name]` finds it or raises a `SnncError` that lists what exists."""
+"""One registry helper for every name -> implementation table of the compiler (interpreter
+kernels, shape functions, canonicalization and check rules, invariants, stage planners,
+emitters, normalizers, ONNX writers, file loaders).
+
+A `Registry` is a dict with a decorator: `@REG.register("a", "b")` adds the function under each
+name (twice is an error); with `multi=True` every name holds a list and `register` appends.
+`REG.lookup(name)` finds an entry or raises a `SnncError` that lists what exists."""
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
 from snnc.compiler.errors import SnncError
 
 T = TypeVar("T")
 
 
-class Registry(Generic[T]):
-    def __init__(self, what: str):
+class Registry(dict):
+    def __init__(self, what: str, *, multi: bool = False):
+        super().__init__()
         self.what = what
-        self._items: dict[str, T] = {}
+        self.multi = multi
 
     def register(self, *names: str) -> Callable[[T], T]:
         def add(item: T) -> T:
             for name in names:
-                if name in self._items:
+                if self.multi:
+                    self.setdefault(name, []).append(item)
+                elif name in self:
                     raise ValueError(f"{self.what} {name!r} registered twice")
-                self._items[name] = item
+                else:
+                    self[name] = item
             return item
         return add
 
-    def get(self, name: str) -> T | None:
-        return self._items.get(name)
-
-    def __getitem__(self, name: str) -> T:
+    def lookup(self, name: str) -> Any:
         try:
-            return self._items[name]
+            return self[name]
         except KeyError:
-            raise SnncError(f"unknown {self.what} {name!r}; known: {', '.join(sorted(self._items))}") from None
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._items))
+            raise SnncError(f"unknown {self.what} {name!r}; known: {', '.join(sorted(map(str, self)))}") from None
 
     def names(self) -> list[str]:
-        return sorted(self._items)
+        return sorted(map(str, self))

@@ -47,7 +47,7 @@ class EmitContext:
 
 
 Emitter = Callable[[EmitContext, Stage, str, LayerReport], tuple[Any, float]]
-EMITTERS: Registry[Emitter] = Registry("stage emitter")
+EMITTERS = Registry("stage emitter")
 
 
 def clip_activation(node: Node, lam_out: float) -> None:

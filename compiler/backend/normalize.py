@@ -40,7 +40,7 @@ class NormInputs:
 
 
 Normalizer = Callable[[NormInputs], dict[str, float]]
-NORMALIZERS: Registry[Normalizer] = Registry("normalizer")
+NORMALIZERS = Registry("normalizer")
 
 
 def _clip_max(st: Stage) -> float | None:
@@ -93,7 +93,7 @@ def normalize(ni: NormInputs) -> tuple[str, dict[str, float]]:
     """(the normalizer used, its scales): `--norm`, or data-free without calibration data; the
     branches of every concat on one scale."""
     name = ni.opts.norm if ni.calib is not None else "data-free"
-    return name, unify_concat(ni.plan, NORMALIZERS[name](ni))
+    return name, unify_concat(ni.plan, NORMALIZERS.lookup(name)(ni))
 
 
 def unify_concat(plan: StagePlan, scales: dict[str, float]) -> dict[str, float]:

@@ -131,7 +131,7 @@ class PlanContext:
 
 
 Planner = Callable[[PlanContext, Node], None]
-STAGE_KINDS: Registry[Planner] = Registry("stage planner")
+STAGE_KINDS = Registry("stage planner")
 
 
 def _spiking(kind: str) -> Planner:

@@ -15,6 +15,7 @@ from snnc.compiler.check.placement import CORE, HOST, is_relu_like, place
 from snnc.compiler.check.violations import Violation
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import ACTIVATIONS, attr
+from snnc.compiler.registry import Registry
 from snnc.hwspec import HardwareSpec
 
 
@@ -31,36 +32,25 @@ class Context:
 
 NodeRule = Callable[[Context, Node], Iterable[Violation]]
 GraphRule = Callable[[Context], Iterable[Violation]]
-NODE_RULES: dict[str, list[NodeRule]] = {}
-ANY_NODE_RULES: list[NodeRule] = []
-GRAPH_RULES: list[GraphRule] = []
+RULES = Registry("check rule", multi=True)  # op -> node rules; ANY: rules for every node; GRAPH: graph rules
+ANY, GRAPH = "*", "graph"
 
 
 def node_rule(*ops: str) -> Callable[[NodeRule], NodeRule]:
     """Register a rule for nodes of the given ops (all nodes if none are given)."""
-
-    def register(fn: NodeRule) -> NodeRule:
-        if not ops:
-            ANY_NODE_RULES.append(fn)
-        for op in ops:
-            NODE_RULES.setdefault(op, []).append(fn)
-        return fn
-
-    return register
+    return RULES.register(*(ops or (ANY,)))
 
 
-def graph_rule(fn: GraphRule) -> GraphRule:
-    GRAPH_RULES.append(fn)
-    return fn
+graph_rule = RULES.register(GRAPH)
 
 
 def run_rules(graph: Graph, spec: HardwareSpec, bits: int) -> tuple[Context, list[Violation]]:
     ctx = Context(graph, spec, bits, place(graph, spec))
     found: list[Violation] = []
-    for fn in GRAPH_RULES:
+    for fn in RULES.get(GRAPH, []):
         found.extend(fn(ctx))
     for node in graph.nodes:
-        for fn in ANY_NODE_RULES + NODE_RULES.get(node.op, []):
+        for fn in RULES.get(ANY, []) + RULES.get(node.op, []):
             found.extend(fn(ctx, node))
     return ctx, found
 

@@ -21,20 +21,13 @@ from snnc.compiler.errors import UnsupportedOpsError
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.interpret import reshape_target
 from snnc.compiler.ir.ops import attr
+from snnc.compiler.registry import Registry
 
 TRAINABLE = {"conv": ("weight", "bias"), "linear": ("weight", "bias")}
 
 Kernel = Callable[["IRModule", Node, list[torch.Tensor]], torch.Tensor]
-KERNELS: dict[str, Kernel] = {}
-
-
-def kernel(*ops: str) -> Callable[[Kernel], Kernel]:
-    def register(fn: Kernel) -> Kernel:
-        for op in ops:
-            KERNELS[op] = fn
-        return fn
-
-    return register
+KERNELS = Registry("torch kernel")
+kernel = KERNELS.register
 
 
 class IRModule(nn.Module):

@@ -15,6 +15,7 @@ import numpy as np
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import attr
+from snnc.compiler.registry import Registry
 
 OPSET = 17
 
@@ -36,16 +37,8 @@ class _Ctx:
 
 
 Writer = Callable[[Node, _Ctx], None]
-WRITERS: dict[str, Writer] = {}
-
-
-def writer(*ops: str) -> Callable[[Writer], Writer]:
-    def register(fn: Writer) -> Writer:
-        for op in ops:
-            WRITERS[op] = fn
-        return fn
-
-    return register
+WRITERS = Registry("ONNX writer")
+writer = WRITERS.register
 
 
 def _param(node: Node, ctx: _Ctx, pname: str) -> str:

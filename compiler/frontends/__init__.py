@@ -11,14 +11,15 @@ from typing import Callable
 
 from snnc.compiler.errors import ImportErrorModel
 from snnc.compiler.ir.graph import Graph
+from snnc.compiler.registry import Registry
 
 Loader = Callable[[str], Graph]
-LOADERS: dict[str, Loader] = {}
+LOADERS = Registry("model loader")
 
 
 def register_loader(suffix: str, loader: Loader) -> None:
     """Make `load_model` read files ending in `suffix` (e.g. ".pt2") with `loader(path)`."""
-    LOADERS[suffix.lower()] = loader
+    LOADERS.register(suffix.lower())(loader)
 
 
 def _load_onnx(path: str) -> Graph:

@@ -13,18 +13,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import attr
+from snnc.compiler.registry import Registry
 
 Kernel = Callable[[Node, list[np.ndarray]], np.ndarray]
-KERNELS: dict[str, Kernel] = {}
-
-
-def kernel(*ops: str) -> Callable[[Kernel], Kernel]:
-    def register(fn: Kernel) -> Kernel:
-        for op in ops:
-            KERNELS[op] = fn
-        return fn
-
-    return register
+KERNELS = Registry("interpreter kernel")
+kernel = KERNELS.register
 
 
 def run(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray], *, all_values: bool = False) -> dict[str, np.ndarray]:

@@ -39,18 +39,11 @@ from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import attr
 from snnc.compiler.passes.manager import Pass
 from snnc.compiler.passes.shape_inference import infer_shapes
+from snnc.compiler.registry import Registry
 
 Rule = Callable[[Graph, Node], bool]  # True when it rewrote the graph
-RULES: dict[str, list[Rule]] = {}
-
-
-def rule(*ops: str) -> Callable[[Rule], Rule]:
-    def register(fn: Rule) -> Rule:
-        for op in ops:
-            RULES.setdefault(op, []).append(fn)
-        return fn
-
-    return register
+RULES = Registry("canonicalization rule", multi=True)
+rule = RULES.register
 
 
 class Canonicalize(Pass):

@@ -17,20 +17,12 @@ from snnc.compiler.ir.dump import dump
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.ops import OPS
 from snnc.compiler.ir.verify import verify
+from snnc.compiler.registry import Registry
 
 # -- invariants ---------------------------------------------------------------------------------
 Invariant = Callable[[Graph], list[str]]
-INVARIANTS: dict[str, Invariant] = {}
-
-
-def invariant(name: str) -> Callable[[Invariant], Invariant]:
-    """Register a named invariant: a function graph -> list of problems (empty when it holds)."""
-
-    def register(fn: Invariant) -> Invariant:
-        INVARIANTS[name] = fn
-        return fn
-
-    return register
+INVARIANTS = Registry("invariant")
+invariant = INVARIANTS.register  # Register a named invariant: a function graph -> list of problems (empty when it holds).
 
 
 @invariant("verified")

@@ -13,6 +13,7 @@ from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph, Node, Shape
 from snnc.compiler.ir.ops import OPS, attr
 from snnc.compiler.passes.manager import Pass
+from snnc.compiler.registry import Registry
 
 
 class ShapeError(SnncError):
@@ -24,16 +25,8 @@ class ShapeError(SnncError):
 
 
 ShapeFn = Callable[[Node, list[Shape]], Shape]
-SHAPE_FNS: dict[str, ShapeFn] = {}
-
-
-def shape_fn(*ops: str) -> Callable[[ShapeFn], ShapeFn]:
-    def register(fn: ShapeFn) -> ShapeFn:
-        for op in ops:
-            SHAPE_FNS[op] = fn
-        return fn
-
-    return register
+SHAPE_FNS = Registry("shape function")
+shape_fn = SHAPE_FNS.register
 
 
 def infer_shapes(graph: Graph, input_shapes: dict[str, Shape] | None = None) -> Graph:

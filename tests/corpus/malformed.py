@@ -238,8 +238,8 @@ CASES: list[Case] = [
     Case("eval-labels-mismatch", ["eval", "{d}/ok.onnx", "--data", "{d}/t.npz", "--bits", "2", "-q"], "labels must be integers",
          {**OK, "t.npz": lambda: npz(x=np.random.RandomState(0).rand(5, 1, 8, 8), y=np.zeros(4, np.int64))}),
     # options and outputs
-    Case("opt-input-scale-nan", COMPILE + ["--calib", "{d}/calib.npz", "--input-scale", "nan"], "nan is not a finite number", OKC),
-    Case("opt-input-scale-negative", COMPILE + ["--calib", "{d}/calib.npz", "--input-scale", "-1"], "must be a positive number", OKC),
+    Case("opt-input-scale-nan", COMPILE + ["--calib", "{d}/calib.npz", "--input-scale", "nan"], "nan must be a positive, finite number", OKC),
+    Case("opt-input-scale-negative", COMPILE + ["--calib", "{d}/calib.npz", "--input-scale", "-1"], "must be a positive, finite number", OKC),
     Case("opt-data-scale-0", COMPILE + ["--calib", "{d}/calib.npz", "--data-scale", "0"], "--data-scale", OKC),
     Case("opt-percentile-nan", COMPILE + ["--calib", "{d}/calib.npz", "--percentile", "nan"], "percentile", OKC),
     Case("opt-bits-not-in-spec", ["check", "{d}/ok.onnx", "--bits", "7"], "--bits 7: the spec hw_v1 allows", OK),
