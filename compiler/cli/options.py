@@ -16,9 +16,18 @@ format_option = click.option(
     help="Output format.",
 )
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars or notes.")
-backend_option = click.option(
-    "--backend", type=click.Choice(["auto", "numpy", "numba", "reference"]), default="auto", show_default=True,
-    help="Simulator implementation (identical results): numba's compiled kernels when installed (auto), or numpy.")
+
+
+def _backend_option():
+    from snnc.runtime.backend import BACKENDS
+
+    return click.option(
+        "--backend", type=click.Choice(list(BACKENDS)), default="auto", show_default=True,
+        help="Simulator implementation (identical results): numba's compiled kernels when installed (auto), "
+             "numpy, or the plain-Python reference of docs/semantics.md (slow; the executable specification).")
+
+
+backend_option = _backend_option()
 
 
 class OutputFile(click.Path):
