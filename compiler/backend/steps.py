@@ -214,12 +214,14 @@ def run_steps(state: BuildState, steps: list[tuple[str, Step]] | None = None, *,
 
 
 def _golden_inputs(s: BuildState) -> np.ndarray:
+    """Float inputs as the model takes them (float32), so that `verify` replays the input
+    quantization too: calibration samples, or (without calibration data) deterministic random
+    values over the input range."""
     lo, hi, s_in = s.input_range
     if s.calib is not None:
-        x = s.calib.take(min(GOLDEN_SAMPLES, len(s.calib)), s.sample_shape)
-        return np.clip(np.rint(x / s_in), lo, hi).astype(np.int32)
+        return s.calib.take(min(GOLDEN_SAMPLES, len(s.calib)), s.sample_shape).astype(np.float32)
     rng = np.random.default_rng(0)  # deterministic: the same inputs give the same artefact
-    return rng.integers(max(lo, 0), hi + 1, size=(GOLDEN_SAMPLES,) + s.sample_shape).astype(np.int32)
+    return rng.uniform(max(lo, 0) * s_in, hi * s_in, size=(GOLDEN_SAMPLES,) + s.sample_shape).astype(np.float32)
 
 
 def _with_provenance(art, s: BuildState):
