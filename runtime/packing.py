@@ -10,11 +10,63 @@ The blob has ceil(count*b/8) bytes and its padding bits are zero.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from snnc.runtime.errors import ArtefactError
 
 ENCODINGS = ("symmetric", "full")
+MAX_WEIGHT_BITS = 8  # the widest weight any layer may have (the one place this limit lives)
+
+
+@dataclass(frozen=True)
+class WeightType:
+    """The vocabulary of one weight type (the compiler, fine-tuning and the runtime share it):
+    `bits` wide (1..MAX_WEIGHT_BITS), `encoding` "symmetric" or "full" (1 bit: bipolar {-1, +1})."""
+
+    bits: int
+    encoding: str = "full"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.bits, bool) or not isinstance(self.bits, (int, np.integer)) or not 1 <= self.bits <= MAX_WEIGHT_BITS:
+            raise ValueError(f"weight bits must be an integer in 1..{MAX_WEIGHT_BITS}, got {self.bits!r}")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"weight encoding {self.encoding!r} is not one of {', '.join(ENCODINGS)}")
+        object.__setattr__(self, "bits", int(self.bits))
+
+    @property
+    def name(self) -> str:
+        return "BIPOLAR" if self.bits == 1 else f"INT{self.bits}" + ("" if self.encoding == "full" else "_SYM")
+
+    @property
+    def min(self) -> int:
+        return value_range(self.bits, self.encoding)[0]
+
+    @property
+    def max(self) -> int:
+        return value_range(self.bits, self.encoding)[1]
+
+    def allowed(self, q) -> bool:
+        """Every value of `q` is representable (1 bit: only -1 and +1)."""
+        q = np.asarray(q)
+        if self.bits == 1:
+            return bool(np.all((q == -1) | (q == 1)))
+        return bool(np.all((q >= self.min) & (q <= self.max)))
+
+    def quantize(self, scaled) -> np.ndarray:
+        """Round values already divided by the step to the grid: round half to even, then clip
+        (int64). 1 bit maps x >= 0 to +1 and x < 0 to -1."""
+        scaled = np.asarray(scaled)
+        if self.bits == 1:
+            return np.where(scaled >= 0, 1, -1).astype(np.int64)
+        return np.clip(np.rint(scaled), self.min, self.max).astype(np.int64)
+
+    def pack(self, values, what: str = "weight") -> bytes:
+        return pack(values, self.bits, self.encoding, what)
+
+    def unpack(self, blob: bytes, count: int, what: str = "weight") -> np.ndarray:
+        return unpack(blob, count, self.bits, self.encoding, what)
 
 
 def value_range(bits: int, encoding: str) -> tuple[int, int]:

@@ -65,3 +65,23 @@ def test_unpack_rejects_padding_size_and_forbidden_code():
         unpack(b"\x00\x00", 4, 2)
     with pytest.raises(ArtefactError, match="forbidden by the symmetric"):
         unpack(bytes([0b10]), 1, 2, "symmetric")
+
+
+def test_weight_type_is_the_one_vocabulary():
+    from snnc.runtime.packing import MAX_WEIGHT_BITS, WeightType
+
+    assert [WeightType(b, "symmetric").min for b in (1, 2, 3, 4)] == [-1, -1, -3, -7]
+    assert [WeightType(b, "full").min for b in (1, 2, 3, 4)] == [-1, -2, -4, -8]
+    assert WeightType(4).max == 7 and WeightType(1).name == "BIPOLAR" and WeightType(3, "symmetric").name == "INT3_SYM"
+    assert WeightType(1).allowed([-1, 1]) and not WeightType(1).allowed([0])
+    assert not WeightType(2, "symmetric").allowed([-2]) and WeightType(2, "full").allowed([-2, 1])
+    assert WeightType(2, "symmetric").quantize([-2.5, -0.5, 0.5, 1.5, 9.0]).tolist() == [-1, 0, 0, 1, 1]
+    assert WeightType(1).quantize([-0.1, 0.0, 3.0]).tolist() == [-1, 1, 1]
+    wt = WeightType(3, "full")
+    v = np.array([-4, 3, 0, -1, 2])
+    assert np.array_equal(wt.unpack(wt.pack(v), v.size), v)
+    for bad in (0, MAX_WEIGHT_BITS + 1, 2.0, True):
+        with pytest.raises(ValueError):
+            WeightType(bad)
+    with pytest.raises(ValueError):
+        WeightType(2, "twos")
