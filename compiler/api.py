@@ -59,9 +59,13 @@ def import_module(module: Any, example_input: Any, *, canonical: bool = False) -
 def _spec(hw: Any, bits: int):
     from snnc.hwspec import HardwareSpec, load_spec
 
+    from snnc.hwspec.errors import SpecError
+
     spec = hw if isinstance(hw, HardwareSpec) else load_spec(hw)
-    if bits not in spec.weight_bits:
-        raise SnncError(f"bits={bits}: the spec {spec.name} allows {', '.join(map(str, spec.weight_bits))}")
+    try:
+        spec.check_bits(bits)
+    except SpecError as exc:  # the API's errors are SnncErrors
+        raise SnncError(str(exc).replace("--bits ", "bits=")) from None
     return spec
 
 

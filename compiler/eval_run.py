@@ -148,8 +148,7 @@ def eval_model(graph: Graph, hw: Any, bits: int | None, options: dict, calib: Da
     for b in {o.get("bits", bits) for o in grid}:  # every bit width is allowed, before any work
         if b is None:
             raise SnncError("bits: required when evaluating a model (or evaluate a compiled artefact)")
-        if b not in spec0.weight_bits:
-            raise SnncError(f"--bits {b}: the spec {spec0.name} allows {', '.join(map(str, spec0.weight_bits))}")
+        spec0.check_bits(b)
     result = _header(name, data, timesteps, e_mac, e_ac, command)
     configs: list[dict] = []
     extras: list = []

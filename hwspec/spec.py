@@ -44,6 +44,15 @@ class HardwareSpec:
     def kernel_sizes(self) -> tuple[int, ...]:
         return tuple(sorted(self.conv_in_channels_limit))
 
+    def check_bits(self, bits) -> int:
+        """`bits` if the spec allows that weight width, else a SpecError saying which it allows
+        (the one place a requested bit width is checked: CLI, Python API and eval sweeps)."""
+        from snnc.hwspec.errors import SpecError
+
+        if isinstance(bits, bool) or bits not in self.weight_bits:
+            raise SpecError(f"--bits {bits}: the spec {self.name} allows {', '.join(map(str, self.weight_bits))}")
+        return int(bits)
+
     def conv_limit(self, kernel: int, bits: int) -> int | None:
         """Max in_channels of a k x k convolution at `bits`, or None if the kernel size is not supported."""
         row = self.conv_in_channels_limit.get(kernel)

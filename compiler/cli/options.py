@@ -84,12 +84,10 @@ def positive_scale(ctx, param, value):
 
 def load_spec_and_bits(hw: str, bits: int):
     """The spec, after checking that it allows `bits` (exit 2 otherwise)."""
-    from snnc.compiler.cli.common import fail
     from snnc.hwspec import load_spec
 
     spec = load_spec(hw)
-    if bits not in spec.weight_bits:
-        fail(f"--bits {bits}: the spec {spec.name} allows {', '.join(map(str, spec.weight_bits))}")
+    spec.check_bits(bits)
     return spec
 
 

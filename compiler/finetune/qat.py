@@ -192,8 +192,7 @@ class QATModel(nn.Module):
     def __init__(self, graph: Graph, lams: dict[str, float], input_range: tuple[int, int, float],
                  spec: HardwareSpec, cfg: QATConfig, dtype: torch.dtype = torch.float32):
         super().__init__()
-        if cfg.bits not in spec.weight_bits:
-            raise SnncError(f"--bits {cfg.bits}: the spec {spec.name} allows {', '.join(map(str, spec.weight_bits))}")
+        spec.check_bits(cfg.bits)
         if spec.weight_encoding not in ("symmetric", "full"):
             raise SnncError(f"weight encoding {spec.weight_encoding!r} is not supported by fine-tuning")
         self.cfg, self.spec, self.input_range = cfg, spec, input_range
