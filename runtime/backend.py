@@ -28,7 +28,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from snnc.runtime.encode import to_int_input
+from snnc.runtime.encode import conform_input, to_int_input, to_internal
 from snnc.runtime.errors import InputError
 from snnc.runtime.exactness import LayerPlan, exactness_plan
 from snnc.runtime.model import Artefact, InputSpec
@@ -176,9 +176,19 @@ def _plans(a: Artefact) -> dict[str, LayerPlan]:
     return plans
 
 
+def internal_input(spec: InputSpec, x: np.ndarray, what: str = "input") -> np.ndarray:
+    """x as (B, *spec.shape): x must be (B, *spec.external_shape) exactly (a non-numeric dtype is
+    left to to_int_input to name); with layout "NHWC" it is transposed (semantics.md section 5)."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "iufb":
+        return x
+    return to_internal(spec, conform_input(x, spec.shape, spec.layout, what, exact=True))
+
+
 def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
              batch_size: int | None = None, counts_at=None, backend: "str | Backend" = "auto") -> SimResult:
-    """Simulate the artefact on a batch x of shape (B, *input.shape) for `timesteps` steps.
+    """Simulate the artefact on a batch x of shape (B, *input.external_shape) for `timesteps` steps
+    ((B, H, W, C) for input.layout "NHWC", transposed to (B, C, H, W) first; else (B, *input.shape)).
 
     Float x is quantized with the input scale; integer x must lie in [lo, hi]. With trace=True
     the result also holds every layer's spikes and membranes at every step. batch_size bounds
@@ -192,7 +202,7 @@ def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
         raise InputError(f"timesteps: {timesteps!r} must be a positive integer")
     timesteps = int(timesteps)
     impl = get_backend(backend)
-    x_int = to_int_input(a.input, x, quantize=impl.quantize)
+    x_int = to_int_input(a.input, internal_input(a.input, x), quantize=impl.quantize)
     plans = _plans(a)  # refuses an artefact outside the covered range (semantics.md section 8)
     prepared = impl.prepare(a, plans)
     at = tuple(sorted({int(t) for t in counts_at or ()}))

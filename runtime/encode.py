@@ -1,11 +1,19 @@
 """How the input enters the network: float -> integer quantization, and the input encodings."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from snnc.runtime.errors import InputError
 from snnc.runtime.model import InputSpec
 
+
+# input.layout -> the permutation from the external (B, ...) array to (B, *input.shape)
+TO_INTERNAL = {"NCHW": None, "NHWC": (0, 3, 1, 2)}
+TO_EXTERNAL = {"NCHW": None, "NHWC": (0, 2, 3, 1)}
+CLIP_WARN_FRACTION = 0.01  # clip_warning: more than 1% of the values ...
+CLIP_WARN_STEPS = 1  # ... beyond [lo, hi] by more than this many input steps
 
 FLOAT_EXACT = 1 << 53  # every integer of magnitude <= 2^53 is a float64
 CLIP_GUARD = float(1 << 62)  # |lo|, |hi| <= 2^62 (input_bits <= 62): a float64 and an int64
@@ -78,3 +86,110 @@ def rate_spikes(spec: InputSpec, x_int: np.ndarray, timesteps: int) -> np.ndarra
     cum = (a0 + t * x_int[None]) // spec.hi
     prev = np.concatenate([np.full((1,) + x_int.shape, a0 // spec.hi, dtype=np.int64), cum[:-1]])
     return (cum - prev).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------ the input layout
+
+def _dims(shape) -> str:
+    return ", ".join(map(str, shape))
+
+
+def conform_input(x: np.ndarray, shape: tuple[int, ...], layout: str = "NCHW", what: str = "input", *,
+                  single: bool = False, exact: bool = False) -> np.ndarray:
+    """The one shape rule for input arrays (simulate, `snnc run`, and the compiler's data loading).
+
+    `shape` is the input's (C, H, W) or (F,); the external per-sample shape is (H, W, C) for
+    layout "NHWC", else `shape`. Accepted, and returned as (B, *external shape):
+    - exactly (B, *external shape);
+    - one sample of the external shape, without batch axis (only with single=True);
+    - for a one-channel (1, H, W) input: (B, H, W), and (B, 1, H, W) / (B, H, W, 1) whatever the
+      layout (moving a size-1 axis moves no value);
+    - for a flat (F,) input: samples (B, ...) of F values each, flattened in C order.
+    With exact=True (what `simulate` applies) only the first form is accepted.
+    Anything else raises InputError naming `what`, the shapes and the fix; in particular an array
+    in the other layout ((B, H, W, C) for an NCHW input, (B, C, H, W) for an NHWC one, C > 1) is
+    never reshaped.
+    """
+    x = np.asarray(x)
+    shape = tuple(shape)
+    ext = (shape[1], shape[2], shape[0]) if layout == "NHWC" and len(shape) == 3 else shape
+    got = tuple(x.shape)
+    if got[1:] == ext and x.ndim == len(ext) + 1:
+        return x
+    if exact:
+        pass
+    elif single and got == ext:
+        return x[None]
+    elif len(shape) == 1 and x.ndim >= 2 and math.prod(got[1:]) == shape[0]:
+        return x.reshape((got[0], shape[0]))
+    elif len(shape) == 3 and shape[0] == 1 and x.ndim >= 3 and (
+            got[1:] == shape[1:] or (x.ndim == 4 and got[1:] in ((1,) + shape[1:], shape[1:] + (1,)))):
+        return x.reshape((got[0],) + ext)
+    elif single and len(shape) == 3 and shape[0] == 1 and got in (shape[1:], (1,) + shape[1:], shape[1:] + (1,)):
+        return x.reshape((1,) + ext)
+    expected = f"(B, {_dims(ext)})" + (" or one sample " + str(list(ext)) if single else "")
+    head = f"{what}: shape {list(got)} does not match {expected}"
+    batched = x.ndim == 4
+    if len(shape) == 3 and shape[0] > 1 and (batched or (single and x.ndim == 3)):
+        c, h, w = shape
+        sample = got[1:] if batched else got
+        if layout == "NCHW" and sample == (h, w, c):
+            fix = "np.transpose(x, (0, 3, 1, 2))" if batched else "np.transpose(x, (2, 0, 1))"
+            return _refuse(f"{head}: it looks like NHWC (H, W, C) data, and this model takes NCHW "
+                           f"(B, C, H, W) = (B, {_dims(shape)}); transpose it: {fix}")
+        if layout == "NHWC" and sample == (c, h, w):
+            fix = "np.transpose(x, (0, 2, 3, 1))" if batched else "np.transpose(x, (1, 2, 0))"
+            return _refuse(f"{head}: it looks like NCHW (C, H, W) data, but this model takes NHWC "
+                           f"(B, H, W, C) = (B, {_dims(ext)}) (input.layout NHWC): pass the images "
+                           f"in their NHWC order, untransposed, or transpose them back: {fix}")
+    return _refuse(f"{head}" + (f" (input.layout {layout})" if layout != "NCHW" else ""))
+
+
+def _refuse(message: str):
+    raise InputError(message)
+
+
+def to_internal(spec: InputSpec, x: np.ndarray) -> np.ndarray:
+    """(B, *spec.external_shape) -> (B, *spec.shape): the NHWC -> NCHW transpose (a view)."""
+    perm = TO_INTERNAL[spec.layout]
+    return x if perm is None else np.transpose(x, perm)
+
+
+def to_external(spec: InputSpec, x: np.ndarray) -> np.ndarray:
+    """(B, *spec.shape) -> (B, *spec.external_shape): what `simulate` takes for data the compiler
+    holds in (B, C, H, W) order (a view)."""
+    perm = TO_EXTERNAL[spec.layout]
+    return np.asarray(x) if perm is None else np.transpose(x, perm)
+
+
+def clipped_count(spec: InputSpec, x: np.ndarray) -> tuple[int, int]:
+    """(values beyond the input range by more than CLIP_WARN_STEPS steps, all values) of a float
+    array: x / scale below lo - CLIP_WARN_STEPS or above hi + CLIP_WARN_STEPS. The quantization
+    clips them to lo or hi (semantics.md section 5); an integer array has none (it must lie in
+    [lo, hi]). Layout-independent (elementwise)."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f" or x.size == 0 or x.ndim == 0:
+        return 0, int(x.size)
+    n = 0
+    step = max(1, (1 << 20) // max(1, x[0].size))  # bounded temporaries: about 2^20 values at a time
+    for i in range(0, x.shape[0], step):
+        q = np.asarray(x[i:i + step], dtype=np.float64) / spec.scale
+        n += int(np.count_nonzero((q < spec.lo - CLIP_WARN_STEPS) | (q > spec.hi + CLIP_WARN_STEPS)))
+    return n, int(x.size)
+
+
+def clip_warning(spec: InputSpec, clipped: int, total: int, what: str = "input") -> str | None:
+    """One warning line when more than CLIP_WARN_FRACTION of the values were clipped (see
+    `clipped_count`), else None."""
+    if total <= 0 or clipped <= CLIP_WARN_FRACTION * total:
+        return None
+    lo, hi = spec.lo * spec.scale, spec.hi * spec.scale
+    return (f"{what}: {clipped} of {total} input values ({clipped / total:.1%}) lie outside the calibrated input "
+            f"range [{lo:.6g}, {hi:.6g}] (input.scale {spec.scale:.6g}, integers [{spec.lo}, {spec.hi}]) by more "
+            f"than {CLIP_WARN_STEPS} step and are clipped to it; check that the data is scaled as the "
+            "calibration data was")
+
+
+def input_clip_warning(spec: InputSpec, x: np.ndarray, what: str = "input") -> str | None:
+    """`clip_warning` for the float array x (what `snnc run` prints as a warning line)."""
+    return clip_warning(spec, *clipped_count(spec, x), what=what)

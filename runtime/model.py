@@ -82,6 +82,9 @@ class InputSpec:
     encoding "current": every timestep, the consuming layers receive s = x_int.
     encoding "rate": each element is an accumulator a (a_0 = floor(hi/2) for rate_init "half",
     0 for "zero"); each step a <- a + x_int, and if a >= hi it emits 1 and a <- a - hi.
+    layout: the order of the arrays handed to simulate/run/verify (and of the golden inputs).
+    "NCHW" (default): (B, *shape). "NHWC" (rank-3 shape (C, H, W) only): (B, H, W, C), which the
+    runtime transposes to (B, C, H, W) before anything else; the semantics see only `shape`.
     """
 
     shape: tuple[int, ...]
@@ -90,10 +93,20 @@ class InputSpec:
     hi: int
     scale: float = 1.0
     rate_init: str = "half"
+    layout: str = "NCHW"
 
     def __post_init__(self) -> None:
         _set(self, "shape", _ints(self.shape, "input.shape"))
         _set(self, "scale", float(self.scale))
+
+    @property
+    def external_shape(self) -> tuple[int, ...]:
+        """The per-sample shape of the arrays the artefact takes: (H, W, C) for layout "NHWC",
+        else `shape`."""
+        if self.layout == "NHWC" and len(self.shape) == 3:
+            c, h, w = self.shape
+            return (h, w, c)
+        return self.shape
 
 
 @dataclass(frozen=True)

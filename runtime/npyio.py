@@ -6,13 +6,19 @@ from pathlib import Path
 
 import numpy as np
 
+from snnc.runtime.encode import conform_input
 from snnc.runtime.errors import InputError
 from snnc.runtime.fastsim import SimResult
 from snnc.runtime.model import InputSpec
 
 
 def load_input_npy(path: "str | os.PathLike[str]", spec: InputSpec) -> np.ndarray:
-    """(B, *spec.shape) or a single sample spec.shape (a batch axis is added); numeric, no pickle."""
+    """The input array as `simulate` takes it, (B, *spec.external_shape); numeric, no pickle.
+
+    The file holds what `encode.conform_input` accepts with single=True: (B, *external shape),
+    one sample without batch axis, (B, H, W) for a one-channel input, flat samples for a flat
+    input. An array in the other layout (NHWC for an NCHW input, or the reverse) is refused with
+    the transpose that fixes it."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -24,11 +30,7 @@ def load_input_npy(path: "str | os.PathLike[str]", spec: InputSpec) -> np.ndarra
         raise InputError(f"{path}: expected a single .npy array, not an .npz archive")
     if x.dtype.kind not in "iufb":
         raise InputError(f"{path}: dtype {x.dtype} is not numeric")
-    if tuple(x.shape) == spec.shape:
-        x = x[None]
-    if x.ndim != len(spec.shape) + 1 or tuple(x.shape[1:]) != spec.shape:
-        raise InputError(f"{path}: shape {list(x.shape)} is neither {list(spec.shape)} nor (B, {', '.join(map(str, spec.shape))})")
-    return x
+    return conform_input(x, spec.shape, spec.layout, str(path), single=True)
 
 
 def result_arrays(res: SimResult) -> dict[str, np.ndarray]:

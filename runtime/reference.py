@@ -299,6 +299,8 @@ def reference_simulate(artefact, x, timesteps: int) -> dict:
     host = artefact.layers[-1] if artefact.layers[-1].kind == "host_linear" else None
     out_name = output_layer(artefact)
     x = np.asarray(x)
+    if spec.layout == "NHWC":  # §5: x is (B, H, W, C); x[b, y, x', c] is element (c, y, x') of the input
+        x = np.transpose(x, (0, 3, 1, 2))
     is_float = x.dtype.kind == "f"
     batch = x.shape[0]
     spikes = {layer.name: [] for layer in core}

@@ -21,6 +21,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 MAX_BITS = 62  # every width must leave int64 headroom for exact V + I + bias
 MAX_TIMESTEPS = 4096  # T of golden vectors (docs/artefact.md, "Limits")
 MAX_DIM = 1 << 24  # any one size of a shape
+LAYOUTS = ("NCHW", "NHWC")  # input.layout: the order of the arrays the artefact takes
 MAX_ELEMENTS = 1 << 31  # values in any one shape (input, a layer's output, a weight)
 
 
@@ -59,6 +60,9 @@ def validate_input(spec: "InputSpec", target: "Target") -> None:
     _check_shape(spec.shape, w, "shape")
     _check_enum(spec.encoding, ("current", "rate"), w, "encoding")
     _check_enum(spec.rate_init, ("zero", "half"), w, "rate_init")
+    _check_enum(spec.layout, LAYOUTS, w, "layout")
+    _require(spec.layout == "NCHW" or len(spec.shape) == 3, w, "layout",
+             f"{spec.layout!r} needs a (C, H, W) input, got shape {list(spec.shape)}")
     _require(math.isfinite(spec.scale) and spec.scale > 0, w, "scale", f"{spec.scale} must be finite and > 0")
     ib = target.input_bits
     lo_min = -(1 << (ib - 1)) if spec.lo < 0 else 0
@@ -222,8 +226,10 @@ def validate_golden(a: "Artefact") -> None:
              f"{g.timesteps!r} must be in [1, {MAX_TIMESTEPS}]")
     x = g.inputs
     _require(x.dtype.kind in "iuf", "golden", "inputs", f"dtype {x.dtype} is not numeric")
-    _require(x.ndim == len(a.input.shape) + 1 and x.shape[1:] == a.input.shape, "golden", "inputs",
-             f"shape {list(x.shape)} must be (B, {', '.join(map(str, a.input.shape))})")
+    ext = a.input.external_shape  # golden inputs are stored in the layout the artefact takes
+    _require(x.ndim == len(ext) + 1 and x.shape[1:] == ext, "golden", "inputs",
+             f"shape {list(x.shape)} must be (B, {', '.join(map(str, ext))})"
+             + (f" (input.layout {a.input.layout})" if a.input.layout != "NCHW" else ""))
     batch = x.shape[0]
     _require(batch >= 1, "golden", "inputs", "has no samples (B = 0)")
     spiking = carries_spikes(a)

@@ -109,7 +109,28 @@ def doc_example() -> Artefact:
     return make_golden(art, x, 4)
 
 
-BUILDERS = {"lenet_host": lenet_host, "rate_mlp": rate_mlp, "wrap_residual": wrap_residual, "doc_example": doc_example}
+def nhwc_rgb() -> Artefact:
+    """input.layout NHWC (a Keras-style model): 3-channel 5x6 images, golden inputs (B, H, W, C)
+    float32; conv (stride 2) -> flatten -> linear -> host. H != W so every axis is distinct."""
+    rng = np.random.default_rng(5)
+    t = Target(membrane_bits=12, overflow="saturate", fire="ge", threshold_bits=10, bias_bits=6,
+               weight_encoding="symmetric", input_bits=8)
+    layers = (
+        Conv("conv1", ["input"], (4, 3, 3), weight=_w(rng, (4, 3, 3, 3), 2, "symmetric"), bits=2,
+             stride=(2, 2), padding=(1, 1, 1, 1), groups=1, neuron=Neuron([150, 120, 180, 100], [2, -1, 0, 3], "subtract", "half")),
+        Flatten("flat", ["conv1"], (36,)),
+        Linear("fc1", ["flat"], (5,), weight=_w(rng, (5, 36), 2, "symmetric"), bits=2,
+               neuron=Neuron([2], [0] * 5, "subtract", "half")),
+        HostLinear("head", ["fc1"], (3,), weight=rng.normal(size=(3, 5)), bias=rng.normal(size=3), input_scale=1.0),
+    )
+    art = Artefact(InputSpec((3, 5, 6), "current", 0, 255, scale=1 / 255, layout="NHWC"), layers, t, SPEC,
+                   {"builder": "nhwc_rgb"})
+    x = rng.random((4, 5, 6, 3)).astype(np.float32)  # (B, H, W, C), as the artefact takes them
+    return make_golden(art, x, 8)
+
+
+BUILDERS = {"lenet_host": lenet_host, "rate_mlp": rate_mlp, "wrap_residual": wrap_residual, "doc_example": doc_example,
+            "nhwc_rgb": nhwc_rgb}
 
 
 def doc_json(value, indent: int = 0, used: int = 0, width: int = 100) -> str:
