@@ -9,6 +9,7 @@ from snnc.compiler.atomic import atomic_write
 from snnc.compiler.cli.common import handle_user_errors
 from snnc.compiler.cli.options import OutputFile, backend_option
 from snnc.runtime import InputError, load, simulate
+from snnc.runtime.encode import input_clip_warning
 from snnc.runtime.npyio import load_input_npy, result_arrays
 
 SHOW = 20
@@ -34,6 +35,8 @@ def run(artefact: str, input_npy: str, timesteps: int | None, out: str | None, t
             raise InputError("--timesteps: required (the artefact has no golden vectors to take T from)")
         timesteps = art.golden.timesteps
     x = load_input_npy(input_npy, art.input)
+    if (clipped := input_clip_warning(art.input, x, input_npy)) is not None:
+        click.echo(f"warning: {clipped}", err=True)
     res = simulate(art, x, timesteps, trace=trace, batch_size=batch_size, backend=backend)
     counts = res.output_counts.reshape(len(x), -1)
     click.echo(f"{len(x)} sample(s), T={timesteps}, output layer {res.output_layer!r} "
