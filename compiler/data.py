@@ -6,7 +6,14 @@ A dataset is an `.npz` or `.npy` file (never pickled: allow_pickle=False):
   `calib_x`/`calib_y`, then `x_train`/`y_train`, then `x`/`y`; for evaluation `x`/`y`, then
   `x_test`/`y_test` — or the only array; labels are optional. An optional scalar `x_scale` says
   the model's input is `x * x_scale` (uint8 images stored with x_scale = 1/255, say).
-Samples of shape (H, W) get a channel axis when the model expects (1, H, W).
+The samples' shape follows the runtime's one rule (`snnc.runtime.encode.conform_input`), the same
+arrays `snnc run` takes: (N, *input shape) in the model's input layout, (N, H, W) for a one-channel
+image input, flat samples for a flat input; anything else is refused, and data that looks like the
+other layout is refused with the transpose that fixes it — never silently reshaped. A model whose
+input is NHWC (a Keras/tf2onnx model: `graph.meta["input_transpose"] == (0, 3, 1, 2)`, see
+`model_layout`) takes (N, H, W, C) data; `Dataset.batches` hands the compiler (N, C, H, W) batches
+either way (transposed for the IR interpreter and the statistics), and `snnc run`/`eval` of its
+artefact (input.layout "NHWC") take the same (N, H, W, C) arrays.
 
 What the loader trusts: nothing in the file. Samples are read lazily, a batch at a time: an
 `.npy` is memory-mapped, an `.npz` member is decompressed as a stream (a small file that inflates
@@ -21,13 +28,15 @@ from __future__ import annotations
 import math
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from snnc.compiler.errors import SnncError, SnncWarning
+from snnc.runtime.encode import conform_input
+from snnc.runtime.errors import InputError
 
 # Which array holds the inputs (and labels), by what the data is for: calibration prefers the
 # calibration/training split, evaluation the test split.
@@ -40,17 +49,39 @@ _READ_CHUNK = 1 << 20  # bytes read at a time when skipping through a compressed
 _EAGER_LABEL_BYTES = 64 << 20
 
 
+NHWC_TRANSPOSE = (0, 3, 1, 2)  # graph.meta["input_transpose"] of a model whose input is NHWC
+
+
+def model_layout(graph: Any) -> str:
+    """The layout of the data a canonical graph's model takes: "NHWC" when the front end moved an
+    NHWC -> NCHW input transpose to the host (`graph.meta["input_transpose"] == (0, 3, 1, 2)`),
+    else "NCHW". The artefact records it as input.layout."""
+    perm = graph.meta.get("input_transpose") if graph is not None else None
+    return "NHWC" if perm is not None and tuple(perm) == NHWC_TRANSPOSE else "NCHW"
+
+
 @dataclass
 class Dataset:
     x: Any  # raw stored array (any numeric dtype): an ndarray, memory-mapped .npy, or a lazy .npz member
     y: Any | None
     scale: float
     source: str
+    layout: str = "NCHW"  # the model's input layout the stored samples are in (see `for_model`)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
-    def batches(self, batch_size: int, sample_shape: tuple[int, ...] | None = None, limit: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    def for_model(self, graph: Any) -> "Dataset":
+        """This dataset for the model of `graph`: its samples are taken in `model_layout(graph)`."""
+        layout = model_layout(graph)
+        return self if layout == self.layout else replace(self, layout=layout)
+
+    def batches(self, batch_size: int, sample_shape: tuple[int, ...] | None = None, limit: int | None = None,
+                layout: str | None = None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Batches (inputs as float64 times the scale, labels or None). With `sample_shape` (the
+        model's (C, H, W) or (F,)) the stored samples must follow the shape rule for the input
+        layout `layout` (default: the dataset's), and come out as (B, *sample_shape)."""
+        layout = layout or self.layout
         n = len(self) if limit is None else min(limit, len(self))
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
@@ -59,26 +90,27 @@ class Dataset:
                 raise SnncError(f"{self.source}: inputs contain NaN or inf (in samples {start}..{stop - 1})")
             xb = raw.astype(np.float64) * self.scale
             if sample_shape is not None:
-                xb = fit_shape(xb, sample_shape, self.source)
+                xb = fit_shape(xb, sample_shape, self.source, layout)
             yb = None if self.y is None else np.asarray(self.y[start:stop]).astype(np.int64)
             yield xb, yb
 
-    def take(self, n: int, sample_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    def take(self, n: int, sample_shape: tuple[int, ...] | None = None, layout: str | None = None) -> np.ndarray:
         if len(self) == 0 or n < 1:
             raise SnncError(f"{self.source}: no samples to take")
-        return next(self.batches(n, sample_shape, limit=n))[0]
+        return next(self.batches(n, sample_shape, limit=n, layout=layout))[0]
 
 
-def fit_shape(x: np.ndarray, sample_shape: tuple[int, ...], source: str) -> np.ndarray:
-    if x.shape[1:] == tuple(sample_shape):
-        return x
-    if int(np.prod(x.shape[1:])) == int(np.prod(sample_shape)) and len(sample_shape) == x.ndim:
-        return x.reshape((x.shape[0],) + tuple(sample_shape))  # (N,H,W) -> (N,1,H,W) style
-    if len(sample_shape) == x.ndim and sample_shape[0] == 1 and x.shape[1:] == tuple(sample_shape[1:]):
-        return x[:, None]
-    if int(np.prod(x.shape[1:])) == int(np.prod(sample_shape)):
-        return x.reshape((x.shape[0],) + tuple(sample_shape))
-    raise SnncError(f"{source}: samples have shape {x.shape[1:]}, the model expects {tuple(sample_shape)}")
+def fit_shape(x: np.ndarray, sample_shape: tuple[int, ...], source: str, layout: str = "NCHW") -> np.ndarray:
+    """A batch x of stored samples as (B, *sample_shape), the model's (C, H, W) or (F,) order.
+
+    x must follow the runtime's shape rule for input layout `layout` (`conform_input`: exact
+    (B, *external shape), (B, H, W) for one channel, flat samples for a flat input); NHWC data is
+    transposed to NCHW. Anything else is one SnncError naming `source`, the shapes and the fix."""
+    try:
+        ext = conform_input(x, tuple(sample_shape), layout, source)
+    except InputError as exc:
+        raise SnncError(str(exc)) from None
+    return np.ascontiguousarray(np.transpose(ext, NHWC_TRANSPOSE)) if layout == "NHWC" and len(sample_shape) == 3 else ext
 
 
 def check_scale(value: Any, what: str) -> float:

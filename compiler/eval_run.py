@@ -86,7 +86,7 @@ def config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, ex
                 layer.weight_error, layer.scale = rep.weight_error, rep.scale
         n = min(CORRELATION_SAMPLES, acc.samples)
         corr = layer_correlation(art, lowered.qann, ann_layer_values(graph, lowered),
-                                 test.take(n, tuple(art.input.shape)), tmax)
+                                 test.take(n, tuple(art.input.shape), layout=art.input.layout), tmax)
         for layer in layers:
             if layer.name in corr:
                 layer.correlation = corr[layer.name].r

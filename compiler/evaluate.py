@@ -10,6 +10,7 @@ quantized ANN's activations with the SNN's firing rates layer by layer on a few 
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -17,12 +18,12 @@ import numpy as np
 
 from snnc.compiler import energy as en
 from snnc.compiler.data import Dataset
-from snnc.compiler.errors import SnncError
+from snnc.compiler.errors import SnncError, SnncWarning
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.interpret import run as run_float
 from snnc.compiler.backend.lower import quantize_input
 from snnc import runtime
-from snnc.runtime.encode import rate_spikes, to_int_input
+from snnc.runtime.encode import clip_warning, clipped_count, rate_spikes, to_external, to_int_input
 
 
 @dataclass
@@ -88,8 +89,11 @@ def evaluate(art, dataset: Dataset, timesteps: Sequence[int], *, graph: Graph | 
     activity = {t: Activity() for t in timesteps}
     lo, hi, s_in = art.input.lo, art.input.hi, art.input.scale
     rate = art.input.encoding == "rate"
-    batches = _Sized(dataset.batches(batch_size, shape, limit=n), -(-n // batch_size))
+    batches = _Sized(dataset.batches(batch_size, shape, limit=n, layout=art.input.layout), -(-n // batch_size))
+    clipped = values = 0
     for xb, yb in wrap(batches, "evaluate"):
+        c, v = clipped_count(art.input, xb)
+        clipped, values = clipped + c, values + v
         qpred = None
         if graph is not None:
             correct_f += int((run_float(graph, xb)[graph.outputs[0]].argmax(axis=1) == yb).sum())
@@ -98,13 +102,15 @@ def evaluate(art, dataset: Dataset, timesteps: Sequence[int], *, graph: Graph | 
             correct_q += int((qpred == yb).sum())
         x_int = to_int_input(art.input, xb) if rate else None
         # one run of max(T) steps gives every shorter T exactly (runtime.simulate's counts_at)
-        sim = runtime.simulate(art, xb, max(timesteps), counts_at=timesteps)
+        sim = runtime.simulate(art, to_external(art.input, xb), max(timesteps), counts_at=timesteps)
         for t in timesteps:
             pred = sim.predictions_at[t]
             correct_s[t] += int((pred == yb).sum())
             if qpred is not None:
                 agree[t] += int((pred == qpred).sum())
             _accumulate(activity[t], art, sim.counts_at[t], x_int, t)
+    if (note := clip_warning(art.input, clipped, values, dataset.source)) is not None:
+        warnings.warn(note, SnncWarning, stacklevel=2)
     return Accuracy(
         samples=n,
         float_acc=correct_f / n if graph is not None else None,
@@ -196,7 +202,7 @@ def layer_correlation(art, qann: Graph, values: dict[str, tuple[str, float]], x:
     firing rate at `timesteps`, neuron by neuron, on the samples x."""
     lo, hi, s_in = art.input.lo, art.input.hi, art.input.scale
     env = run_float(qann, quantize_input(x, lo, hi, s_in), all_values=True)
-    sim = runtime.simulate(art, x, timesteps)
+    sim = runtime.simulate(art, to_external(art.input, x), timesteps)
     rng = np.random.default_rng(0)
     out = {}
     for name, (value, lam) in values.items():

@@ -19,6 +19,7 @@ from snnc.compiler.backend.layer_report import LayerReport
 from snnc.compiler.backend.options import CompileOptions
 from snnc.compiler.backend.plan import StagePlan
 from snnc.compiler.backend.scales import input_unit
+from snnc.compiler.data import model_layout
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph
 from snnc.hwspec import HardwareSpec
@@ -76,7 +77,8 @@ def lower(plan: StagePlan, spec: HardwareSpec, opts: CompileOptions, scales: dic
         ctx.smax[st.output] = 1
 
     artefact = rt.Artefact(
-        input=rt.InputSpec(shape=tuple(graph.shape(x)[1:]), encoding=opts.input_encoding, lo=lo, hi=hi, scale=s_in),
+        input=rt.InputSpec(shape=tuple(graph.shape(x)[1:]), encoding=opts.input_encoding, lo=lo, hi=hi, scale=s_in,
+                           layout=model_layout(graph)),  # NHWC for a model whose input transpose moved to the host
         layers=tuple(layers),
         target=rt.Target(**spec.target_block()),
         hardware_spec=spec.to_json_dict(),

@@ -33,6 +33,7 @@ from snnc.compiler.data import Dataset
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.interpret import run as run_float
+from snnc.runtime.encode import to_external
 from snnc.hwspec import HardwareSpec
 
 GOLDEN_SAMPLES = 8
@@ -79,6 +80,10 @@ class BuildState:
     input_range: tuple[int, int, float] | None = None
     scales: dict[str, float] | None = None
     done: bool = False  # a step ended the build (the check failed)
+
+    def __post_init__(self) -> None:
+        if self.calib is not None:  # its samples are in the model's input layout (NHWC for a Keras model)
+            self.calib = self.calib.for_model(self.graph)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -129,6 +134,7 @@ def calibrate(graph: Graph, spec: HardwareSpec, opts: CompileOptions, calib: Dat
     The input range (lo, hi, scale) comes from the data's range; the statistics are those of the
     network the chip sees, with inputs quantized as the chip quantizes them."""
     shape = tuple(graph.shape(graph.inputs[0])[1:])
+    calib = calib.for_model(graph)
     wrap: Progress = progress or (lambda it, desc: it)
 
     def batches():
@@ -175,7 +181,7 @@ def step_agreement(s: BuildState) -> None:
     out = s.graph.outputs[0]
     ann = run_float(s.result.lowered.qann, xq)[out].argmax(axis=1)
     ref = run_float(s.graph, x)[out].argmax(axis=1)
-    snn = runtime.simulate(s.result.artefact, x, s.opts.timesteps).predictions
+    snn = runtime.simulate(s.result.artefact, to_external(s.result.artefact.input, x), s.opts.timesteps).predictions
     s.result.agreement = float(np.mean(ann == snn))
     s.result.float_agreement = float(np.mean(ref == snn))
     s.result.agreement_samples = n
@@ -214,14 +220,16 @@ def run_steps(state: BuildState, steps: list[tuple[str, Step]] | None = None, *,
 
 
 def _golden_inputs(s: BuildState) -> np.ndarray:
-    """Float inputs as the model takes them (float32), so that `verify` replays the input
-    quantization too: calibration samples, or (without calibration data) deterministic random
-    values over the input range."""
+    """Float inputs as the model takes them (float32, in the artefact's input layout), so that
+    `verify` replays the input quantization too: calibration samples, or (without calibration
+    data) deterministic random values over the input range."""
     lo, hi, s_in = s.input_range
     if s.calib is not None:
-        return s.calib.take(min(GOLDEN_SAMPLES, len(s.calib)), s.sample_shape).astype(np.float32)
-    rng = np.random.default_rng(0)  # deterministic: the same inputs give the same artefact
-    return rng.uniform(max(lo, 0) * s_in, hi * s_in, size=(GOLDEN_SAMPLES,) + s.sample_shape).astype(np.float32)
+        x = s.calib.take(min(GOLDEN_SAMPLES, len(s.calib)), s.sample_shape).astype(np.float32)
+    else:
+        rng = np.random.default_rng(0)  # deterministic: the same inputs give the same artefact
+        x = rng.uniform(max(lo, 0) * s_in, hi * s_in, size=(GOLDEN_SAMPLES,) + s.sample_shape).astype(np.float32)
+    return np.ascontiguousarray(to_external(s.result.lowered.artefact.input, x))  # NCHW -> NHWC when the model takes NHWC
 
 
 def _with_provenance(art, s: BuildState):
