@@ -234,7 +234,7 @@ CASES: list[Case] = [
     calib_case("random-bytes", lambda: b"\x00\x01garbage" * 10, "not a readable .npy/.npz"),
     calib_case("npy-object", lambda: npy_bytes(np.array([object()] * 4, dtype=object).reshape(4, 1)), "not a readable", name="c.npy"),
     calib_case("wrong-sample-shape", lambda: npz(calib_x=np.random.RandomState(0).rand(4, 3, 5).astype(np.float32)),
-               "samples have shape"),
+               "shape [4, 3, 5] does not match (B, 1, 8, 8)"),
     Case("eval-labels-mismatch", ["eval", "{d}/ok.onnx", "--data", "{d}/t.npz", "--bits", "2", "-q"], "labels must be integers",
          {**OK, "t.npz": lambda: npz(x=np.random.RandomState(0).rand(5, 1, 8, 8), y=np.zeros(4, np.int64))}),
     # options and outputs
