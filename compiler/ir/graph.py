@@ -9,11 +9,80 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 Shape = tuple  # tuple[int | None, ...]
+
+# -- change tracking ------------------------------------------------------------------------------
+# `Graph.producer`, `consumers` and `node` answer from an index built once and reused until the
+# graph changes, so a pass or check that asks them for every node stays linear. Any change to
+# what the index depends on (a graph's node list, a node's name, inputs or outputs, assigned or
+# edited in place) bumps one global generation number, and an index built at an older
+# generation is rebuilt on the next query.
+_GENERATION = [0]
+
+
+def _bump() -> None:
+    _GENERATION[0] += 1
+
+
+class _TrackedList(list):
+    """A list that bumps the generation whenever it is modified in place."""
+
+    def __setitem__(self, i, v):
+        _bump()
+        super().__setitem__(i, v)
+
+    def __delitem__(self, i):
+        _bump()
+        super().__delitem__(i)
+
+    def __iadd__(self, other):
+        _bump()
+        return super().__iadd__(other)
+
+    def __imul__(self, n):
+        _bump()
+        return super().__imul__(n)
+
+    def append(self, v):
+        _bump()
+        super().append(v)
+
+    def extend(self, vs):
+        _bump()
+        super().extend(vs)
+
+    def insert(self, i, v):
+        _bump()
+        super().insert(i, v)
+
+    def pop(self, *i):
+        _bump()
+        return super().pop(*i)
+
+    def remove(self, v):
+        _bump()
+        super().remove(v)
+
+    def clear(self):
+        _bump()
+        super().clear()
+
+    def sort(self, **kwargs):
+        _bump()
+        super().sort(**kwargs)
+
+    def reverse(self):
+        _bump()
+        super().reverse()
+
+
+def _tracked(items: Iterable) -> _TrackedList:
+    _bump()
+    return items if type(items) is _TrackedList else _TrackedList(items)
 
 
 @dataclass
@@ -39,6 +108,13 @@ class Node:
     attrs: dict[str, Any] = field(default_factory=dict)
     params: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _NODE_TRACKED:
+            value = _tracked(value)
+        elif name == "name":
+            _bump()
+        object.__setattr__(self, name, value)
+
     @property
     def output(self) -> str:
         return self.outputs[0]
@@ -46,6 +122,9 @@ class Node:
     @property
     def input(self) -> str:
         return self.inputs[0]
+
+
+_NODE_TRACKED = ("inputs", "outputs")
 
 
 @dataclass
@@ -57,21 +136,37 @@ class Graph:
     values: dict[str, Value] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)  # source file, importer, ...
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "nodes":
+            value = _tracked(value)
+        object.__setattr__(self, name, value)
+
+    def __getstate__(self) -> dict:  # copies and pickles leave the index behind
+        state = dict(self.__dict__)
+        state.pop("_index", None)
+        return state
+
     # -- queries -------------------------------------------------------------------------
+    def _uses(self) -> "_Index":
+        index = self.__dict__.get("_index")
+        if index is None or index.generation != _GENERATION[0]:
+            index = _Index(self.nodes)
+            object.__setattr__(self, "_index", index)
+        return index
+
     def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
+        n = self._uses().by_name.get(name)
+        if n is None:
+            raise KeyError(name)
+        return n
 
     def producer(self, value: str) -> Node | None:
-        for n in self.nodes:
-            if value in n.outputs:
-                return n
-        return None
+        """The first node writing `value` (None for a graph input or an unknown value)."""
+        return self._uses().producer.get(value)
 
     def consumers(self, value: str) -> list[Node]:
-        return [n for n in self.nodes if value in n.inputs]
+        """The nodes reading `value`, in graph order (each once)."""
+        return list(self._uses().readers.get(value, ()))
 
     def shape(self, value: str) -> Shape | None:
         v = self.values.get(value)
@@ -92,25 +187,42 @@ class Graph:
             v.shape = shape
         return v
 
+    # The graph-editing helpers live in `snnc.compiler.ir.rewrite`; these are its one-off forms
+    # (each a whole-graph walk). A pass making many edits uses a `rewrite.Rewriter`.
     def fresh_value_name(self, base: str) -> str:
-        name, i = base, 1
-        while name in self.values:
-            name, i = f"{base}_{i}", i + 1
-        return name
+        from snnc.compiler.ir.rewrite import unique_name
+
+        return unique_name(base, self.values)
 
     def replace_uses(self, old: str, new: str) -> None:
         """Make every reader of `old` (nodes and graph outputs) read `new` instead."""
-        for n in self.nodes:
-            n.inputs = [new if i == old else i for i in n.inputs]
-        self.outputs = [new if o == old else o for o in self.outputs]
+        from snnc.compiler.ir.rewrite import replace_uses
+
+        replace_uses(self, old, new)
 
     def remove_node(self, node: Node) -> None:
-        self.nodes = [n for n in self.nodes if n is not node]
+        from snnc.compiler.ir.rewrite import remove_nodes
+
+        remove_nodes(self, [node])
 
     def prune_values(self) -> None:
         """Drop values nothing reads or writes any more."""
-        used = set(self.inputs) | set(self.outputs)
-        for n in self.nodes:
-            used.update(n.inputs)
-            used.update(n.outputs)
-        self.values = {k: v for k, v in self.values.items() if k in used}
+        from snnc.compiler.ir.rewrite import prune_values
+
+        prune_values(self)
+
+
+class _Index:
+    """Use-lists of a node list at one generation: producer and readers of each value, nodes by name."""
+
+    def __init__(self, nodes: list[Node]):
+        self.generation = _GENERATION[0]
+        self.producer: dict[str, Node] = {}
+        self.readers: dict[str, list[Node]] = {}
+        self.by_name: dict[str, Node] = {}
+        for n in nodes:
+            self.by_name.setdefault(n.name, n)
+            for o in n.outputs:
+                self.producer.setdefault(o, n)
+            for i in dict.fromkeys(n.inputs):
+                self.readers.setdefault(i, []).append(n)

@@ -37,11 +37,12 @@ import numpy as np
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import attr
+from snnc.compiler.ir.rewrite import Rewriter, prune_values, rank_of
 from snnc.compiler.passes.manager import Pass
 from snnc.compiler.passes.shape_inference import infer_shapes
 from snnc.compiler.registry import Registry
 
-Rule = Callable[[Graph, Node], bool]  # True when it rewrote the graph
+Rule = Callable[[Rewriter, Node], bool]  # True when it rewrote the graph
 RULES = Registry("canonicalization rule", multi=True)
 rule = RULES.register
 
@@ -56,65 +57,33 @@ class Canonicalize(Pass):
 
 
 def canonicalize(graph: Graph) -> Graph:
-    """Apply the rewrite rules in place until none fires; returns the graph."""
+    """Apply the rewrite rules in place until none fires; returns the graph.
+
+    Each sweep visits the nodes in order (those a rule removes during the sweep are skipped) and
+    applies the first rule of a node's op that fires; sweeps repeat until one changes nothing.
+    The edits go through a `Rewriter`, so a sweep costs time linear in the graph's size; the
+    number of sweeps depends on how rewrites enable each other, not on the size."""
     try:  # shapes help some rules (reshape -> flatten, per-channel constants); optional here
         infer_shapes(graph)
     except SnncError:
         pass
+    rw = Rewriter(graph)
     changed = True
     while changed:
         changed = False
-        for node in list(graph.nodes):
-            if node not in graph.nodes:
+        for node in rw.nodes():
+            if not rw.alive(node):
                 continue
             for fn in RULES.get(node.op, ()):
-                if fn(graph, node):
+                if fn(rw, node):
                     changed = True
                     break
-    graph.prune_values()
+    rw.commit()
+    prune_values(graph)
     return graph
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-def sole_reader(graph: Graph, value: str) -> Node | None:
-    """The only node reading `value`, if exactly one does and it is not a graph output."""
-    if value in graph.outputs:
-        return None
-    readers = graph.consumers(value)
-    return readers[0] if len(readers) == 1 and readers[0].inputs.count(value) == 1 else None
-
-
-def bypass(graph: Graph, node: Node) -> None:
-    """Remove a one-input node, making its readers read its input. A graph output keeps its
-    name: the producer of the input is renamed to write it (when nothing else needs the old name)."""
-    graph.remove_node(node)
-    src = graph.producer(node.input)
-    if node.output in graph.outputs and src is not None and node.input not in graph.outputs:
-        absorb(graph, src, node.output)
-    else:
-        graph.replace_uses(node.output, node.input)
-
-
-def absorb(graph: Graph, keep: Node, value: str) -> None:
-    """Make `keep` write `value` (the output of a node just removed) instead of its own output,
-    so downstream names, graph output names included, are unchanged."""
-    old = keep.output
-    graph.replace_uses(old, value)
-    keep.outputs = [value]
-    shp = graph.shape(old)
-    graph.values.pop(old, None)
-    if graph.shape(value) is None and shp is not None:
-        graph.add_value(value, shp)
-
-
-def fresh_node_name(graph: Graph, base: str) -> str:
-    names = {n.name for n in graph.nodes}
-    name, i = base, 1
-    while name in names:
-        name, i = f"{base}_{i}", i + 1
-    return name
-
-
 def per_channel(const: np.ndarray, rank: int | None, axis: int, channels: int) -> np.ndarray | None:
     """`const` as a (channels,) vector if broadcasting it against a rank-`rank` tensor adds one
     value per index of `axis` (or one value everywhere); else None."""
@@ -126,33 +95,26 @@ def per_channel(const: np.ndarray, rank: int | None, axis: int, channels: int) -
     return np.broadcast_to(const.reshape(-1), (channels,)).astype(np.float64).copy()
 
 
-def rank_of(graph: Graph, value: str) -> int | None:
-    shp = graph.shape(value)
-    return None if shp is None else len(shp)
-
-
 # -- rules --------------------------------------------------------------------------------------------
 @rule("identity", "dropout")
-def drop_identity(graph: Graph, node: Node) -> bool:
-    bypass(graph, node)
+def drop_identity(rw: Rewriter, node: Node) -> bool:
+    rw.bypass(node)
     return True
 
 
 @rule("gemm")
-def gemm_to_linear(graph: Graph, node: Node) -> bool:
+def gemm_to_linear(rw: Rewriter, node: Node) -> bool:
     alpha, beta = float(attr(node, "alpha")), float(attr(node, "beta"))
     w = np.asarray(node.params["weight"], dtype=np.float64)
     if w.ndim != 2:
         return False
     weight = alpha * (w if attr(node, "transB") else w.T)  # (out, in)
     out = weight.shape[0]
-    idx = graph.nodes.index(node)
     src = node.input
     new_nodes: list[Node] = []
     if attr(node, "transA"):
-        t_out = graph.fresh_value_name(f"{node.output}_transA")
-        graph.add_value(t_out)
-        new_nodes.append(Node(fresh_node_name(graph, f"{node.name}_transA"), "transpose", [src], [t_out], {"perm": (1, 0)}))
+        t_out = rw.fresh_value(f"{node.output}_transA")
+        new_nodes.append(Node(rw.fresh_node_name(f"{node.name}_transA"), "transpose", [src], [t_out], {"perm": (1, 0)}))
         src = t_out
     linear = Node(node.name, "linear", [src], [node.output], params={"weight": weight})
     new_nodes.append(linear)
@@ -162,16 +124,15 @@ def gemm_to_linear(graph: Graph, node: Node) -> bool:
         if vec is not None:
             linear.params["bias"] = vec
         else:  # a bias per row (M, N): keep it as an add of a constant
-            mid = graph.fresh_value_name(f"{node.output}_nobias")
-            graph.add_value(mid)
+            mid = rw.fresh_value(f"{node.output}_nobias")
             linear.outputs = [mid]
-            new_nodes.append(Node(fresh_node_name(graph, f"{node.name}_bias"), "add", [mid], [node.output], params={"const": c}))
-    graph.nodes[idx : idx + 1] = new_nodes
+            new_nodes.append(Node(rw.fresh_node_name(f"{node.name}_bias"), "add", [mid], [node.output], params={"const": c}))
+    rw.splice(node, new_nodes)
     return True
 
 
 @rule("matmul")
-def matmul_to_linear(graph: Graph, node: Node) -> bool:
+def matmul_to_linear(rw: Rewriter, node: Node) -> bool:
     w = np.asarray(node.params["weight"], dtype=np.float64)
     if w.ndim != 2:
         return False
@@ -182,33 +143,33 @@ def matmul_to_linear(graph: Graph, node: Node) -> bool:
 
 
 @rule("conv", "linear", "batchnorm")
-def add_into_bias(graph: Graph, node: Node) -> bool:
+def add_into_bias(rw: Rewriter, node: Node) -> bool:
     """conv/linear/batchnorm followed by an add of a per-output-channel constant."""
-    nxt = sole_reader(graph, node.output)
+    nxt = rw.sole_reader(node.output)
     if nxt is None or nxt.op != "add" or len(nxt.inputs) != 1:
         return False
     if node.op == "conv":
         channels, rank, axis = node.params["weight"].shape[0], 4, 1
     elif node.op == "linear":
         channels = node.params["weight"].shape[0]
-        rank = rank_of(graph, node.output) or 2
+        rank = rank_of(rw.graph, node.output) or 2
         axis = rank - 1
     else:
-        channels, rank, axis = node.params["scale"].shape[0], rank_of(graph, node.output), 1
+        channels, rank, axis = node.params["scale"].shape[0], rank_of(rw.graph, node.output), 1
     vec = per_channel(np.asarray(nxt.params["const"]), rank, axis, channels)
     if vec is None:
         return False
     bias = node.params.get("bias")
     node.params["bias"] = vec if bias is None else np.asarray(bias, dtype=np.float64) + vec
-    graph.remove_node(nxt)
-    absorb(graph, node, nxt.output)
+    rw.remove(nxt)
+    rw.absorb(node, nxt.output)
     return True
 
 
 @rule("mul")
-def mul_to_batchnorm(graph: Graph, node: Node) -> bool:
+def mul_to_batchnorm(rw: Rewriter, node: Node) -> bool:
     """x * per-channel constant (axis 1) -> batchnorm with mean 0, var 1, eps 0."""
-    shp = graph.shape(node.input)
+    shp = rw.graph.shape(node.input)
     if shp is None or len(shp) < 2 or shp[1] is None:
         return False
     vec = per_channel(np.asarray(node.params["const"]), len(shp), 1, shp[1])
@@ -231,9 +192,9 @@ def _spatial_pads(node: Node) -> tuple[int, int, int, int] | None:
 
 
 @rule("pad")
-def fold_pad(graph: Graph, node: Node) -> bool:
+def fold_pad(rw: Rewriter, node: Node) -> bool:
     extra = _spatial_pads(node)
-    nxt = sole_reader(graph, node.output)
+    nxt = rw.sole_reader(node.output)
     if extra is None or nxt is None:
         return False
     own = tuple(attr(nxt, "padding")) if nxt.op in ("conv", "avgpool") else None
@@ -244,14 +205,14 @@ def fold_pad(graph: Graph, node: Node) -> bool:
     else:
         return False
     nxt.attrs["padding"] = tuple(a + b for a, b in zip(own, extra))
-    bypass(graph, node)
+    rw.bypass(node)
     return True
 
 
 @rule("reshape")
-def reshape_to_flatten(graph: Graph, node: Node) -> bool:
+def reshape_to_flatten(rw: Rewriter, node: Node) -> bool:
     target = [int(t) for t in attr(node, "shape")]
-    shp = graph.shape(node.input)
+    shp = rw.graph.shape(node.input)
     if len(target) != 2 or shp is None or len(shp) < 2:
         return False
     a, b = target
@@ -272,32 +233,32 @@ def _perm(node: Node) -> tuple[int, ...]:
 
 
 @rule("transpose")
-def compose_transposes(graph: Graph, node: Node) -> bool:
+def compose_transposes(rw: Rewriter, node: Node) -> bool:
     """transpose(p) then transpose(q) is transpose(p[q]); the identity perm is dropped."""
     p = _perm(node)
     if p == tuple(range(len(p))):
-        bypass(graph, node)
+        rw.bypass(node)
         return True
-    nxt = sole_reader(graph, node.output)
+    nxt = rw.sole_reader(node.output)
     if nxt is None or nxt.op != "transpose" or len(_perm(nxt)) != len(p):
         return False
     nxt.attrs["perm"] = tuple(p[i] for i in _perm(nxt))
-    nxt.inputs = [node.input]
-    graph.remove_node(node)
+    rw.set_inputs(nxt, [node.input])
+    rw.remove(node)
     return True
 
 
 @rule("transpose")
-def transpose_into_linear(graph: Graph, node: Node) -> bool:
+def transpose_into_linear(rw: Rewriter, node: Node) -> bool:
     """transpose(p, p[0] = 0) -> flatten(axis 1) -> linear: permute the linear's weight columns."""
     p = _perm(node)
-    shp = graph.shape(node.input)
-    flat = sole_reader(graph, node.output)
+    shp = rw.graph.shape(node.input)
+    flat = rw.sole_reader(node.output)
     if p[0] != 0 or shp is None or len(shp) != len(p) or any(d is None for d in shp[1:]):
         return False
     if flat is None or flat.op != "flatten" or int(attr(flat, "axis")) != 1:
         return False
-    lin = sole_reader(graph, flat.output)
+    lin = rw.sole_reader(flat.output)
     if lin is None or lin.op != "linear":
         return False
     w = np.asarray(lin.params["weight"])
@@ -307,45 +268,46 @@ def transpose_into_linear(graph: Graph, node: Node) -> bool:
     inv = np.argsort(p[1:])  # original axis j (0-based after the batch) sits at axis inv[j] of the transposed
     lin.params["weight"] = np.ascontiguousarray(
         w.reshape((w.shape[0], *t_dims)).transpose([0] + [int(i) + 1 for i in inv]).reshape(w.shape[0], -1))
-    flat.inputs = [node.input]
-    graph.remove_node(node)
+    rw.set_inputs(flat, [node.input])
+    rw.remove(node)
     return True
 
 
 @rule("transpose")
-def input_transpose_to_host(graph: Graph, node: Node) -> bool:
+def input_transpose_to_host(rw: Rewriter, node: Node) -> bool:
     """The graph input read only by a transpose that keeps the batch axis: re-declare the input in
     the transposed layout and record the perm in graph.meta["input_transpose"]."""
+    graph = rw.graph
     p = _perm(node)
     x = node.input
-    if x not in graph.inputs or p[0] != 0 or sole_reader(graph, x) is not node or node.output in graph.outputs:
+    if x not in graph.inputs or p[0] != 0 or rw.sole_reader(x) is not node or node.output in graph.outputs:
         return False
     shp = graph.shape(x)
     if shp is None or len(shp) != len(p):
         return False
     before = graph.meta.get("input_transpose")
     graph.meta["input_transpose"] = p if before is None else tuple(before[i] for i in p)
-    graph.remove_node(node)
-    graph.replace_uses(node.output, x)
+    rw.remove(node)
+    rw.replace_uses(node.output, x)
     graph.values[x].shape = tuple(shp[i] for i in p)
     return True
 
 
 @rule("flatten")
-def drop_noop_flatten(graph: Graph, node: Node) -> bool:
+def drop_noop_flatten(rw: Rewriter, node: Node) -> bool:
     """flatten(axis=1) of a rank-2 input changes nothing."""
-    shp = graph.shape(node.input)
+    shp = rw.graph.shape(node.input)
     if shp is None or len(shp) != 2 or int(attr(node, "axis")) != 1:
         return False
-    bypass(graph, node)
+    rw.bypass(node)
     return True
 
 
 @rule("reshape")
-def reshape_to_transpose(graph: Graph, node: Node) -> bool:
+def reshape_to_transpose(rw: Rewriter, node: Node) -> bool:
     """A same-rank reshape that keeps the batch axis first and the other axes of size > 1 in order
     is a transpose moving the size-1 axes: (N, H, W, 1) -> (N, 1, H, W) is perm (0, 3, 1, 2)."""
-    shp = graph.shape(node.input)
+    shp = rw.graph.shape(node.input)
     target = [int(t) for t in attr(node, "shape")]
     if shp is None or len(target) != len(shp) or any(d is None for d in shp[1:]) or target[0] not in (0, -1) and target[0] != shp[0]:
         return False

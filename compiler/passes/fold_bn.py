@@ -10,7 +10,7 @@ import numpy as np
 
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import attr
-from snnc.compiler.passes.canonicalize import absorb, sole_reader
+from snnc.compiler.ir.rewrite import Rewriter, prune_values, rank_of
 from snnc.compiler.passes.manager import Pass
 
 FOLDABLE_INTO = ("conv", "linear")
@@ -26,17 +26,19 @@ class FoldBatchNorm(Pass):
 
 
 def fold_batchnorm(graph: Graph) -> Graph:
+    rw = Rewriter(graph)
     for bn in [n for n in graph.nodes if n.op == "batchnorm"]:
-        layer = graph.producer(bn.input)
-        if layer is None or layer.op not in FOLDABLE_INTO or sole_reader(graph, layer.output) is not bn:
+        layer = rw.producer(bn.input)
+        if layer is None or layer.op not in FOLDABLE_INTO or rw.sole_reader(layer.output) is not bn:
             continue
-        if layer.op == "linear" and _rank(graph, layer.output) not in (None, 2):
+        if layer.op == "linear" and rank_of(graph, layer.output) not in (None, 2):
             continue  # batchnorm's channel axis 1 is the feature axis only for (N, F)
         if not fold_into(layer, bn):
             continue
-        graph.remove_node(bn)
-        absorb(graph, layer, bn.output)
-    graph.prune_values()
+        rw.remove(bn)
+        rw.absorb(layer, bn.output)
+    rw.commit()
+    prune_values(graph)
     return graph
 
 
@@ -51,8 +53,3 @@ def fold_into(layer: Node, bn: Node) -> bool:
     b = np.asarray(layer.params.get("bias", np.zeros(w.shape[0])), dtype=np.float64)
     layer.params["bias"] = (b - p["mean"]) * s + p["bias"]
     return True
-
-
-def _rank(graph: Graph, value: str) -> int | None:
-    shp = graph.shape(value)
-    return None if shp is None else len(shp)

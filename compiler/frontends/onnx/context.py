@@ -16,6 +16,7 @@ import onnx
 from snnc.compiler.errors import ImportErrorModel
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import OPS
+from snnc.compiler.ir.rewrite import unique_name
 
 
 class _Batch:
@@ -142,9 +143,7 @@ class ImportContext:
         def taken(n: str) -> bool:
             return n in self._node_names or (n in self.reserved and n != self.current)
 
-        name, i = base, 1
-        while taken(name):
-            name, i = f"{base}_{i}", i + 1
+        name = unique_name(base, taken)
         self._node_names.add(name)
         return name
 

@@ -22,6 +22,7 @@ from snnc.compiler.errors import ImportErrorModel, SnncError, UnsupportedOpsErro
 from snnc.compiler.frontends.onnx import registry
 from snnc.compiler.frontends.onnx.context import FoldError, ImportContext, OnnxNode, is_symbolic
 from snnc.compiler.ir.graph import Graph
+from snnc.compiler.ir.rewrite import unique_name
 from snnc.compiler.ir.verify import check
 
 MIN_OPSET = 11
@@ -246,10 +247,7 @@ def _named_nodes(graph_proto: onnx.GraphProto, ctx: ImportContext) -> list[OnnxN
     """Keep each ONNX node's name; `<op_type>_<index>` when empty; suffix duplicates."""
     nodes = []
     for i, n in enumerate(graph_proto.node):
-        base = n.name or f"{n.op_type}_{i}"
-        name, k = base, 1
-        while name in ctx.reserved:
-            name, k = f"{base}_{k}", k + 1
+        name = unique_name(n.name or f"{n.op_type}_{i}", ctx.reserved)
         ctx.reserved.add(name)
         nodes.append(OnnxNode.from_proto(n, name, i))
     return nodes

@@ -17,6 +17,7 @@ ONNX itself does not define at the model's opset has no handler.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -81,6 +82,7 @@ def folder(op_type: str, *since: int, domain: str = "") -> Callable[[Fold], Fold
     return register
 
 
+@functools.lru_cache(maxsize=4096)
 def schema_version(domain: str, op_type: str, opset: int) -> int | None:
     """The since_version of the ONNX schema of `op_type` in force at `opset` (None if unknown)."""
     try:
@@ -89,15 +91,32 @@ def schema_version(domain: str, op_type: str, opset: int) -> int | None:
         return None
 
 
+def _versions(table: dict) -> dict[tuple[str, str], list[int]]:
+    """The `since` versions registered in `table` for each (domain, op_type), highest first, so a
+    lookup does not walk the whole table. Rebuilt when the table's size changes; the handler
+    itself is read from the table at each lookup."""
+    cached = _VERSIONS.get(id(table))
+    if cached is None or cached[0] != len(table):
+        index: dict[tuple[str, str], list[int]] = {}
+        for (d, op, since) in table:
+            index.setdefault((d, op), []).append(since)
+        for versions in index.values():
+            versions.sort(reverse=True)
+        cached = _VERSIONS[id(table)] = (len(table), index)
+    return cached[1]
+
+
+_VERSIONS: dict[int, tuple[int, dict]] = {}
+
+
 def _lookup(table: dict, domain: str, op_type: str, opset: int):
     domain = "" if domain == "ai.onnx" else domain
     if schema_version(domain, op_type, opset) is None:
         return None
-    best = None
-    for (d, op, since), handler in table.items():
-        if d == domain and op == op_type and since <= opset and (best is None or since > best[0]):
-            best = (since, handler)
-    return None if best is None else best[1]
+    for since in _versions(table).get((domain, op_type), ()):
+        if since <= opset and (domain, op_type, since) in table:
+            return table[(domain, op_type, since)]
+    return None
 
 
 def lookup_converter(domain: str, op_type: str, opset: int) -> Converter | None:
