@@ -69,15 +69,16 @@ def _spec(hw: Any, bits: int):
     return spec
 
 
-def check_module(module: Any, example_input: Any, *, hw: Any = "hw_v1", bits: int):
+def check_module(module: Any, example_input: Any, *, hw: Any = "hw_v1", bits: int, layer_bits: Any = ()):
     """Check that `module` fits the hardware spec `hw` (a shipped name, a YAML path or a loaded
     `HardwareSpec`) at `bits`-bit weights: the `CheckReport` of `snnc check` (`.ok`,
-    `.violations`, `.to_text()`, `.to_json()`, `.exit_code`), layers named by module path."""
+    `.violations`, `.to_text()`, `.to_json()`, `.exit_code`), layers named by module path.
+    `layer_bits` ({layer: bits}) gives layers their own width, as `--bits-for` does."""
     from snnc.compiler.check import check_graph
 
     spec = _spec(hw, bits)
     graph = import_module(module, example_input, canonical=True)
-    return check_graph(graph, spec, bits, model=graph.meta.get("source"))
+    return check_graph(graph, spec, bits, model=graph.meta.get("source"), layer_bits=layer_bits)
 
 
 def _dataset(calib: Any, data_scale: float | None):

@@ -60,23 +60,24 @@ def clip_activation(node: Node, lam_out: float) -> None:
 @EMITTERS.register("conv", "linear")
 def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     opts, spec = ctx.opts, ctx.spec
+    bits = opts.bits_of(st.name)  # --bits-for, else --bits
     lam_in, lam_out = ctx.lam[st.inputs[0]], ctx.scales[st.output]
     per_channel = opts.per_channel and spec.per_channel_threshold
     w = np.asarray(st.node.params["weight"], dtype=np.float64)
     b = np.asarray(st.node.params.get("bias", np.zeros(w.shape[0])), dtype=np.float64)
     wn, bn = w * lam_in / lam_out, b / lam_out
-    qw = quantize_weights(wn, opts.bits, spec.weight_encoding, per_channel=per_channel, theta_max=ctx.theta_max)
+    qw = quantize_weights(wn, bits, spec.weight_encoding, per_channel=per_channel, theta_max=ctx.theta_max)
     bias_int, clipped = quantize_bias(bn, qw.theta if per_channel else np.full(w.shape[0], qw.theta[0]), spec.bias_bits)
     neuron = ctx.neuron(qw.theta.tolist(), bias_int.tolist())
     ins = [ctx.layer_of[st.inputs[0]]]
     out_shape = tuple(ctx.graph.shape(st.output)[1:])
     if st.kind == "conv":
-        layer = rt.Conv(name=name, inputs=ins, output_shape=out_shape, weight=qw.q.astype(np.int8), bits=opts.bits,
+        layer = rt.Conv(name=name, inputs=ins, output_shape=out_shape, weight=qw.q.astype(np.int8), bits=bits,
                         stride=tuple(attr(st.node, "stride")), padding=tuple(attr(st.node, "padding")),
                         groups=int(attr(st.node, "groups")), neuron=neuron)
     else:
         layer = rt.Linear(name=name, inputs=ins, output_shape=out_shape, weight=qw.q.astype(np.int8),
-                          bits=opts.bits, neuron=neuron)
+                          bits=bits, neuron=neuron)
     theta_b = qw.theta.reshape((-1,) + (1,) * (w.ndim - 1)).astype(np.float64)
     qn = ctx.qnodes[st.name]
     qn.params["weight"] = (qw.q / theta_b * lam_out / lam_in).astype(np.float64)
@@ -84,9 +85,9 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     clip_activation(ctx.qnodes[st.act.name], lam_out)
     fan_in = int(np.prod(w.shape[1:]))
     i_max = int(np.abs(qw.q).reshape(w.shape[0], -1).sum(axis=1).max()) * ctx.smax[st.inputs[0]]
-    rep.bits, rep.theta_min, rep.theta_max = opts.bits, int(qw.theta.min()), int(qw.theta.max())
-    rep.weight_bytes = (w.size * opts.bits + 7) // 8
-    rep.fan_in, rep.row_bits, rep.row_budget = fan_in, fan_in * opts.bits, spec.synapse_row_bits
+    rep.bits, rep.theta_min, rep.theta_max = bits, int(qw.theta.min()), int(qw.theta.max())
+    rep.weight_bytes = (w.size * bits + 7) // 8
+    rep.fan_in, rep.row_bits, rep.row_budget = fan_in, fan_in * bits, spec.synapse_row_bits
     rep.scale, rep.weight_error, rep.bias_clipped = lam_out, qw.error, clipped
     bias_abs = int(np.abs(bias_int).max()) if bias_int.size else 0
     v0 = int(qw.theta.max()) // 2 if opts.v_init == "half" else 0

@@ -7,6 +7,7 @@ Each field carries its help text and, where it has them, its choices or range (`
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -37,15 +38,46 @@ class CompileOptions:
                                        "calibration data range).", positive=True)
     calib_samples: int = option(1000, "Use at most this many calibration inputs.", minimum=1)
     batch_size: int = option(100, "Inputs per batch during calibration.", minimum=1)
+    # per-layer weight widths: ((model layer name, bits), ...); every other layer takes `bits`
+    layer_bits: tuple[tuple[str, int], ...] = field(default=(), metadata={})
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "layer_bits", normalize_layer_bits(self.layer_bits))
         self.validate()
+
+    def bits_of(self, layer: str) -> int:
+        """The weight width of the layer (node) named `layer`."""
+        return dict(self.layer_bits).get(layer, self.bits)
 
     def validate(self) -> None:
         validate_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.layer_bits:  # recorded only when used: uniform-width artefacts keep their bytes
+            del d["layer_bits"]
+        else:
+            d["layer_bits"] = {name: b for name, b in self.layer_bits}
+        return d
+
+
+def normalize_layer_bits(value) -> tuple[tuple[str, int], ...]:
+    """((name, bits), ...) sorted by name, from a mapping or pairs; each bits an integer 1..8."""
+    from snnc.runtime.packing import MAX_WEIGHT_BITS
+
+    items = value.items() if isinstance(value, Mapping) else value
+    out: dict[str, int] = {}
+    for item in items or ():
+        try:
+            name, b = item
+        except (TypeError, ValueError):
+            raise SnncError(f"bits-for: expected (layer, bits) pairs, got {item!r}") from None
+        if isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= MAX_WEIGHT_BITS:
+            raise SnncError(f"bits-for {name}: {b!r} must be an integer in 1..{MAX_WEIGHT_BITS}")
+        if name in out and out[name] != b:
+            raise SnncError(f"bits-for {name}: given twice ({out[name]} and {b})")
+        out[str(name)] = b
+    return tuple(sorted(out.items()))
 
 
 def validate_fields(obj) -> None:
@@ -88,7 +120,10 @@ def compile_flags(opts: CompileOptions, *, always: tuple[str, ...] = ("bits",)) 
         v = getattr(opts, f.name)
         if f.name in NOT_FLAGS or (f.name not in always and v == f.default):
             continue
-        if isinstance(v, bool):
+        if f.name == "layer_bits":
+            for name, b in v:
+                out += ["--bits-for", f"{name}={b}"]
+        elif isinstance(v, bool):
             out += [flag(f.name)] if v else []
         elif v is not None:
             out += [flag(f.name), repr(v) if isinstance(v, float) else str(v)]

@@ -109,7 +109,13 @@ Hook = Callable[[str, BuildState], None]
 
 
 def step_check(s: BuildState) -> None:
-    s.result = CompileResult(check=check_graph(s.graph, s.spec, s.opts.bits))
+    from dataclasses import replace as _replace
+
+    from snnc.compiler.check import resolve_layer_bits
+
+    if s.opts.layer_bits:  # --bits-for names as the graph's node names (an artefact-style name is accepted)
+        s.opts = _replace(s.opts, layer_bits=tuple(resolve_layer_bits(s.graph, s.opts.layer_bits).items()))
+    s.result = CompileResult(check=check_graph(s.graph, s.spec, s.opts.bits, layer_bits=s.opts.layer_bits))
     s.result.warnings.extend(s.result.check.warning_lines())  # one list of warnings for every command
     if s.result.exit_code != 0:
         s.done = True

@@ -22,20 +22,51 @@ __all__ = ["CODES", "CheckReport", "LayerRow", "Violation", "check_graph", "chec
 WEIGHT_OPS = ("conv", "linear")
 
 
-def check_graph(graph: Graph, spec: HardwareSpec | str | Path, bits: int, *, model: str | None = None) -> CheckReport:
-    """Check a graph (already through `frontend_pipeline`) against `spec` at `bits`-bit weights."""
+def check_graph(graph: Graph, spec: HardwareSpec | str | Path, bits: int, *, model: str | None = None,
+                layer_bits=()) -> CheckReport:
+    """Check a graph (already through `frontend_pipeline`) against `spec` at `bits`-bit weights;
+    `layer_bits` ((layer, bits) pairs or a mapping, `--bits-for`) gives some layers their own."""
     if not isinstance(spec, HardwareSpec):
         spec = load_spec(spec)
-    ctx, violations = run_rules(graph, spec, bits)
+    per_layer = resolve_layer_bits(graph, layer_bits)
+    ctx, violations = run_rules(graph, spec, bits, per_layer)
     order = {n.name: i for i, n in enumerate(graph.nodes)}
     violations.sort(key=lambda v: (order.get(v.layer, -1), v.code))
     report = CheckReport(model=model or graph.meta.get("source", graph.name), spec_name=spec.name,
-                         spec_revision=spec.revision, spec_source=spec.source, bits=bits, violations=violations)
-    report.layers = _rows(graph, spec, bits, ctx.placement, violations)
+                         spec_revision=spec.revision, spec_source=spec.source, bits=bits, violations=violations,
+                         layer_bits=per_layer)
+    report.layers = _rows(graph, spec, ctx, violations)
     return report
 
 
-def check_model(path: str | os.PathLike, spec: HardwareSpec | str | Path, bits: int) -> CheckReport:
+def resolve_layer_bits(graph: Graph, layer_bits) -> dict[str, int]:
+    """`--bits-for` names -> widths, each name a conv or linear layer of `graph` (its node name, or
+    the artefact's form of it); an unknown name is an error that lists the layers."""
+    from snnc.compiler.backend.options import normalize_layer_bits
+    from snnc.compiler.errors import SnncError
+
+    pairs = normalize_layer_bits(layer_bits)
+    if not pairs:
+        return {}
+    weighted = [n.name for n in graph.nodes if n.op in WEIGHT_OPS]
+    by_artefact = {_artefact_form(n): n for n in weighted}
+    out = {}
+    for name, b in pairs:
+        node = name if name in weighted else by_artefact.get(name)
+        if node is None:
+            raise SnncError(f"--bits-for {name}={b}: no conv or linear layer named {name!r}; the layers are: "
+                            f"{', '.join(weighted)}")
+        out[node] = b
+    return out
+
+
+def _artefact_form(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", ".", name).strip(".")[:120]
+
+
+def check_model(path: str | os.PathLike, spec: HardwareSpec | str | Path, bits: int, *, layer_bits=()) -> CheckReport:
     """Import the model at `path`, run the front-end pipeline, and check it."""
     from snnc.compiler.frontends import load_model
     from snnc.compiler.passes import frontend_pipeline
@@ -46,10 +77,11 @@ def check_model(path: str | os.PathLike, spec: HardwareSpec | str | Path, bits: 
     if not isinstance(spec, HardwareSpec):
         spec = load_spec(spec)
     graph = frontend_pipeline(load_model(path))
-    return check_graph(graph, spec, bits, model=path)
+    return check_graph(graph, spec, bits, model=path, layer_bits=layer_bits)
 
 
-def _rows(graph: Graph, spec: HardwareSpec, bits: int, placement: dict[str, str], violations: list[Violation]) -> list[LayerRow]:
+def _rows(graph: Graph, spec: HardwareSpec, ctx, violations: list[Violation]) -> list[LayerRow]:
+    placement = ctx.placement
     fused = {}
     for node in graph.nodes:
         act = fused_activation(graph, node) if node.op not in ACTIVATIONS else None
@@ -69,6 +101,7 @@ def _rows(graph: Graph, spec: HardwareSpec, bits: int, placement: dict[str, str]
         act = fused_activation(graph, node) if node.op not in ACTIVATIONS else None
         op = node.op + (f"+{act.op}" if act is not None else "")
         kernel = in_ch = groups = limit = None
+        bits = ctx.bits_of(node)
         row_bits = bits if node.op in WEIGHT_OPS and placement[node.name] == "core" else None
         if node.op == "conv":
             kh, kw = kernel_of(node)

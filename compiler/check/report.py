@@ -34,6 +34,7 @@ class CheckReport:
     bits: int
     layers: list[LayerRow] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)  # errors and warnings, in graph order
+    layer_bits: dict[str, int] = field(default_factory=dict)  # --bits-for: layers with their own width
 
     @property
     def errors(self) -> list[Violation]:
@@ -58,6 +59,7 @@ class CheckReport:
             "model": self.model,
             "spec": {"name": self.spec_name, "revision": self.spec_revision, "source": self.spec_source},
             "bits": self.bits,
+            **({"layer_bits": dict(self.layer_bits)} if self.layer_bits else {}),
             "fits": self.fits,
             "exit_code": self.exit_code,
             "summary": {"layers": len(self.layers), "violations": len(self.errors), "warnings": len(self.warnings)},
@@ -74,7 +76,8 @@ class CheckReport:
         return [f"{v.code} {v.name} {v.layer} ({v.op}): {v.message}; fix: {v.hint}" for v in self.warnings]
 
     def to_text(self) -> str:
-        lines = [f"snnc check: {self.model} on {self.spec_name} (revision {self.spec_revision}), {self.bits}-bit weights", ""]
+        own = "".join(f", {b} bits for {n}" for n, b in self.layer_bits.items())
+        lines = [f"snnc check: {self.model} on {self.spec_name} (revision {self.spec_revision}), {self.bits}-bit weights{own}", ""]
         header = ("layer", "op", "kernel", "in_ch", "bits", "limit", "placement", "status")
         rows = [header] + [(
             r.layer, r.op, _s(r.kernel),

@@ -8,7 +8,7 @@ Node rules are registered per op (`@node_rule("conv")`); graph rules see the who
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from snnc.compiler.check.placement import CORE, HOST, is_relu_like, place
@@ -25,9 +25,13 @@ class Context:
     spec: HardwareSpec
     bits: int
     placement: dict[str, str]
+    layer_bits: dict[str, int] = field(default_factory=dict)  # --bits-for: layer -> width
 
     def on_core(self, node: Node) -> bool:
         return self.placement.get(node.name) == CORE
+
+    def bits_of(self, node: Node) -> int:
+        return self.layer_bits.get(node.name, self.bits)
 
 
 NodeRule = Callable[[Context, Node], Iterable[Violation]]
@@ -44,8 +48,9 @@ def node_rule(*ops: str) -> Callable[[NodeRule], NodeRule]:
 graph_rule = RULES.register(GRAPH)
 
 
-def run_rules(graph: Graph, spec: HardwareSpec, bits: int) -> tuple[Context, list[Violation]]:
-    ctx = Context(graph, spec, bits, place(graph, spec))
+def run_rules(graph: Graph, spec: HardwareSpec, bits: int,
+              layer_bits: dict[str, int] | None = None) -> tuple[Context, list[Violation]]:
+    ctx = Context(graph, spec, bits, place(graph, spec), dict(layer_bits or {}))
     found: list[Violation] = []
     for fn in RULES.get(GRAPH, []):
         found.extend(fn(ctx))
@@ -103,11 +108,18 @@ def V(code: str, ctx: Context, node: Node | None, message: str, actual, limit, r
 # -- HW005: the bit width -------------------------------------------------------------------------------
 @graph_rule
 def bits_allowed(ctx: Context) -> list[Violation]:
-    if ctx.bits in ctx.spec.weight_bits:
-        return []
-    return [V("HW005", ctx, None, f"{ctx.bits}-bit weights are not supported by {ctx.spec.name}",
-              ctx.bits, list(ctx.spec.weight_bits), "bits in weight_bits",
-              f"use --bits one of {_bits_list(ctx.spec)}")]
+    out = []
+    if ctx.bits not in ctx.spec.weight_bits:
+        out.append(V("HW005", ctx, None, f"{ctx.bits}-bit weights are not supported by {ctx.spec.name}",
+                     ctx.bits, list(ctx.spec.weight_bits), "bits in weight_bits",
+                     f"use --bits one of {_bits_list(ctx.spec)}"))
+    for name, b in sorted(ctx.layer_bits.items()):
+        if b not in ctx.spec.weight_bits:
+            node = ctx.graph.node(name)
+            out.append(V("HW005", ctx, node, f"{b}-bit weights (--bits-for) are not supported by {ctx.spec.name}",
+                         b, list(ctx.spec.weight_bits), "bits in weight_bits",
+                         f"use --bits-for {name}=N with N one of {_bits_list(ctx.spec)}"))
+    return out
 
 
 # -- convolutions -----------------------------------------------------------------------------------------
@@ -140,12 +152,12 @@ def conv_kernel(ctx: Context, node: Node) -> list[Violation]:
 @node_rule("conv")
 def conv_in_channels(ctx: Context, node: Node) -> list[Violation]:
     """HW001: in_channels/groups * k * k * bits <= synapse_row_bits, via the spec's table."""
-    if not ctx.on_core(node) or ctx.bits not in ctx.spec.weight_bits:
+    if not ctx.on_core(node) or ctx.bits_of(node) not in ctx.spec.weight_bits:
         return []
     kh, kw = kernel_of(node)
     if kh != kw or kh not in ctx.spec.kernel_sizes:
         return []  # HW006 / HW002
-    k, spec, bits = kh, ctx.spec, ctx.bits
+    k, spec, bits = kh, ctx.spec, ctx.bits_of(node)
     groups = int(attr(node, "groups"))
     per_row = int(node.params["weight"].shape[1])  # input channels per synapse row
     limit = spec.conv_limit(k, bits)
@@ -154,7 +166,7 @@ def conv_in_channels(ctx: Context, node: Node) -> list[Violation]:
         ok = [b for b in cols if spec.fits_conv(k, per_row, b)]
         return [V("HW005", ctx, node, f"the spec gives no {k}x{k} limit at {bits} bits", bits, cols,
                   f"conv_in_channels_limit[{k}] has a column for the bit width",
-                  f"use --bits {max(ok)}" if ok else f"use a bit width with a {k}x{k} limit: {', '.join(map(str, cols))}")]
+                  f"use --bits-for {node.name}={max(ok)}" if ok else f"use a bit width with a {k}x{k} limit: {', '.join(map(str, cols))}")]
     if per_row <= limit:
         return []
     what = "in_channels" if groups == 1 else "in_channels/groups"
@@ -165,7 +177,7 @@ def conv_in_channels(ctx: Context, node: Node) -> list[Violation]:
     hints = []
     fit = spec.largest_fitting_bits(k, per_row)
     if fit is not None and fit < bits:
-        hints.append(f"use --bits {fit} for layer {node.name}: limit {spec.conv_limit(k, fit)} >= {per_row}")
+        hints.append(f"use --bits-for {node.name}={fit}: limit {spec.conv_limit(k, fit)} >= {per_row}")
     parts = math.ceil(per_row / limit)
     hints.append(f"split the {per_row} input channels of {node.name} into {parts} groups of <= {limit} "
                  f"(groups={parts * groups} if the model allows, or {parts} partial convolutions whose outputs are added)")
@@ -241,18 +253,19 @@ def host_feeds_core(ctx: Context, node: Node) -> list[Violation]:
 @node_rule("linear")
 def linear_synapse_row(ctx: Context, node: Node) -> list[Violation]:
     """HW101 (warning): a core linear layer's neuron holds in_features * bits weight bits too."""
-    if not ctx.on_core(node) or ctx.bits not in ctx.spec.weight_bits:
+    bits = ctx.bits_of(node)
+    if not ctx.on_core(node) or bits not in ctx.spec.weight_bits:
         return []
     n_in = int(node.params["weight"].shape[1])
     row = ctx.spec.synapse_row_bits
-    if n_in * ctx.bits <= row:
+    if n_in * bits <= row:
         return []
-    limit = row // ctx.bits
+    limit = row // bits
     fit = [b for b in ctx.spec.weight_bits if n_in * b <= row]
-    hint = f"use --bits {max(fit)} for layer {node.name}: limit {row // max(fit)} >= {n_in}" if fit else (
+    hint = f"use --bits-for {node.name}={max(fit)}: limit {row // max(fit)} >= {n_in}" if fit else (
         f"reduce the input features of {node.name} to <= {limit}")
     return [V("HW101", ctx, node,
-              f"{n_in} input features need {n_in}*{ctx.bits} = {n_in * ctx.bits} synapse-row bits > {row} "
+              f"{n_in} input features need {n_in}*{bits} = {n_in * bits} synapse-row bits > {row} "
               "(the published limits cover convolutions; snnc assumes a linear neuron has the same row)",
               n_in, limit, f"in_features * bits <= {row}", hint)]
 

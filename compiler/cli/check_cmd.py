@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from snnc.compiler.cli.common import fail, handle_user_errors
-from snnc.compiler.cli.options import bits_option, format_option, hw_option, load_spec_and_bits
+from snnc.compiler.cli.options import bits_for_option, bits_option, format_option, hw_option, load_spec_and_bits
 
 
 def render_report(report, fmt: str) -> str:
@@ -22,14 +22,15 @@ def render_report(report, fmt: str) -> str:
 @click.argument("model", type=click.Path(dir_okay=False))
 @hw_option
 @bits_option
+@bits_for_option
 @format_option
 @handle_user_errors
-def check(model: str, hw: str, bits: int, fmt: str) -> None:
+def check(model: str, hw: str, bits: int, layer_bits, fmt: str) -> None:
     """Check that MODEL (.onnx) fits the hardware spec at N-bit weights; list every violation."""
     from snnc.compiler.check import check_model
     spec = load_spec_and_bits(hw, bits)
     if not Path(model).is_file():
         fail(f"{model}: no such model file")
-    report = check_model(model, spec, bits)
+    report = check_model(model, spec, bits, layer_bits=layer_bits)
     click.echo(render_report(report, fmt))
     raise SystemExit(report.exit_code)

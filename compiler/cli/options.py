@@ -102,6 +102,25 @@ def timesteps_list(ctx, param, value: str) -> list[int]:
     return ts
 
 
+def _layer_bits(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """A click callback: ("conv3=1", ...) -> (("conv3", 1), ...)."""
+    out = []
+    for item in values:
+        name, sep, b = item.rpartition("=")
+        try:
+            out.append((name, int(b)))
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r}: expected LAYER=N (a layer name from `snnc check` and a bit width)")
+    return tuple(out)
+
+
+bits_for_option = click.option(
+    "--bits-for", "layer_bits", multiple=True, callback=_layer_bits, metavar="LAYER=N",
+    help="This layer's weight bit width instead of --bits (repeatable; LAYER as `snnc check` names it).")
+
+
 def field_option(cls, name: str, **overrides):
     """A click option generated from a dataclass field: its help, default, choices and range come
     from the field (`backend.options.option` metadata), so a default lives in one place."""
@@ -140,7 +159,7 @@ def _compile_options():
                      help="Calibration inputs (.npz with calib_x / x_train / x [, x_scale], or .npy)."),
         click.option("--data-scale", type=float, default=None, callback=positive_scale,
                      help="Multiply stored data by this to get the model's input (default: the file's x_scale, else 1)."),
-    ] + [field_option(CompileOptions, name) for name in COMPILE_FIELDS]
+    ] + [field_option(CompileOptions, name) for name in COMPILE_FIELDS] + [bits_for_option]
 
 
 def compile_options(func):
@@ -154,7 +173,8 @@ def build_compile_options(bits: int, timesteps: int, kw: dict):
     """CompileOptions from the parsed `compile_options`; pops them from `kw`."""
     from snnc.compiler.backend.options import CompileOptions
 
-    return CompileOptions(bits=bits, timesteps=timesteps, **{name: kw.pop(name) for name in COMPILE_FIELDS})
+    return CompileOptions(bits=bits, timesteps=timesteps, layer_bits=kw.pop("layer_bits", ()),
+                          **{name: kw.pop(name) for name in COMPILE_FIELDS})
 
 
 def load_calib(kw: dict):

@@ -37,7 +37,7 @@ def test_check_module_reports_by_module_path():
     wide = nn.Sequential(nn.Conv2d(1, 60, 3, padding=1), nn.ReLU(), nn.Conv2d(60, 8, 3, padding=1), nn.ReLU(),
                          nn.Flatten(), nn.Linear(8 * 4 * 4, 2))
     bad = snnc.check_module(wide, torch.randn(2, 1, 4, 4), hw="hw_v1", bits=2)
-    assert bad.exit_code == 1 and [v.layer for v in bad.violations] == ["2"] and "--bits 1" in bad.to_text()
+    assert bad.exit_code == 1 and [v.layer for v in bad.violations] == ["2"] and "--bits-for 2=1" in bad.to_text()
     assert snnc.check_module(wide, torch.randn(2, 1, 4, 4), bits=1).exit_code == 0
 
 

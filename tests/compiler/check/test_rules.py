@@ -27,7 +27,7 @@ def test_57_channels_fail_at_2_bits_and_suggest_1(net, hw_v1):
     v = r.violations[0]
     assert (v.name, v.op, v.actual, v.limit) == ("conv-in-channels", "conv", 57, 56)
     assert v.rule == "in_channels * k * k * bits <= 1024"
-    assert "use --bits 1 for layer conv1: limit 113 >= 57" in v.hint
+    assert "use --bits-for conv1=1: limit 113 >= 57" in v.hint
     assert "into 2 groups of <= 56" in v.hint and "2 partial convolutions" in v.hint
 
 
@@ -114,7 +114,7 @@ def test_missing_table_column_is_bits_not_allowed(net, tmp_path):
     spec = load_spec(spec_file(tmp_path, drop=(3, 4)))
     r = check_graph(one_conv(net, 10), spec, 4)
     assert found(r) == [("HW005", "conv1")]
-    assert r.violations[0].hint == "use --bits 3"
+    assert r.violations[0].hint == "use --bits-for conv1=3"
 
 
 def test_bits_outside_weight_bits(net, hw_v1):
@@ -159,7 +159,7 @@ def test_grouped_conv_uses_channels_per_group(net, hw_v1):
     r = check_graph(one_conv(net, 120, groups=2), hw_v1, 2)  # 60 per group > 56
     v = r.violations[0]
     assert (v.code, v.actual, v.limit) == ("HW001", 60, 56) and v.rule.startswith("in_channels/groups")
-    assert "use --bits 1" in v.hint and "groups=4" in v.hint
+    assert "use --bits-for conv1=1" in v.hint and "groups=4" in v.hint
 
 
 def test_unfolded_batchnorm(net, hw_v1):
@@ -210,7 +210,7 @@ def test_core_linear_synapse_row_is_a_warning(net, hw_v1):
          .linear(32, 10).build())
     r = check_graph(g, hw_v1, 2)
     assert found(r) == [("HW101", "fc1")] and r.exit_code == 0 and r.fits
-    assert r.warnings[0].hint == "use --bits 1 for layer fc1: limit 1024 >= 1024"
+    assert r.warnings[0].hint == "use --bits-for fc1=1: limit 1024 >= 1024"
 
 
 def test_check_does_not_depend_on_python_limits(net, tmp_path):

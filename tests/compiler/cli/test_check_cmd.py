@@ -93,7 +93,7 @@ def test_violation_exit_1_names_the_layer_and_suggests_bits_1(models):
     r = snnc(models["c57"], "--hw", "hw_v1", "--bits", "2")
     assert r.exit_code == 1, r.output
     assert "HW001 conv-in-channels  /conv3/Conv (conv)" in r.output
-    assert "use --bits 1 for layer /conv3/Conv: limit 113 >= 57" in r.output
+    assert "use --bits-for /conv3/Conv=1: limit 113 >= 57" in r.output
 
 
 def test_three_violations_in_one_run_text_and_json_agree(models):
@@ -168,5 +168,5 @@ def test_shipped_lenet5_fits_at_every_bit_width(bits):
 
 def test_shipped_wide_conv_fails_at_2_bits_and_fits_at_1():
     r = snnc(str(EXAMPLES / "wide_conv.onnx"), "--bits", "2")
-    assert r.exit_code == 1 and "use --bits 1 for layer /conv2/Conv: limit 113 >= 57" in r.output
+    assert r.exit_code == 1 and "use --bits-for /conv2/Conv=1: limit 113 >= 57" in r.output
     assert snnc(str(EXAMPLES / "wide_conv.onnx"), "--bits", "1").exit_code == 0

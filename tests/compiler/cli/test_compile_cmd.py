@@ -51,7 +51,7 @@ def test_violating_model_exits_1_and_writes_nothing(tmp_path):
     out = tmp_path / "w.snn"
     res = invoke("compile", WIDE, "--bits", 2, "-o", out)
     assert res.exit_code == 1
-    assert "HW001" in res.output and "--bits 1" in res.output
+    assert "HW001" in res.output and "--bits-for /conv2/Conv=1" in res.output
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 

@@ -60,7 +60,7 @@ def test_check_pt2_violations_same_verdict_as_onnx_with_module_paths(tmp_path):
     assert codes(rep_t) == codes(rep_o) and {"HW001", "HW002", "HW003"} <= set(codes(rep_t))
     assert {v["layer"] for v in rep_t["violations"]} == {"features.0", "features.2", "features.3"}
     text = CliRunner().invoke(cli, ["check", str(pt2), "--bits", "2"]).output
-    assert "features.3" in text and "--bits 1" in text
+    assert "features.3" in text and "=1: limit" in text
 
 
 def test_compile_and_verify_shipped_pt2(tmp_path):
