@@ -62,6 +62,12 @@ SCHEMA: dict[str, _Field] = {
     "input_bits": _Field("int", minimum=1, maximum=16),
 }
 
+# Optional parameters: a spec may leave them out (no limit).
+OPTIONAL: dict[str, _Field] = {
+    "max_neurons": _Field("int", minimum=1, maximum=1 << 40),  # IF neurons on the core, all layers
+    "max_weight_memory_bits": _Field("int", minimum=1, maximum=1 << 50),  # packed synaptic weights, all layers
+}
+
 SHIPPED = {"hw_v1": "hw_v1.yaml"}
 
 
@@ -131,7 +137,7 @@ def parse_spec(text: str, source: str = "<string>") -> HardwareSpec:
     description = v.scalar(top["description"], "description", str) if "description" in top else ""
 
     params_node = top["parameters"]
-    entries = v.mapping(params_node, "parameters", set(SCHEMA), required=set(SCHEMA))
+    entries = v.mapping(params_node, "parameters", set(SCHEMA) | set(OPTIONAL), required=set(SCHEMA))
     values: dict[str, Any] = {}
     status: dict[str, str] = {}
     notes: dict[str, str] = {}
@@ -144,7 +150,7 @@ def parse_spec(text: str, source: str = "<string>") -> HardwareSpec:
         status[key] = st
         if "note" in entry:
             notes[key] = v.scalar(entry["note"], f"{fname}.note", str)
-        values[key] = v.value(entry["value"], f"{fname}.value", SCHEMA[key])
+        values[key] = v.value(entry["value"], f"{fname}.value", SCHEMA.get(key) or OPTIONAL[key])
 
     _check_table(v, values, entries)
     table = values["conv_in_channels_limit"]
@@ -171,6 +177,8 @@ def parse_spec(text: str, source: str = "<string>") -> HardwareSpec:
         initial_membrane=tuple(values["initial_membrane"]),
         input_encodings=tuple(values["input_encodings"]),
         input_bits=values["input_bits"],
+        max_neurons=values.get("max_neurons"),
+        max_weight_memory_bits=values.get("max_weight_memory_bits"),
         parameter_status=status,
         parameter_notes=notes,
         document=document,

@@ -36,6 +36,8 @@ class HardwareSpec:
     initial_membrane: tuple[str, ...]
     input_encodings: tuple[str, ...]
     input_bits: int
+    max_neurons: int | None = None  # None: the spec sets no limit
+    max_weight_memory_bits: int | None = None
     parameter_status: Mapping[str, str] = field(default_factory=dict)  # field -> published|assumed
     parameter_notes: Mapping[str, str] = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)  # the parsed YAML, for embedding

@@ -270,6 +270,43 @@ def linear_synapse_row(ctx: Context, node: Node) -> list[Violation]:
               n_in, limit, f"in_features * bits <= {row}", hint)]
 
 
+# -- resource budgets ------------------------------------------------------------------------------------
+NEURON_OPS = ("conv", "linear", "add", "avgpool", "globalavgpool")  # core layers with IF neurons
+
+
+def _neurons(ctx: Context, node: Node) -> int:
+    shape = ctx.graph.shape(node.output)
+    return int(math.prod(shape[1:])) if shape and None not in shape[1:] else 0
+
+
+@graph_rule
+def resource_budgets(ctx: Context) -> list[Violation]:
+    """HW013 / HW014: the whole network's neurons and packed weight bits against the spec's budgets
+    (optional spec parameters; no limit when a spec leaves them out)."""
+    core = [n for n in ctx.graph.nodes if ctx.on_core(n)]
+    out = []
+    if ctx.spec.max_neurons is not None:
+        per = [(n, _neurons(ctx, n)) for n in core if n.op in NEURON_OPS and (n.op != "add" or len(n.inputs) == 2)]
+        total = sum(k for _, k in per)
+        if total > ctx.spec.max_neurons:
+            big = sorted(per, key=lambda p: -p[1])[:3]
+            out.append(V("HW013", ctx, None, f"the core layers need {total:,} neurons > {ctx.spec.max_neurons:,}",
+                         total, ctx.spec.max_neurons, "sum of core layers' output sizes <= max_neurons",
+                         "the largest layers are " + ", ".join(f"{n.name} ({k:,})" for n, k in big)
+                         + ": shrink their channels or resolution (e.g. pool earlier), or run the last layers on the host"))
+    if ctx.spec.max_weight_memory_bits is not None:
+        per = [(n, int(n.params["weight"].size) * ctx.bits_of(n)) for n in core if n.op in ("conv", "linear")]
+        total = sum(b for _, b in per)
+        if total > ctx.spec.max_weight_memory_bits:
+            big = sorted(per, key=lambda p: -p[1])[:3]
+            out.append(V("HW014", ctx, None,
+                         f"the core layers' weights need {total:,} bits > {ctx.spec.max_weight_memory_bits:,}",
+                         total, ctx.spec.max_weight_memory_bits, "sum of weights * bits <= max_weight_memory_bits",
+                         "the largest are " + ", ".join(f"{n.name} ({b:,} bits)" for n, b in big)
+                         + ": give them fewer bits (--bits-for LAYER=N) or fewer weights"))
+    return out
+
+
 # -- the stage plan ----------------------------------------------------------------------------------------
 @graph_rule
 def stage_plan_rule(ctx: Context) -> list[Violation]:

@@ -31,6 +31,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("HW010", "pool-window-threshold", ERROR, "an average pool whose window kh*kw exceeds the largest threshold (2^threshold_bits - 1)"),
     Code("HW011", "no-artefact-layer", ERROR, "a core layer the artefact has no layer kind for (max pooling, dilated or padded variants, a stray activation)"),
     Code("HW012", "model-interface", ERROR, "the model does not have one input and one output ending in a linear layer (+ softmax) for the host"),
+    Code("HW013", "neuron-budget", ERROR, "the core layers need more IF neurons than the spec's max_neurons"),
+    Code("HW014", "weight-memory-budget", ERROR, "the core layers' packed weights need more bits than the spec's max_weight_memory_bits"),
     Code("HW101", "linear-synapse-row", WARNING, "a core linear layer's synapse row (in_features * bits) exceeds synapse_row_bits"),
 )}
 

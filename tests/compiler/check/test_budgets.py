@@ -1,0 +1,49 @@
+"""Resource budgets (HW013 neurons, HW014 weight memory): optional spec parameters, checked over
+the whole network; a model far beyond them is no longer reported as fitting."""
+from __future__ import annotations
+
+import yaml
+
+from snnc.compiler.check import check_graph
+from snnc.hwspec import load_spec
+from snnc.hwspec.loader import resolve
+
+
+def spec_with(tmp_path, **params):
+    doc = yaml.safe_load(resolve("hw_v1").read_text())
+    for k, v in params.items():
+        doc["parameters"][k] = {"value": v, "status": "assumed"}
+    path = tmp_path / "budget.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return load_spec(path)
+
+
+def big_net(net):
+    # 8 + 8 channels of 16x16 = 4,096 neurons; then 10 linear neurons on the host
+    from snnc.compiler.passes.pipeline import frontend_pipeline
+
+    return frontend_pipeline(net((None, 3, 16, 16)).conv(3, 8).conv(8, 8).node("globalavgpool").node("flatten")
+                             .linear(8, 10, name="fc").build())
+
+
+def test_within_and_beyond_the_neuron_budget(net, tmp_path):
+    g = big_net(net)
+    assert check_graph(g, spec_with(tmp_path, max_neurons=4104), 2).fits  # 4,096 + 8 (the pool)
+    r = check_graph(g, spec_with(tmp_path, max_neurons=4000), 2)
+    assert [v.code for v in r.violations] == ["HW013"] and r.violations[0].actual == 4104
+    assert "conv0 (2,048)" in r.violations[0].hint
+
+
+def test_weight_memory_budget_counts_each_layers_width(net, tmp_path):
+    g = big_net(net)  # core weights: 3*8*9 + 8*8*9 = 792 weights
+    spec = spec_with(tmp_path, max_weight_memory_bits=1600)
+    assert check_graph(g, spec, 2).fits  # 1,584 bits
+    r = check_graph(g, spec, 4)
+    assert [v.code for v in r.violations] == ["HW014"] and r.violations[0].actual == 3168
+    assert check_graph(g, spec, 4, layer_bits={"conv2": 1, "conv0": 1}).fits  # 792 bits
+
+
+def test_no_budget_no_limit(net):
+    spec = load_spec("hw_v1")
+    assert spec.max_neurons is None or spec.max_neurons > 0
+    assert not [v for v in check_graph(big_net(net), spec, 2).violations if v.code in ("HW013", "HW014")]
