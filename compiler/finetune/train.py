@@ -174,7 +174,8 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
     torch.manual_seed(opts.seed)
     gen = torch.Generator().manual_seed(opts.seed)
     device = select_device(opts.device)
-    calib = data if calib is None else calib
+    data = data.for_model(graph)  # NHWC data for an NHWC (Keras) model, as compile takes it
+    calib = data if calib is None else calib.for_model(graph)
     model = build_model(graph, spec, calib, opts).to(device)
     calib_x = calibration_inputs(graph, calib, opts)
     calib_t = torch.from_numpy(calib_x.astype(np.float32)).to(device)
@@ -232,7 +233,8 @@ def _epochs(model: QATModel, opts: FinetuneOptions, forward, opt, sched, data: D
         t0 = time.time()
         for b in bar:
             idx = np.sort(perm[b * opts.batch_size:(b + 1) * opts.batch_size])
-            xb = fit_shape(np.asarray(x_all[idx], dtype=np.float32) * np.float32(data.scale), shape, data.source)
+            xb = fit_shape(np.asarray(x_all[idx], dtype=np.float32) * np.float32(data.scale), shape, data.source,
+                           data.layout)
             xt = _random_shift(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)), opts.max_shift, gen).to(device)
             yt = torch.from_numpy(y_all[idx]).to(device)
             out = forward(xt)
@@ -261,7 +263,7 @@ def accuracy(model: QATModel, data: Dataset, limit: int | None = None, batch_siz
     dev = next(model.parameters()).device
     shape = tuple(model.net.graph.shape(model.net.graph.inputs[0])[1:])
     ok = tot = 0
-    for xb, yb in data.batches(batch_size, shape, limit=limit):
+    for xb, yb in data.for_model(model.net.graph).batches(batch_size, shape, limit=limit):
         out = _logits(model, torch.from_numpy(xb.astype(np.float32)).to(dev))
         ok += int((out.argmax(1).cpu().numpy() == yb).sum())
         tot += len(yb)
