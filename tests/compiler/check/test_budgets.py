@@ -47,3 +47,13 @@ def test_no_budget_no_limit(net):
     spec = load_spec("hw_v1")
     assert spec.max_neurons is None or spec.max_neurons > 0
     assert not [v for v in check_graph(big_net(net), spec, 2).violations if v.code in ("HW013", "HW014")]
+
+
+def test_an_eight_million_neuron_model_does_not_fit_hw_v1(net):
+    from snnc.compiler.passes.pipeline import frontend_pipeline
+
+    g = frontend_pipeline(net((None, 3, 512, 512)).conv(3, 32).node("avgpool", attrs={"kernel": (2, 2), "stride": (2, 2)})
+                          .node("flatten").linear(32 * 256 * 256, 10, name="fc").build())
+    r = check_graph(g, load_spec("hw_v1"), 2)
+    hw013 = [v for v in r.violations if v.code == "HW013"]
+    assert hw013 and hw013[0].actual == 32 * 512 * 512 + 32 * 256 * 256
