@@ -9,7 +9,8 @@ around it): an exception never reaches the user as a traceback.
   layer;
 - anything else is a bug in snnc: one line `error: internal error (snnc X.Y.Z): <type>: <what>;
   please report ...`, exit 2 (set `SNNC_TRACEBACK=1` to see the traceback as well);
-- warnings: snnc's own (`SnncWarning`) are printed as `warning: <message>` when they happen;
+- warnings: snnc's own (`SnncWarning`) are printed as `warning: <message>` when they happen
+  (not with `-q`/`--quiet`, which silences them as it silences the other notes);
   other libraries' warnings are held and printed as `warning:` lines only when the command
   succeeds, so an error is never preceded by a Python warning.
 """
@@ -87,6 +88,16 @@ def _passes_through(exc: BaseException) -> bool:
                             click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError))
 
 
+def _quiet() -> bool:
+    """Whether the running command (or a group around it) was given `-q`/`--quiet`."""
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("quiet"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
 @contextlib.contextmanager
 def guard() -> Iterator[None]:
     """Run a command: map exceptions to one `error:` line (exit 2) and handle warnings (above)."""
@@ -97,7 +108,8 @@ def guard() -> Iterator[None]:
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
         text = " ".join(str(message).split())
         if issubclass(category, SnncWarning):
-            click.echo(f"warning: {text}", err=True)
+            if not _quiet():
+                click.echo(f"warning: {text}", err=True)
         elif text not in held:
             held.append(text)
 
