@@ -126,6 +126,8 @@ class SimResult:
     output_counts: counts of `output_layer` (what the host receives).
     logits / predictions: host layer results (None without a host layer); logits are float64
       and not part of the bit-exact contract, predictions (argmax, first maximum) are.
+    probabilities: softmax(logits) when the host layer has `softmax` (the model ended in a
+      Softmax), else None; float64, outside the exact contract.
     spikes: with trace, (B, T, *shape) uint8 per spike-carrying layer.
     membranes: with trace, (B, T, *shape) int64 per layer with neurons (V after reset).
     counts_at / predictions_at: with `counts_at=[t, ...]`, the counts of every spike-carrying
@@ -141,6 +143,7 @@ class SimResult:
     output_counts: np.ndarray
     logits: np.ndarray | None = None
     predictions: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
     spikes: dict[str, np.ndarray] | None = None
     membranes: dict[str, np.ndarray] | None = None
     counts_at: dict[int, dict[str, np.ndarray]] | None = None
@@ -156,6 +159,12 @@ def host_logits(a: Artefact, counts: np.ndarray, timesteps: int) -> tuple[np.nda
     logits = (counts.astype(np.float64) * (host.input_scale / timesteps)) @ host.weight.astype(np.float64).T
     logits = logits + host.bias.astype(np.float64)
     return logits, np.argmax(logits, axis=1).astype(np.int64)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """semantics.md section 7: exp(l - max l) / sum exp(l - max l) per sample, float64."""
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
 
 
 def _auto_batch(a: Artefact, timesteps: int, trace: bool) -> int:
@@ -227,6 +236,7 @@ def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
     return SimResult(
         timesteps=timesteps, counts=counts, output_layer=out, output_counts=counts[out],
         logits=logits, predictions=preds,
+        probabilities=softmax(logits) if logits is not None and a.host.softmax else None,
         spikes={k: cat([p.spikes[k] for p in parts]) for k in parts[0].spikes} if trace else None,
         membranes={k: cat([p.membranes[k] for p in parts]) for k in parts[0].membranes} if trace else None,
         counts_at=counts_at_t if at else None,

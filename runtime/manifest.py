@@ -199,7 +199,8 @@ ENCODE: dict[type, Callable[[Any, str, Members], dict]] = {
     Concat: lambda l, e, m: {},
     Flatten: lambda l, e, m: {},
     HostLinear: lambda l, e, m: {"weight": _float(l.weight, host_member(l.name, "weight"), m),
-                                 "bias": _float(l.bias, host_member(l.name, "bias"), m), "input_scale": l.input_scale},
+                                 "bias": _float(l.bias, host_member(l.name, "bias"), m), "input_scale": l.input_scale,
+                                 **({"softmax": True} if l.softmax else {})},  # written only when set
 }
 
 
@@ -304,7 +305,7 @@ DECODE: dict[str, Callable[[dict, str, Members, str], dict]] = {
     "concat": lambda d, e, m, w: {},
     "flatten": lambda d, e, m, w: {},
     "host_linear": lambda d, e, m, w: {"weight": _get_float(d["weight"], m, w), "bias": _get_float(d["bias"], m, w),
-                                       "input_scale": d["input_scale"]},
+                                       "input_scale": d["input_scale"], "softmax": d.get("softmax", False)},
 }
 KIND_TYPES = {"conv": Conv, "linear": Linear, "avgpool": AvgPool, "add": Add, "concat": Concat,
               "flatten": Flatten, "host_linear": HostLinear}

@@ -245,12 +245,15 @@ class HostLinear(_Layer):
     """The host's final layer (float, NOT part of the bit-exact contract except the argmax input).
 
     logits = (counts * (input_scale / T)) @ weight.T + bias, in float64, where counts are the
-    spike counts over T steps of its input layer; prediction = first index of the maximum.
+    spike counts over T steps of its input layer; prediction = first index of the maximum. With
+    `softmax` (the model ended in a Softmax), the host also reports probabilities =
+    softmax(logits); the prediction is the same.
     """
 
     weight: np.ndarray = None  # type: ignore[assignment]
     bias: np.ndarray = None  # type: ignore[assignment]
     input_scale: float = 1.0
+    softmax: bool = False
 
     kind: ClassVar[str] = "host_linear"
     placement: ClassVar[str] = "host"
@@ -260,6 +263,9 @@ class HostLinear(_Layer):
         _set(self, "weight", _frozen_array(self.weight, np.float32, f"layer {self.name!r}: weight"))
         _set(self, "bias", _frozen_array(self.bias, np.float32, f"layer {self.name!r}: bias"))
         _set(self, "input_scale", float(self.input_scale))
+        if not isinstance(self.softmax, (bool, np.bool_)):
+            raise ArtefactError(f"layer {self.name!r}: softmax: {self.softmax!r} is not true or false")
+        _set(self, "softmax", bool(self.softmax))
 
 
 Layer = Union[Conv, Linear, AvgPool, Add, Concat, Flatten, HostLinear]

@@ -41,6 +41,8 @@ def result_arrays(res: SimResult) -> dict[str, np.ndarray]:
     if res.logits is not None:
         out["logits"] = res.logits
         out["predictions"] = res.predictions
+    if res.probabilities is not None:
+        out["probabilities"] = res.probabilities
     for k, v in (res.spikes or {}).items():
         out[f"spikes/{k}"] = v
     for k, v in (res.membranes or {}).items():

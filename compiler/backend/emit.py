@@ -185,5 +185,5 @@ def emit_host_linear(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     w = np.asarray(st.node.params["weight"], dtype=np.float32)
     b = np.asarray(st.node.params.get("bias", np.zeros(w.shape[0])), dtype=np.float32)
     layer = rt.HostLinear(name=name, inputs=[ctx.layer_of[st.inputs[0]]], output_shape=(w.shape[0],), weight=w, bias=b,
-                          input_scale=ctx.lam[st.inputs[0]])
+                          input_scale=ctx.lam[st.inputs[0]], softmax=any(n.op == "softmax" for n in st.extra))
     return layer, 1.0

@@ -175,3 +175,12 @@ def graphs(draw):
 @given(graphs(), st.sampled_from([1, 2, 4]))
 def test_generated_graphs_check_iff_compile(graph, bits):
     agree(graph, bits=bits)
+
+
+def test_final_softmax_is_recorded_in_the_host_layer():
+    g = (Net((None, 8)).node("linear", weight=np.ones((6, 8))).node("relu")
+         .node("linear", weight=np.ones((4, 6))).node("softmax").build())
+    res = compile_graph(g, SPEC, CompileOptions(bits=2, timesteps=2), None)
+    assert res.exit_code == 0 and res.artefact.host.softmax
+    g = Net((None, 8)).node("linear", weight=np.ones((6, 8))).node("relu").node("linear", weight=np.ones((4, 6))).build()
+    assert not compile_graph(g, SPEC, CompileOptions(bits=2, timesteps=2), None).artefact.host.softmax
