@@ -90,26 +90,45 @@ TRAIN_KEYS = (("x_train", "y_train"), ("x", "y"), ("calib_x", "calib_y"))
 
 
 def load_training_data(path: str, scale: float | None = None) -> Dataset:
-    """Labelled training data from an .npz: x_train/y_train, else x/y, else calib_x/calib_y (+ x_scale)."""
+    """Labelled training data from an .npz: x_train/y_train, else x/y, else calib_x/calib_y (+ x_scale).
+
+    Read with `compiler/data.py`'s archive reader (never pickled; headers checked before any data
+    is read), then whole: training holds every sample anyway, and a corrupt member is found here,
+    before calibration. An empty, truncated or corrupt file, object arrays, zero samples and labels
+    that are not one integer per sample are each one `SnncError` naming the file."""
     from pathlib import Path
+
+    from snnc.compiler.data import _open_npz, check_scale
 
     p = Path(path)
     if not p.is_file():
         raise SnncError(f"{p}: no such data file")
     try:
-        z = np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise SnncError(f"{p}: not a readable .npz file ({exc})") from None
-    if isinstance(z, np.ndarray):
+        with open(p, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise SnncError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if not magic:
+        raise SnncError(f"{p}: empty file, not an .npz file")
+    if magic == b"\x93NUMPY":
         raise SnncError(f"{p}: fine-tuning needs labels: an .npz with x_train/y_train or x/y")
-    keys = list(z.keys())
+    members = _open_npz(p)  # not a zip archive, duplicate names: one error naming the file
+    keys = list(members)
     pair = next(((xk, yk) for xk, yk in TRAIN_KEYS if xk in keys and yk in keys), None)
     if pair is None:
-        raise SnncError(f"{p}: no labelled inputs; expected x_train/y_train, x/y or calib_x/calib_y (found {', '.join(keys)})")
-    x, y = z[pair[0]], z[pair[1]]
-    if x.dtype.kind not in "uif" or x.ndim < 2 or y.shape[0] != x.shape[0] or y.dtype.kind not in "ui":
+        raise SnncError(f"{p}: no labelled inputs; expected x_train/y_train, x/y or calib_x/calib_y (found {', '.join(keys) or 'nothing'})")
+    x, y = members[pair[0]].open(), members[pair[1]].open()  # headers: unreadable, object arrays
+    if x.dtype.kind not in "uif" or x.ndim < 2 or y.ndim < 1 or y.shape[0] != x.shape[0] or y.dtype.kind not in "ui":
         raise SnncError(f"{p}: {pair[0]} must be numeric (N, ...) and {pair[1]} integer labels, one per sample")
-    stored = float(np.asarray(z["x_scale"])) if "x_scale" in keys else 1.0
+    if x.shape[0] == 0 or 0 in x.shape[1:]:
+        raise SnncError(f"{p}: '{pair[0]}' holds no samples (shape {tuple(x.shape)})")
+    x, y = np.asarray(x), np.asarray(y)  # bad CRC, truncation: "array '...' is corrupt"
+    stored = 1.0
+    if "x_scale" in keys:
+        s = members["x_scale"].open()
+        if s.size != 1 or s.dtype.kind not in "uif":
+            raise SnncError(f"{p}: x_scale must be one number, got {s.dtype} of shape {list(s.shape)}")
+        stored = check_scale(np.asarray(s).reshape(()), f"{p}: x_scale")
     return Dataset(x=x, y=y, scale=stored if scale is None else scale, source=str(p))
 
 

@@ -154,6 +154,25 @@ def spec_case(id, build, expect) -> Case:
     return Case(f"spec-{id}", ["check", "{d}/ok.onnx", "--hw", "{d}/s.yaml", "--bits", "2"], expect, {**OK, "s.yaml": build})
 
 
+def train_case(id, build, expect) -> Case:
+    """`snnc finetune --data` (fine-tuning's labelled data, read by `load_training_data`)."""
+    return Case(f"train-{id}", ["finetune", "{d}/ok.onnx", "--bits", "2", "--data", "{d}/t.npz", "-o", "{d}/q.onnx", "-q"],
+                expect, {**OK, "t.npz": build})
+
+
+def train() -> bytes:
+    rs = np.random.RandomState(0)
+    return npz(x_train=rs.rand(20, 1, 8, 8).astype(np.float32), y_train=np.arange(20) % 10)
+
+
+def train_crc_bad() -> bytes:
+    """A data byte of the inputs changed: the member's header parses, its CRC does not match."""
+    data = train()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        info = zf.getinfo("x_train.npy")
+    return flip(data, info.header_offset + 30 + len(info.filename) + 200)
+
+
 def calib_case(id, build, expect, name="c.npz") -> Case:
     return Case(f"calib-{id}", COMPILE + ["--calib", "{d}/" + name], expect, {**OK, name: build})
 
@@ -237,6 +256,17 @@ CASES: list[Case] = [
                "shape [4, 3, 5] does not match (B, 1, 8, 8)"),
     Case("eval-labels-mismatch", ["eval", "{d}/ok.onnx", "--data", "{d}/t.npz", "--bits", "2", "-q"], "labels must be integers",
          {**OK, "t.npz": lambda: npz(x=np.random.RandomState(0).rand(5, 1, 8, 8), y=np.zeros(4, np.int64))}),
+    # fine-tuning data
+    train_case("empty-file", lambda: b"", "empty file"),
+    train_case("garbage", lambda: b"not an archive at all", "not a readable .npz archive"),
+    train_case("truncated", lambda: train()[:-200], "not a readable .npz archive"),
+    train_case("bad-crc", train_crc_bad, "array 'x_train' is corrupt (Bad CRC-32"),
+    train_case("bad-header", lambda: flip(train(), 100), "is not a readable .npy member"),
+    train_case("object-labels", lambda: npz(x_train=np.zeros((2, 1, 8, 8), np.float32), y_train=np.array([object()] * 2)),
+               "holds Python objects"),
+    train_case("zero-samples", lambda: npz(x_train=np.zeros((0, 1, 8, 8), np.float32), y_train=np.zeros(0, np.int64)),
+               "holds no samples"),
+    train_case("npy-no-labels", lambda: npy_bytes(np.zeros((4, 1, 8, 8), np.float32)), "fine-tuning needs labels"),
     # options and outputs
     Case("opt-input-scale-nan", COMPILE + ["--calib", "{d}/calib.npz", "--input-scale", "nan"], "nan must be a positive, finite number", OKC),
     Case("opt-input-scale-negative", COMPILE + ["--calib", "{d}/calib.npz", "--input-scale", "-1"], "must be a positive, finite number", OKC),
