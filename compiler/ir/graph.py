@@ -80,8 +80,9 @@ class _TrackedList(list):
         super().reverse()
 
 
-def _tracked(items: Iterable) -> _TrackedList:
-    _bump()
+def _tracked(items: Iterable, bump: bool = True) -> _TrackedList:
+    if bump:
+        _bump()
     return items if type(items) is _TrackedList else _TrackedList(items)
 
 
@@ -109,9 +110,11 @@ class Node:
     params: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        # A node still being constructed (its last field unset) is in no graph: no index to invalidate.
+        built = "params" in self.__dict__
         if name in _NODE_TRACKED:
-            value = _tracked(value)
-        elif name == "name":
+            value = _tracked(value, bump=built)
+        elif name == "name" and built:
             _bump()
         object.__setattr__(self, name, value)
 
@@ -138,7 +141,7 @@ class Graph:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "nodes":
-            value = _tracked(value)
+            value = _tracked(value, bump="meta" in self.__dict__)  # (a graph being constructed has no index)
         object.__setattr__(self, name, value)
 
     def __getstate__(self) -> dict:  # copies and pickles leave the index behind

@@ -164,3 +164,18 @@ def test_replace_uses_through_the_rewriter_updates_its_index():
     assert names_of(rw.readers("x")) == ["n0", "n1"] and rw.readers("v0") == []
     rw.set_outputs(g.nodes[2], ["out"])
     assert rw.producer("out").name == "n2" and rw.producer("v2") is None
+
+
+def test_building_other_nodes_and_graphs_keeps_the_index():
+    from snnc.compiler.ir import graph as graph_mod
+
+    g = chain("relu", "relu")
+    g.consumers("v0")
+    index = g.__dict__["_index"]
+    Node("other", "relu", ["a"], ["b"])
+    Graph("h", ["a"], ["b"], [Node("o2", "relu", ["a"], ["b"])])
+    g.consumers("v0")
+    assert g.__dict__["_index"] is index
+    g.nodes[0].name = "first"                          # an edit of a node in a graph does invalidate
+    assert g.node("first") is g.nodes[0] and g.__dict__["_index"] is not index
+    assert isinstance(index, graph_mod._Index)
