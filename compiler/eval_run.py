@@ -93,11 +93,32 @@ def config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, ex
         res["correlation_samples"] = n
         if extras is not None:
             extras.correlation = corr
+        res["diagnosis"] = lag_diagnosis(art, acc, lowered, graph, test, n, corr, tmax)
     if extras is not None:
         extras.histograms = {layer.name: acc.activity[tmax].histograms[layer.name] for layer in layers}
     res["layers"] = [layer.to_dict() for layer in layers]
     res["energy"] = {t: e.to_dict() for t, e in energies.items()}
     return res
+
+
+LAG = 0.01  # the SNN "lags" at T when it is more than one point below the quantized ANN
+
+
+def lag_diagnosis(art, acc, lowered, graph, test, n, corr_tmax, tmax) -> dict | None:
+    """At the smallest T where the SNN lags the quantized ANN, the first layer whose firing rates
+    depart from the ANN's and the remedies that apply (None when it never lags)."""
+    from snnc.compiler.evaluate import ann_layer_values, diagnose, layer_correlation
+
+    if acc.qann_acc is None:
+        return None
+    lagging = [t for t in sorted(acc.snn_acc) if acc.snn_acc[t] < acc.qann_acc - LAG]
+    if not lagging:
+        return None
+    t = lagging[0]
+    corr = corr_tmax if t == tmax else layer_correlation(art, lowered.qann, ann_layer_values(graph, lowered),
+                                                         test.take(n, tuple(art.input.shape), layout=art.input.layout), t)
+    d = diagnose(corr, [layer.name for layer in art.layers], t)
+    return None if d is None else {**d.to_dict(), "text": d.to_text()}
 
 
 def _finish(result: dict, configs: list[dict], extras: list, samples: int, float_acc, swept: bool, t0: float) -> EvalRun:

@@ -187,6 +187,8 @@ class Correlation:
     points: int
     ann: np.ndarray
     snn: np.ndarray
+    mae: float = 0.0  # mean |clip(ANN / λ, 0, 1) - SNN rate| over all pairs: the rate error
+    clipped: float = 0.0  # fraction of ANN activations above λ (cut off by the scale)
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -211,5 +213,48 @@ def layer_correlation(art, qann: Graph, values: dict[str, tuple[str, float]], x:
         a = (env[value] / lam).ravel()
         s = (sim.counts[name] / timesteps).ravel()
         keep = rng.choice(a.size, max_points, replace=False) if a.size > max_points else slice(None)
-        out[name] = Correlation(layer=name, r=pearson(a, s), points=int(a.size), ann=a[keep], snn=s[keep])
+        out[name] = Correlation(layer=name, r=pearson(a, s), points=int(a.size), ann=a[keep], snn=s[keep],
+                                mae=float(np.abs(np.clip(a, 0.0, 1.0) - s).mean()) if a.size else 0.0,
+                                clipped=float(np.mean(a > 1.0 + 1e-9)) if a.size else 0.0)
     return out
+
+
+RATE_ERROR = 0.05  # a layer departs when its mean rate error exceeds this (5% of its range)
+CLIPPED = 0.01  # ... and its scale clips more than this fraction of its ANN activations
+
+
+@dataclass
+class Diagnosis:
+    """Where the SNN first departs from the quantized ANN, and what to do about it."""
+
+    layer: str
+    timesteps: int
+    mae: float
+    clipped: float
+    remedies: list[str]
+
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "timesteps": self.timesteps, "rate_error": self.mae,
+                "clipped_fraction": self.clipped, "remedies": self.remedies}
+
+    def to_text(self) -> str:
+        return (f"the SNN departs from the quantized ANN first at layer {self.layer} (mean rate error "
+                f"{self.mae:.3f} > {RATE_ERROR} at T={self.timesteps}); try: " + "; or ".join(self.remedies))
+
+
+def diagnose(corr: dict[str, Correlation], order: list[str], timesteps: int,
+             threshold: float = RATE_ERROR) -> Diagnosis | None:
+    """The first layer (in artefact order) whose rate error exceeds `threshold`, with remedies:
+    a larger T (a rate resolves 1/T), a higher clip point when the scale clips activations
+    (rates saturate at 1), and training the SNN itself."""
+    for name in order:
+        c = corr.get(name)
+        if c is None or c.mae <= threshold:
+            continue
+        remedies = [f"a larger T (at T={timesteps} a firing rate resolves 1/T = {1 / timesteps:.3f})"]
+        if c.clipped > CLIPPED:
+            remedies.append(f"a higher clip point: {c.clipped:.1%} of {name}'s activations exceed its scale "
+                            "(--percentile closer to 100, or --norm max)")
+        remedies.append(f"snnc finetune -T {timesteps} (trains the SNN itself at this T)")
+        return Diagnosis(name, timesteps, c.mae, c.clipped, remedies)
+    return None

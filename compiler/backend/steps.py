@@ -39,6 +39,8 @@ from snnc.hwspec import HardwareSpec
 GOLDEN_SAMPLES = 8
 AGREEMENT_SAMPLES = 256
 AGREEMENT_WARNING = 0.9  # warn when the SNN matches the quantized ANN but not the float model
+DIAGNOSE_BELOW = 0.97  # below this agreement with the quantized ANN, say where the SNN departs from it
+DIAGNOSIS_SAMPLES = 64
 NO_CALIB_WARNING = (
     "no calibration data (--calib): activation scales fall back to worst-case bounds from the weights, "
     "so neurons fire rarely and accuracy can drop by tens of points; pass --calib with a few hundred "
@@ -191,6 +193,15 @@ def step_agreement(s: BuildState) -> None:
     s.result.agreement = float(np.mean(ann == snn))
     s.result.float_agreement = float(np.mean(ref == snn))
     s.result.agreement_samples = n
+    if s.result.agreement < DIAGNOSE_BELOW:
+        from snnc.compiler.evaluate import ann_layer_values, diagnose, layer_correlation
+
+        art = s.result.artefact
+        corr = layer_correlation(art, s.result.lowered.qann, ann_layer_values(s.graph, s.result.lowered),
+                                 x[:DIAGNOSIS_SAMPLES], s.opts.timesteps)
+        d = diagnose(corr, [layer.name for layer in art.layers], s.opts.timesteps)
+        if d is not None:
+            s.result.warnings.append(f"agreement {s.result.agreement:.1%}: {d.to_text()}")
     if s.result.float_agreement < AGREEMENT_WARNING and s.result.agreement >= AGREEMENT_WARNING:
         s.result.warnings.append(
             f"the SNN agrees with the quantized ANN on {s.result.agreement:.1%} of {n} calibration inputs but with the "

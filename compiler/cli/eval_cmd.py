@@ -193,6 +193,8 @@ def _print_text(result: dict, configs: list[dict], bits) -> None:
         if c["agreement_snn_vs_quantized_ann"]:
             line += f"  (agrees with the quantized ANN on {_pct(c['agreement_snn_vs_quantized_ann'][t])})"
         click.echo(line)
+    if c.get("diagnosis"):
+        click.echo(f"diagnosis: {c['diagnosis']['text']}")
     click.echo("")
     click.echo("firing rate (spikes per neuron per step) and synaptic operations per image")
     width = max(len(layer["name"]) for layer in c["layers"])
