@@ -141,7 +141,8 @@ class Report:
         if self.first is not None:
             return f"first difference: {self.first}"
         if self.problems:
-            return f"traces do not match: {self.problems[0]}"
+            n = len(self.problems)
+            return f"no compared value differs, but the traces do not match: {n} problem{'s' if n > 1 else ''} (below)"
         return f"identical: {self.compared} values compared in {sum(1 for ld in self.layers if ld.compared)} layer(s)"
 
     def to_text(self) -> str:

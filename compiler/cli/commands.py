@@ -1,9 +1,10 @@
 """The list of commands the `snnc` group exposes. Each command lives in its own module."""
 from snnc.compiler.cli.check_cmd import check
 from snnc.compiler.cli.compile_cmd import compile_cmd
+from snnc.compiler.cli.diff_cmd import diff_cmd
 from snnc.compiler.cli.eval_cmd import eval_cmd
 from snnc.compiler.cli.finetune_cmd import finetune_cmd
 from snnc.compiler.cli.run_cmd import run
 from snnc.compiler.cli.verify_cmd import verify
 
-ALL = [check, compile_cmd, eval_cmd, finetune_cmd, run, verify]
+ALL = [check, compile_cmd, diff_cmd, eval_cmd, finetune_cmd, run, verify]
