@@ -30,6 +30,8 @@ MODEL_SUFFIXES = (".onnx", ".pt2")
               help="Float route (A a model, B its artefact): the samples whose rates are compared.")
 @click.option("--calib", type=click.Path(dir_okay=False), default=None, metavar="CALIB.npz",
               help="Float route: the calibration data the artefact was compiled with (default: --data).")
+@click.option("--hw", default=None, metavar="SPEC",
+              help="Float route: the hardware spec the artefact was built for (default: the one its provenance names).")
 @click.option("--data-scale", type=float, default=None, help="Float route: scale of integer data (as in compile).")
 @click.option("--limit", type=click.IntRange(min=1), default=256, show_default=True,
               help="Float route: samples of --data used.")
@@ -39,16 +41,16 @@ MODEL_SUFFIXES = (".onnx", ".pt2")
               help="Float route: a layer whose mean |ANN/λ - SNN rate| exceeds this is reported.")
 @format_option
 @handle_user_errors
-def diff_cmd(a, b, artefact, common_only, data, calib, data_scale, limit, timesteps, rate_threshold, fmt):
+def diff_cmd(a, b, artefact, common_only, data, calib, hw, data_scale, limit, timesteps, rate_threshold, fmt):
     """First layer, timestep, sample and neuron where the traces A and B differ, with both values."""
     for p in (a, b):
         if not Path(p).is_file():
             fail(f"{p}: no such file")
     if Path(a).suffix.lower() in MODEL_SUFFIXES:
-        _float_route(a, b, data, calib, data_scale, limit, timesteps, rate_threshold, fmt)
+        _float_route(a, b, data, calib, hw, data_scale, limit, timesteps, rate_threshold, fmt)
         return
-    if data or calib or timesteps:
-        fail("--data, --calib and --timesteps belong to the float route (A a model .onnx/.pt2, B its artefact)")
+    if data or calib or timesteps or hw:
+        fail("--data, --calib, --hw and --timesteps belong to the float route (A a model .onnx/.pt2, B its artefact)")
     from snnc.runtime import load
     from snnc.runtime.diff import first_difference
 
@@ -59,7 +61,7 @@ def diff_cmd(a, b, artefact, common_only, data, calib, data_scale, limit, timest
         sys.exit(EXIT_FAILED)
 
 
-def _float_route(model, art_path, data, calib, data_scale, limit, timesteps, rate_threshold, fmt):
+def _float_route(model, art_path, data, calib, hw, data_scale, limit, timesteps, rate_threshold, fmt):
     if not data:
         fail("--data: required when A is a model (the samples whose ANN activations and SNN rates are compared)")
     if not art_path.endswith(".snn"):
@@ -67,7 +69,7 @@ def _float_route(model, art_path, data, calib, data_scale, limit, timesteps, rat
     from snnc.compiler.diff import rate_diff
 
     report = rate_diff(model, art_path, data, calib=calib, data_scale=data_scale, limit=limit,
-                       timesteps=timesteps, threshold=rate_threshold)
+                       timesteps=timesteps, threshold=rate_threshold, hw=hw)
     click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else report.to_text())
     if report.first is not None:
         sys.exit(EXIT_FAILED)

@@ -82,3 +82,24 @@ def test_bad_input_exit_2_one_line(tmp_path):
     np.savez(bad, **{"spikes/conv1": np.full((1, 2, 3), 5)})
     res = snnc("diff", ART, bad)
     assert res.exit_code == 2 and "spikes must be 0 or 1" in res.output
+
+
+def test_float_route_rate_error_per_layer(tmp_path, demo_subset):
+    data = demo_subset(16)
+    model = Path(__file__).resolve().parents[3] / "examples/models/lenet5_mnist_qat2.onnx"
+    art = tmp_path / "l2.snn"
+    res = snnc("compile", model, "--hw", "hw_v1", "--bits", "2", "--norm", "max", "--calib", data,
+               "--timesteps", 16, "-o", art, "-q")
+    assert res.exit_code == 0, res.output
+    res = snnc("diff", model, art, "--data", data, "--format", "json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["first"] is None and doc["timesteps"] == 16 and doc["samples"] == 16
+    names = [layer["layer"] for layer in doc["layers"]]
+    assert names[0] == "features.features.0.Conv" and len(names) == 6
+    assert all(0 <= layer["mean_abs_error"] < 0.05 for layer in doc["layers"])
+    res = snnc("diff", model, art, "--data", data, "-T", 2, "--rate-threshold", 0.001)
+    assert res.exit_code == 1 and res.output.startswith("first layer over the rate threshold 0.001: 'features.features.0.Conv'")
+    other = Path(__file__).resolve().parents[3] / "examples/models/lenet5_mnist.onnx"
+    res = snnc("diff", other, art, "--data", data)
+    assert res.exit_code == 2 and "not the model the artefact was compiled from" in res.output
