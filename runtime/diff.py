@@ -223,6 +223,9 @@ def trace_from_arrays(arrays: Mapping[str, Any], name: str = "<arrays>", artefac
                          "membranes/<layer>, counts/<layer>, predictions, timesteps; see docs/diff.md)")
     tr.layers = tuple(order)
     _settle_sizes(tr, t_key)
+    if tr.timesteps is None and (tr.counts or tr.predictions is not None):
+        raise InputError(f"{name}: timesteps: required when no spikes/ or membranes/ member gives T "
+                         "(counts and predictions depend on it)")
     return tr
 
 

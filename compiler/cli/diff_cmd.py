@@ -49,6 +49,8 @@ def diff_cmd(a, b, artefact, common_only, data, calib, hw, data_scale, limit, ti
     if Path(a).suffix.lower() in MODEL_SUFFIXES:
         _float_route(a, b, data, calib, hw, data_scale, limit, timesteps, rate_threshold, fmt)
         return
+    if Path(b).suffix.lower() in MODEL_SUFFIXES:
+        fail(f"{b}: a model goes first (snnc diff MODEL ART.snn --data DATA.npz)")
     if data or calib or timesteps or hw:
         fail("--data, --calib, --hw and --timesteps belong to the float route (A a model .onnx/.pt2, B its artefact)")
     from snnc.runtime import load

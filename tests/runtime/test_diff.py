@@ -160,6 +160,7 @@ def test_shape_that_does_not_match_the_artefact(wrap):
     ({"spike/x": np.zeros((1, 2, 3))}, "unknown key"),
     ({"spikes/x": np.zeros((1, 2, 3), np.uint8), "timesteps": np.int64(3)}, "disagree on T"),
     ({"spikes/x": np.zeros((1, 2, 3), np.uint8), "counts/x": np.zeros((2, 3), np.int64)}, "disagree on the batch"),
+    ({"counts/x": np.zeros((2, 3), np.int64)}, "timesteps: required"),
 ])
 def test_bad_dumps_are_input_errors(arrays_, message):
     with pytest.raises(InputError, match=message):
