@@ -86,6 +86,8 @@ def test_two_bit_theta_is_the_integer_optimum_for_heavy_tailed_weights(scale):
     assert err(int(r.theta[0])) <= min(err(int(t)) for t in ts) + 1e-15
 
 
+@pytest.mark.xfail(strict=True, reason="the θ window is kept narrow so that fine-tuning's exported weights "
+                   "reproduce their frozen θ (compiler/backend/quantize.py _candidates); issue 18 item 3 follow-up")
 def test_geometric_candidates_stay_within_a_tenth_of_a_percent_of_the_optimum():
     """A window of more than MAX_CANDIDATES integers (a first layer fed by 8-bit input current) is
     sampled geometrically; the θ found is within 0.1% of the exhaustive optimum's error."""
