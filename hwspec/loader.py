@@ -42,10 +42,12 @@ class _Field:
 
 
 # The schema: every parameter a spec must give, its type and domain.
+from snnc.runtime.packing import MAX_WEIGHT_BITS  # noqa: E402  (the one place the weight-width limit lives)
+
 SCHEMA: dict[str, _Field] = {
     "synapse_row_bits": _Field("int", minimum=1, maximum=1 << 24),
     "conv_in_channels_limit": _Field("table"),
-    "weight_bits": _Field("list_int", minimum=1, maximum=8),
+    "weight_bits": _Field("list_int", minimum=1, maximum=MAX_WEIGHT_BITS),
     "conv_requires_relu": _Field("bool"),
     "host_layers": _Field("list_str", choices=("final_linear", "softmax")),
     "core_layer_types": _Field("list_str", choices=("conv", "linear", "avgpool", "add", "concat", "flatten", "maxpool")),

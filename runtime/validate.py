@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from snnc.runtime.errors import ArtefactError
-from snnc.runtime.packing import ENCODINGS, check_values
+from snnc.runtime.packing import ENCODINGS, MAX_WEIGHT_BITS, check_values
 
 if TYPE_CHECKING:
     from snnc.runtime.model import Artefact, InputSpec, Layer, Neuron, Target
@@ -208,7 +208,8 @@ def validate_layers(a: "Artefact") -> None:
         _require(tuple(shape) == layer.output_shape, where, "output_shape",
                  f"{list(layer.output_shape)} does not match the computed shape {list(shape)}")
         if hasattr(layer, "bits"):
-            _require(isinstance(layer.bits, int) and 1 <= layer.bits <= 8, where, "bits", f"{layer.bits!r} is not in [1, 8]")
+            _require(isinstance(layer.bits, int) and 1 <= layer.bits <= MAX_WEIGHT_BITS, where, "bits",
+                     f"{layer.bits!r} is not in [1, {MAX_WEIGHT_BITS}]")
             check_values(layer.weight, layer.bits, a.target.weight_encoding, f"{where}: weight")
         if layer.has_neurons:
             validate_neuron(layer.neuron, layer.output_shape[0], a.target, where)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from snnc.compiler.errors import SnncError
+from snnc.runtime.packing import MAX_WEIGHT_BITS
 
 
 def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
@@ -24,7 +25,7 @@ def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
 @dataclass(frozen=True)
 class CompileOptions:
     bits: int = field(metadata={"help": "Weight bit width (the spec lists the allowed ones; hw_v1: 1-4).",
-                                "choices": None, "min": 1, "max": 8})
+                                "choices": None, "min": 1, "max": MAX_WEIGHT_BITS})
     timesteps: int = option(32, "Timesteps T of the golden vectors and the agreement check.", minimum=1)
     norm: str = option("percentile", "Threshold normalization: activation max, a percentile of activations "
                        "(Rueckauer 2017), or Spike-Norm (Sengupta 2019).", choices=("max", "percentile", "spikenorm"))
@@ -63,8 +64,6 @@ class CompileOptions:
 
 def normalize_layer_bits(value) -> tuple[tuple[str, int], ...]:
     """((name, bits), ...) sorted by name, from a mapping or pairs; each bits an integer 1..8."""
-    from snnc.runtime.packing import MAX_WEIGHT_BITS
-
     items = value.items() if isinstance(value, Mapping) else value
     out: dict[str, int] = {}
     for item in items or ():

@@ -15,44 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snnc.runtime.packing import WeightType
+
 MAX_CANDIDATES = 512
 
 
-@dataclass(frozen=True)
-class WeightRange:
-    bits: int
-    encoding: str
-
-    @property
-    def qmin(self) -> int:
-        if self.bits == 1:
-            return -1
-        return -(2 ** (self.bits - 1)) + (1 if self.encoding == "symmetric" else 0)
-
-    @property
-    def qmax(self) -> int:
-        return 1 if self.bits == 1 else 2 ** (self.bits - 1) - 1
-
-    def allowed(self, q: np.ndarray) -> bool:
-        q = np.asarray(q)
-        if self.bits == 1:
-            return bool(np.all((q == -1) | (q == 1)))
-        return bool(np.all((q >= self.qmin) & (q <= self.qmax)))
-
-    def quantize(self, scaled: np.ndarray) -> np.ndarray:
-        """Round values already divided by Δ to the integer grid (round half to even, then clip).
-        1-bit maps x >= 0 to +1 and x < 0 to -1."""
-        if self.bits == 1:
-            return np.where(scaled >= 0, 1, -1).astype(np.int64)
-        return np.clip(np.rint(scaled), self.qmin, self.qmax).astype(np.int64)
+WeightRange = WeightType  # the runtime's weight-type vocabulary (min, max, allowed, quantize, pack)
 
 
-def weight_range(bits: int, encoding: str) -> WeightRange:
-    if not 1 <= bits <= 8:
-        raise ValueError(f"bits must be in 1..8, got {bits}")
-    if encoding not in ("symmetric", "full"):
-        raise ValueError(f"unknown weight encoding {encoding!r}")
-    return WeightRange(bits, encoding)
+def weight_range(bits: int, encoding: str) -> WeightType:
+    return WeightType(bits, encoding)
 
 
 @dataclass(frozen=True)
@@ -67,7 +39,7 @@ def _candidates(w: np.ndarray, rng: WeightRange, theta_max: int) -> np.ndarray:
     amax = float(a.max()) if a.size else 0.0
     if amax == 0.0:
         return np.array([1], dtype=np.int64)
-    ref = 1.0 / float(a.mean()) if rng.bits == 1 else rng.qmax / amax
+    ref = 1.0 / float(a.mean()) if rng.bits == 1 else rng.max / amax
     # The error-optimal 2-bit (ternary) θ of heavy-tailed weights, about 1/(1.4 mean|W'|), lies beyond
     # this window once max/mean > 5.6. Widening the window to 4/mean|W'| finds it, but then the
     # weights `snnc finetune` exports no longer reproduce its frozen θ (export.export_row nudges

@@ -24,6 +24,7 @@ import numpy as np
 
 from snnc.compiler.finetune.qat import SATURATION_MARGIN, LayerScale, QATModel, f32
 from snnc.compiler.ir.graph import Graph
+from snnc.runtime.packing import WeightType
 from snnc.compiler.backend.quantize import MAX_CANDIDATES, quantize_bias, quantize_weights
 
 MAX_NUDGE = 0.05  # largest relative change of an exported weight
@@ -118,7 +119,7 @@ def _nudge(q: np.ndarray, theta: int, ls: LayerScale, bits: int, encoding: str, 
     if amax == 0:
         return None
     sel = np.ones(q.shape, bool) if bits == 1 else (np.abs(q) == amax)
-    qmax = 1 if bits == 1 else 2 ** (bits - 1) - 1
+    qmax = WeightType(bits).max
     ref0 = float(theta) if bits == 1 else qmax * theta / amax
     limit = min(MAX_NUDGE, 0.45 if bits == 1 else 0.45 / amax)  # keeps every rint(W'θ) unchanged
     r_lo, r_hi = ref0 / (1 + limit), ref0 / (1 - limit)

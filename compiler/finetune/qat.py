@@ -145,7 +145,7 @@ class WeightQuant(nn.Module):
             theta = self.theta
             th = theta.to(torch.float64).reshape((-1,) + (1,) * (wn.ndim - 1)) if self.per_channel else theta.to(torch.float64)[0]
             rng = weight_range(self.bits, self.encoding)
-            q = _round_clip(wn * th, self.bits, rng.qmin, rng.qmax)
+            q = _round_clip(wn * th, self.bits, rng.min, rng.max)
         bias_int = None if b is None else quantize_bias_torch(b, theta, self.scale.lam_out, self.bias_bits)
         return q, theta, bias_int
 

@@ -48,12 +48,12 @@ def _theta_rows(rows: torch.Tensor, bits: int, encoding: str, theta_max: int) ->
             step_k = max(1, CHUNK_ELEMENTS // n)
             for k0 in range(0, width, step_k):
                 th = c[:, k0:k0 + step_k, None]
-                q = _round_clip(w[:, None, :] * th, bits, rng.qmin, rng.qmax)
+                q = _round_clip(w[:, None, :] * th, bits, rng.min, rng.max)
                 errs.append(((w[:, None, :] - q / th) ** 2).sum(dim=2))
             err = torch.cat(errs, dim=1)
         else:
             th = c[:, :, None]
-            q = _round_clip(w[:, None, :] * th, bits, rng.qmin, rng.qmax)
+            q = _round_clip(w[:, None, :] * th, bits, rng.min, rng.max)
             err = ((w[:, None, :] - q / th) ** 2).sum(dim=2)  # (r, K)
         idx = torch.argmin(err, dim=1)  # first minimum, like np.argmin
         out[r0:r0 + step_r] = cand[r0:r0 + step_r].gather(1, idx[:, None])[:, 0]
@@ -70,7 +70,7 @@ def quantize_weights_torch(w: torch.Tensor, bits: int, encoding: str, *, per_cha
     rows = w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)
     theta = _theta_rows(rows, bits, encoding, theta_max)
     th_b = theta.to(torch.float64).reshape((-1,) + (1,) * (w.ndim - 1)) if per_channel else theta.to(torch.float64)[0]
-    q = _round_clip(w * th_b, bits, rng.qmin, rng.qmax)
+    q = _round_clip(w * th_b, bits, rng.min, rng.max)
     return q, theta
 
 

@@ -85,3 +85,14 @@ def test_weight_type_is_the_one_vocabulary():
             WeightType(bad)
     with pytest.raises(ValueError):
         WeightType(2, "twos")
+
+
+def test_the_weight_width_limit_is_one_number():
+    """The schema (data), the loader, the spec schema and CompileOptions all read MAX_WEIGHT_BITS."""
+    import json
+    from pathlib import Path
+
+    from snnc.runtime.packing import MAX_WEIGHT_BITS
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "runtime" / "artefact_schema.json").read_text())
+    assert schema["$defs"]["weight"]["properties"]["bits"]["maximum"] == MAX_WEIGHT_BITS

@@ -32,7 +32,7 @@ def test_dequantization_error_at_most_half_a_step_inside_range(w, bits, per_chan
     rng = weight_range(bits, "symmetric")
     theta = (r.theta.reshape(-1, 1) if per_channel else r.theta[0]).astype(np.float64)
     err = np.abs(w - r.q / theta)
-    inside = np.abs(w * theta) <= rng.qmax
+    inside = np.abs(w * theta) <= rng.max
     assert np.all(err[inside] <= 0.5 / np.broadcast_to(theta, w.shape)[inside] + 1e-12)
 
 
@@ -46,7 +46,7 @@ def test_one_bit_is_bipolar_sign():
                                                   (3, "symmetric", -3, 3), (4, "symmetric", -7, 7), (4, "full", -8, 7)])
 def test_ranges(bits, encoding, lo, hi):
     rng = weight_range(bits, encoding)
-    assert (rng.qmin, rng.qmax) == (lo, hi)
+    assert (rng.min, rng.max) == (lo, hi)
 
 
 def test_theta_minimises_error_among_integers():
