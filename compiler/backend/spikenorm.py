@@ -23,7 +23,7 @@ from snnc import runtime
 from snnc.compiler.backend.plan import Stage
 from snnc.compiler.backend.scales import input_unit, walk
 from snnc.compiler.ir.interpret import KERNELS
-from snnc.runtime.encode import rate_spikes
+from snnc.runtime.encode import rate_spikes, to_external
 
 SAMPLES = 64
 MEMORY_BUDGET = 64 << 20  # bytes of traces and currents per chunk (a chunk has at least one sample)
@@ -88,7 +88,8 @@ def spikenorm_scales(ni) -> dict[str, float]:
                 if art is None:
                     s = input_spikes(st, i, j)
                 else:
-                    s = runtime.simulate(art, x[i:j], T, trace=True, batch_size=j - i).spikes[src]
+                    s = runtime.simulate(art, to_external(art.input, x[i:j]), T, trace=True,
+                                         batch_size=j - i).spikes[src]
                 v_th = max(v_th, max_current(st, s))
                 del s
             lam = lam_in[0] * v_th if v_th > 0 else lam_in[0]

@@ -167,3 +167,11 @@ def load_model_proto(model):
     from snnc.compiler.frontends.onnx import load_onnx
 
     return load_onnx(model)
+
+
+def test_spikenorm_takes_nhwc_data_too(tmp_path):
+    np.savez(tmp_path / "calib.npz", x=nhwc_calib())
+    res = invoke("compile", FIXTURES / "keras_cnn.onnx", "--bits", "2", "-T", "4", "--norm", "spikenorm",
+                 "--calib", tmp_path / "calib.npz", "-o", tmp_path / "k.snn", "-q")
+    assert res.exit_code == 0, res.output
+    assert runtime.verify(runtime.load(tmp_path / "k.snn")).ok
