@@ -1,10 +1,10 @@
 """`snnc run ARTEFACT INPUT.npy`: bit-exact simulation of an artefact (uses snnc.runtime only).
 
 The samples are simulated a chunk at a time and each chunk's results go straight to disk, so
-memory stays bounded however many samples INPUT.npy holds (20,000 LeNet samples: 3 GB peak when
-every result was kept, about 250 MB now). `--out` is still one ordinary `.npz` written atomically:
-each member is spooled to an anonymous temporary file next to it (gone even if the process is
-killed) and copied into the archive at the end. Traces (`--trace`) grow with samples x T x
+memory stays bounded however many samples INPUT.npy holds (20,000 LeNet samples: 3 GB peak
+when every result was kept, 360 MB now, most of it the process and numba). `--out` is still one
+ordinary `.npz`, written atomically: each member is spooled to an anonymous temporary file next
+to it (gone even if the process is killed) and copied into the archive at the end. Traces (`--trace`) grow with samples x T x
 neurons; they are refused, before the simulation, when they would exceed `MAX_TRACE_BYTES`.
 """
 from __future__ import annotations

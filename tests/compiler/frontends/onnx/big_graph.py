@@ -2,7 +2,7 @@
 
 `chain_model(n)` is an input (N, 2, 4, 4) followed by blocks of four nodes — a 3x3 Conv (padding 1), an Add
 of a per-channel constant (folded into the conv's bias by canonicalize), a Relu and an Identity
-(dropped by canonicalize) — then Flatten and Gemm: about `n` nodes in all. Built with
+(dropped by canonicalize) — then Flatten and Gemm, and Identity nodes to make exactly `n` nodes. Built with
 onnx.helper only (no torch).
 
     .venv/bin/python tests/compiler/frontends/onnx/big_graph.py 10000 /tmp/chain10k.onnx
@@ -36,6 +36,9 @@ def chain_model(n_nodes: int, seed: int = 0) -> onnx.ModelProto:
             helper.make_node("Identity", [f"relu{b}"], [f"id{b}"], name=f"id{b}"),
         ]
         x = f"id{b}"
+    for r in range(max(0, n_nodes - 2 - 4 * blocks)):  # exactly n_nodes: the rest as Identity nodes
+        nodes.append(helper.make_node("Identity", [x], [f"pad{r}"], name=f"pad{r}"))
+        x = f"pad{r}"
     inits.append(numpy_helper.from_array(rng.standard_normal((C * H * W, 10)).astype(np.float32), "fc_w"))
     nodes += [
         helper.make_node("Flatten", [x], ["flat"], name="flatten", axis=1),
