@@ -37,6 +37,8 @@ class CompileOptions:
                                  choices=("current", "rate"))
     input_scale: float | None = option(None, "Float value of one integer input step (default: from the "
                                        "calibration data range).", positive=True)
+    bias_correction: bool = option(False, "Correct each layer's integer bias, layer by layer, by its mean firing-rate "
+                                   "error at the target T on calibration inputs (Li et al. 2021).")
     calib_samples: int = option(1000, "Use at most this many calibration inputs.", minimum=1)
     batch_size: int = option(100, "Inputs per batch during calibration.", minimum=1)
     # per-layer weight widths: ((model layer name, bits), ...); every other layer takes `bits`
@@ -55,6 +57,8 @@ class CompileOptions:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if not self.bias_correction:  # recorded only when used, so existing artefacts keep their bytes
+            del d["bias_correction"]
         if not self.layer_bits:  # recorded only when used: uniform-width artefacts keep their bytes
             del d["layer_bits"]
         else:

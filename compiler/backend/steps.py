@@ -81,6 +81,7 @@ class BuildState:
     stats: dict[str, ActivationStats] | None = None
     input_range: tuple[int, int, float] | None = None
     scales: dict[str, float] | None = None
+    rate_errors: dict[str, float] | None = None  # bias correction: mean |rate error| per layer before it
     done: bool = False  # a step ended the build (the check failed)
 
     def __post_init__(self) -> None:
@@ -175,6 +176,17 @@ def step_lower(s: BuildState) -> None:
     s.result.warnings.extend(s.result.lowered.warnings)
 
 
+def step_correct(s: BuildState) -> None:
+    if not s.opts.bias_correction or s.calib is None:
+        return
+    from snnc.compiler.backend.correct import SAMPLES, correct_biases
+
+    low = s.result.lowered
+    x = s.calib.take(min(SAMPLES, len(s.calib), s.opts.calib_samples), s.sample_shape)
+    low.artefact, s.rate_errors = correct_biases(low.artefact, s.plan, low.qann, s.scales, s.input_range, x,
+                                                 s.opts.timesteps, s.spec.bias_bits)
+
+
 def step_golden(s: BuildState) -> None:
     art = _with_provenance(s.result.lowered.artefact, s)
     s.result.artefact = runtime.make_golden(art, _golden_inputs(s), s.opts.timesteps)
@@ -217,7 +229,7 @@ def step_write(s: BuildState) -> None:
 
 STEPS: list[tuple[str, Step]] = [
     ("check", step_check), ("plan", step_plan), ("calibrate", step_calibrate), ("normalize", step_normalize),
-    ("lower", step_lower), ("golden", step_golden), ("agreement", step_agreement), ("write", step_write),
+    ("lower", step_lower), ("correct", step_correct), ("golden", step_golden), ("agreement", step_agreement), ("write", step_write),
 ]
 
 
