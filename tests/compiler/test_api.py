@@ -49,6 +49,7 @@ def test_compile_module_three_lines(tmp_path):
     assert result.artefact.provenance["options"]["timesteps"] == 8
 
 
+@pytest.mark.slow
 def test_compile_module_options_and_errors(tmp_path):
     model, x = small_cnn(), np.random.default_rng(0).uniform(0, 1, (32, 1, 12, 12)).astype(np.float32)
     np.savez(tmp_path / "calib.npz", x=x)
@@ -70,6 +71,7 @@ def test_import_module_canonical():
     assert "batchnorm" not in [n.op for n in c.nodes]
 
 
+@pytest.mark.slow
 def test_eval_module_is_snnc_eval_in_python():
     rng = np.random.default_rng(0)
     x = rng.random((48, 1, 12, 12)).astype(np.float32)

@@ -18,6 +18,7 @@ sys.modules["malformed"] = corpus  # dataclasses look their module up
 _spec.loader.exec_module(corpus)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", corpus.CASES, ids=[c.id for c in corpus.CASES])
 def test_malformed_input_gives_one_error_line(case, tmp_path, monkeypatch):
     argv = corpus.write(case, tmp_path)

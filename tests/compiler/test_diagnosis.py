@@ -3,6 +3,8 @@ try (issue 13): the first layer, in artefact order, whose firing rates differ fr
 ANN's activations / λ by more than RATE_ERROR on average."""
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ def test_first_departing_layer_and_its_remedies():
     assert diagnose({"a": c["a"]}, ["a"], 8) is None
 
 
+@pytest.mark.slow
 def test_compile_and_eval_report_the_diagnosis():
     from click.testing import CliRunner
 

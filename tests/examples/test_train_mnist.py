@@ -65,6 +65,7 @@ def test_hw_rule_check_reports_violations():
     assert any("MaxPool2d" in p for p in problems)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", sorted(tm.ARCH_NAMES))
 def test_train_few_batches_and_export_matches_torch(arch, tmp_path):
     data = _synthetic_mnist()

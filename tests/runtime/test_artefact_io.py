@@ -208,6 +208,7 @@ def test_bad_inputs_raise_input_error():
         simulate(art, np.zeros((1, 1, 12, 12)), 0)
 
 
+@pytest.mark.slow
 def test_schema_and_validator_agree_on_required_keys(tmp_path):
     """Every key the schema requires is emitted by the writer and, if removed, rejected by the loader."""
     schema = manifest_schema()

@@ -76,6 +76,7 @@ def assert_backends_agree(art, x, T, counts_at=None):
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.snn")), ids=lambda p: p.stem)
 def test_three_backends_identical_on_golden_files(path):
     art = load(path)
@@ -86,6 +87,7 @@ def test_three_backends_identical_on_golden_files(path):
     assert verify(art, backend="reference").ok
 
 
+@pytest.mark.slow
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_three_backends_identical_on_random_artefacts(data):

@@ -300,6 +300,7 @@ def _input_currents(art, x_int):
     return out
 
 
+@pytest.mark.slow
 @over_backends
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(zero_free_cases())

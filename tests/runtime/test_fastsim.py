@@ -1,6 +1,8 @@
 """The fast simulator against the plain-Python reference: identical spikes, membranes, counts, outputs."""
 from __future__ import annotations
 
+import pytest
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,6 +42,7 @@ def cases(draw):
     return art, draw(batches(art.input)), draw(st.integers(1, 6))
 
 
+@pytest.mark.slow
 @over_backends
 @SETTINGS
 @given(cases())
@@ -48,6 +51,7 @@ def test_fast_equals_reference(backend, case):
     assert_identical(art, x, T, backend=backend)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(cases())
 def test_both_conv_strategies_equal_reference(case):

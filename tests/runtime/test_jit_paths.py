@@ -34,6 +34,7 @@ KNOBS = st.fixed_dictionaries({  # JitTuning fields
 })
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases(), KNOBS, st.sampled_from([None, 1]))
 def test_every_kernel_path_equals_reference(case, knobs, batch_size):

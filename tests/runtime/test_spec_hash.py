@@ -196,6 +196,7 @@ def test_a_torture_document():
     assert doc_hash(doc) == spec_sha256(doc)
 
 
+@pytest.mark.slow
 def test_float_rule_on_edge_cases_and_random_doubles():
     rng = random.Random(17)
     xs = [2.0 ** k for k in range(-1074, 1024)]  # where the shortest digits need the neighbour check

@@ -2,6 +2,8 @@
 warns per layer, and reports the SNN's agreement with the float model next to the quantized ANN's."""
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from snnc.hwspec import load_spec
 ROOT = Path(__file__).resolve().parents[3]
 
 
+@pytest.mark.slow
 def test_vgg_2bit_rate_coding_warns_that_the_quantized_ann_is_broken():
     graph = prepare(ROOT / "examples" / "models" / "vgg_bn_mnist.onnx")
     data = load_dataset(ROOT / "examples" / "data" / "mnist_demo.npz", role="calib")

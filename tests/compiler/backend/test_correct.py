@@ -3,6 +3,8 @@ verifies, the result is deterministic, and each corrected layer's firing rates m
 quantized ANN's on the calibration inputs."""
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ def build(correct: bool):
     return compile_graph(graph, load_spec("hw_v1"), opts, data)
 
 
+@pytest.mark.slow
 def test_only_biases_change_and_the_rate_error_drops():
     plain, fixed = build(False), build(True)
     assert plain.artefact.provenance["options"].get("bias_correction") is None

@@ -19,6 +19,7 @@ from snnc.hwspec import load_spec
 ROOT = Path(__file__).resolve().parents[3]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_calib", [True, False])
 def test_golden_inputs_are_float_and_a_changed_scale_fails_verify(tmp_path, with_calib):
     graph = prepare(ROOT / "examples" / "models" / "lenet5_mnist.onnx")

@@ -15,6 +15,7 @@ weights = arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 12)),
 @settings(max_examples=150, deadline=None)
 @given(w=weights, bits=st.integers(1, 4), encoding=st.sampled_from(["symmetric", "full"]),
        per_channel=st.booleans(), theta_max=st.sampled_from([7, 255, 65535]))
+@pytest.mark.slow
 def test_quantized_values_in_range_and_theta_integer(w, bits, encoding, per_channel, theta_max):
     r = quantize_weights(w, bits, encoding, per_channel=per_channel, theta_max=theta_max)
     rng = weight_range(bits, encoding)
@@ -24,6 +25,7 @@ def test_quantized_values_in_range_and_theta_integer(w, bits, encoding, per_chan
     assert r.theta.shape == ((w.shape[0],) if per_channel else (1,))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(w=weights, bits=st.integers(2, 4), per_channel=st.booleans())
 def test_dequantization_error_at_most_half_a_step_inside_range(w, bits, per_channel):

@@ -62,6 +62,7 @@ def agree(graph: Graph, spec=SPEC, bits=2) -> bool:
     return report.exit_code == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS, ids=lambda p: p.name)
 @pytest.mark.parametrize("bits", [1, 4])
 def test_example_models_check_iff_compile(model, bits):

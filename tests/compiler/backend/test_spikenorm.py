@@ -72,6 +72,7 @@ def _reference(ni: NormInputs, samples: int) -> dict[str, float]:
     return scales
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", ["current", "rate"])
 def test_scales_equal_one_whole_simulation_in_any_chunking(monkeypatch, encoding):
     ni = _inputs(encoding)

@@ -86,6 +86,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, msg):
     assert "Traceback" not in res.output
 
 
+@pytest.mark.slow
 def test_spikenorm_and_max_normalization_compile(tmp_path, calib):
     for norm in ("max", "spikenorm"):
         res = invoke("compile", FITS, "--bits", 4, "--calib", calib, "--norm", norm, "-T", 8, "-o", tmp_path / f"{norm}.snn", "-q")

@@ -1,6 +1,8 @@
 """`snnc diff A B`: exit 0 identical, 1 different, 2 bad input; text and JSON."""
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 
@@ -84,6 +86,7 @@ def test_bad_input_exit_2_one_line(tmp_path):
     assert res.exit_code == 2 and "spikes must be 0 or 1" in res.output
 
 
+@pytest.mark.slow
 def test_float_route_rate_error_per_layer(tmp_path, demo_subset):
     data = demo_subset(16)
     model = Path(__file__).resolve().parents[3] / "examples/models/lenet5_mnist_qat2.onnx"

@@ -68,6 +68,7 @@ def test_per_layer_metrics_and_energy(model_json):
     assert r["machine"]["cpus"] >= 1
 
 
+@pytest.mark.slow
 def test_text_output_and_quiet_progress(calib, monkeypatch):
     from snnc.compiler.cli import eval_cmd
 
@@ -86,6 +87,7 @@ def test_text_output_and_quiet_progress(calib, monkeypatch):
     assert enabled == [True, False]
 
 
+@pytest.mark.slow
 def test_sweep_side_by_side_with_report(tmp_path, calib):
     out = tmp_path / "rep"
     res = invoke("eval", FITS, "--bits", 2, "--calib", calib, "--data", calib, "-T", "2,4", "--limit", 16,

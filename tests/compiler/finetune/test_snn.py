@@ -29,6 +29,7 @@ def spec():
 
 @pytest.mark.parametrize("bits,per_channel,reset,v_init", [
     (2, True, "subtract", "half"), (4, False, "zero", "half"), (1, True, "subtract", "zero"), (3, True, "zero", "zero")])
+@pytest.mark.slow
 def test_trained_snn_is_the_simulated_snn(tiny_onnx, tiny_data, spec, bits, per_channel, reset, v_init):
     torch.set_num_threads(1)
     data = load_training_data(str(tiny_data))
@@ -98,6 +99,7 @@ def test_bad_options(tiny_onnx, tiny_data, spec):
         finetune(prepare(tiny_onnx), spec, data, FinetuneOptions(bits=2, max_steps=0, timesteps=(8, 0), device="cpu"))
 
 
+@pytest.mark.slow
 def test_snn_training_keeps_existing_clip_levels(tiny_onnx, tiny_data, spec, tmp_path):
     """Continuing from a fine-tuned export, SNN training keeps its Clip levels (and so its integers'
     scales) instead of recalibrating them; ANN fine-tuning recalibrates."""
@@ -131,6 +133,7 @@ class _Residual(torch.nn.Module):
         return self.head(torch.relu(a + torch.relu(self.c2(a))))
 
 
+@pytest.mark.slow
 def test_residual_add_trains_and_matches_up_to_the_add(tiny_data, spec, tmp_path):
     """Residual adds train as IF neurons too; the layers before the add are exact, the add itself
     uses unrounded input multipliers (documented), so its counts are only close."""

@@ -142,6 +142,7 @@ def check(model, path, batches):
     return graph
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
 @pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
 def test_exported_model_matches(cls, dynamo, tmp_path):
@@ -162,6 +163,7 @@ def test_exported_model_matches(cls, dynamo, tmp_path):
         assert any(n.startswith("/") for n in names)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
 def test_view_with_dynamic_batch(dynamo, tmp_path):
     """x.view(x.size(0), -1) with a dynamic batch: the legacy exporter's Shape/Gather/Unsqueeze/

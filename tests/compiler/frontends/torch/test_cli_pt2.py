@@ -46,6 +46,7 @@ def test_check_shipped_pt2_fits_like_the_onnx():
     assert check_json(LENET_ONNX)[0] == 0
 
 
+@pytest.mark.slow
 def test_check_pt2_violations_same_verdict_as_onnx_with_module_paths(tmp_path):
     model = ThreeBad().eval()
     x = torch.randn(2, 3, 16, 16)
@@ -63,6 +64,7 @@ def test_check_pt2_violations_same_verdict_as_onnx_with_module_paths(tmp_path):
     assert "features.3" in text and "=1: limit" in text
 
 
+@pytest.mark.slow
 def test_compile_and_verify_shipped_pt2(tmp_path):
     out = tmp_path / "lenet.snn"
     res = CliRunner().invoke(cli, ["compile", str(LENET_PT2), "--bits", "2", "--calib", str(MNIST),

@@ -45,6 +45,7 @@ def error():
     return info.value
 
 
+@pytest.mark.slow
 def test_one_error_lists_every_unsupported_layer(error):
     text = str(error)
     keys = " | ".join(error.ops)

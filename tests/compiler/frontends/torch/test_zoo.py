@@ -25,6 +25,7 @@ def case(request, tmp_path_factory):
     return cls, model, graph, path
 
 
+@pytest.mark.slow
 def test_ir_computes_the_forward(case):
     cls, model, graph, _ = case
     x = example(cls, n=3, seed=5)  # another batch size than the traced one
@@ -49,6 +50,7 @@ def test_dynamic_batch_and_module_paths(case):
     assert model.training is False
 
 
+@pytest.mark.slow
 def test_decomposed_program_imports_the_same(case):
     """A .pt2 saved after run_decompositions() (core aten: addmm, _native_batch_norm_legit_no_training,
     max_pool2d_with_indices + getitem, mean.dim) gives the same canonical IR."""
