@@ -43,11 +43,12 @@ Normalizer = Callable[[NormInputs], dict[str, float]]
 NORMALIZERS = Registry("normalizer")
 
 
-def _clip_max(st: Stage) -> float | None:
+def clip_max(st: Stage) -> float | None:
     return float(attr(st.act, "max")) if st.act is not None and st.act.op == "clip" else None
 
 
-def stat_scale(stats: ActivationStats | None, opts: CompileOptions, act_max: float | None, pick) -> float:
+def stat_scale(stats: ActivationStats | None, act_max: float | None, pick) -> float:
+    """λ_out from a layer's statistics (`pick`: max or a percentile), capped by a Clip's bound; 0 -> 1."""
     lam = 1.0 if stats is None else pick(stats)
     if act_max is not None:
         lam = min(lam, act_max)
@@ -56,7 +57,7 @@ def stat_scale(stats: ActivationStats | None, opts: CompileOptions, act_max: flo
 
 def _from_stats(pick) -> Normalizer:
     def normalize(ni: NormInputs) -> dict[str, float]:
-        return {st.output: stat_scale(ni.stats.get(st.output) if ni.stats else None, ni.opts, _clip_max(st), pick(ni.opts))
+        return {st.output: stat_scale(ni.stats.get(st.output) if ni.stats else None, clip_max(st), pick(ni.opts))
                 for st in ni.plan.spiking}
     return normalize
 

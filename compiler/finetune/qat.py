@@ -72,17 +72,13 @@ def f32(x: float) -> float:
 
 
 def stage_scales(graph: Graph, stats: dict[str, ActivationStats], percentile: float) -> dict[str, float]:
-    """λ of each spiking conv/linear/add stage output: its activation percentile (under an existing
-    Clip's bound), rounded to float32 (1.0 for a layer that never fires)."""
-    out: dict[str, float] = {}
-    for st in plan_stages(graph):
-        if st.kind in ("conv", "linear", "add"):
-            s = stats.get(st.output)
-            val = s.percentile(percentile) if s is not None else 0.0
-            if st.act.op == "clip":
-                val = min(val, float(attr(st.act, "max")))
-            out[st.output] = f32(val) if val > 0 else 1.0
-    return out
+    """λ of each spiking conv/linear/add stage output: the percentile normalizer's value (its
+    activation percentile under an existing Clip's bound; 1.0 for a layer that never fires),
+    rounded to float32."""
+    from snnc.compiler.backend.normalize import clip_max, stat_scale
+
+    return {st.output: f32(stat_scale(stats.get(st.output), clip_max(st), lambda s: s.percentile(percentile)))
+            for st in plan_stages(graph).spiking}
 
 
 def clip_levels(graph: Graph) -> dict[str, float]:
@@ -92,23 +88,20 @@ def clip_levels(graph: Graph) -> dict[str, float]:
 
 
 def plan_scales(graph: Graph, lams: dict[str, float], input_range: tuple[int, int, float]) -> ScalePlan:
-    """λ_in/λ_out of every spiking conv/linear from the stage scales `lams`, propagated through
-    pooling, flatten and concat as `lower` propagates them."""
-    lo, hi, s_in = input_range
-    lam: dict[str, float] = {graph.inputs[0]: s_in}
+    """λ_in/λ_out of every spiking conv/linear from the stage scales `lams`, by the back end's one
+    λ walk (`backend.scales.walk`: pooling, flatten and concat pass λ on, as `lower` does)."""
+    from snnc.compiler.backend.scales import walk
+
     plan = ScalePlan(input_range=input_range)
-    for st in plan_stages(graph):
-        if st.kind in ("conv", "linear", "add"):
-            lam_out = lams[st.output]
-            if st.kind == "add":
-                plan.add_scales[st.name] = lam_out
-            else:
-                plan.layers.append(LayerScale(st.name, st.act.name, lam[st.inputs[0]], lam_out, st.output))
-        elif st.kind == "host_linear":
-            lam_out = 1.0
-        else:  # avgpool, flatten, concat
-            lam_out = lam[st.inputs[0]]
-        lam[st.output] = lam_out
+
+    def out(st, lam_in: list[float]) -> float:
+        if st.kind == "add":
+            plan.add_scales[st.name] = lams[st.output]
+        else:
+            plan.layers.append(LayerScale(st.name, st.act.name, lam_in[0], lams[st.output], st.output))
+        return lams[st.output]
+
+    walk(plan_stages(graph), input_range[2], out)
     return plan
 
 
