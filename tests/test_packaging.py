@@ -21,16 +21,20 @@ def _expected_packages() -> set[str]:
     return out
 
 
-@pytest.mark.slow
-def test_wheel_contains_every_subpackage_and_data(tmp_path):
+def build_wheel(out: Path) -> Path:
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
         capture_output=True, text=True,
     )
     if proc.returncode != 0 and "No module named" in proc.stderr:
         pytest.skip(f"cannot build a wheel here: {proc.stderr.strip()[-200:]}")
     assert proc.returncode == 0, proc.stderr
-    wheel = next(tmp_path.glob("snnc-*.whl"))
+    return next(out.glob("snnc-*.whl"))
+
+
+@pytest.mark.slow
+def test_wheel_contains_every_subpackage_and_data(tmp_path):
+    wheel = build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     have = {n.rsplit("/", 1)[0] for n in names if n.endswith("/__init__.py")}
     missing = _expected_packages() - have
@@ -68,14 +72,7 @@ def test_wheel_installs_and_compiles_on_every_supported_python(tmp_path, version
     exe = _interpreter(version)
     if exe is None:
         pytest.skip(f"python{version} is not installed here")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True,
-    )
-    if proc.returncode != 0 and "No module named" in proc.stderr:
-        pytest.skip(f"cannot build a wheel here: {proc.stderr.strip()[-200:]}")
-    assert proc.returncode == 0, proc.stderr
-    wheel = next(tmp_path.glob("snnc-*.whl"))
+    wheel = build_wheel(tmp_path)
     venv = tmp_path / "venv"
     subprocess.run([exe, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
     py = venv / "bin" / "python"
