@@ -128,4 +128,4 @@ def reduce_mean(node: OnnxNode, ctx: ImportContext) -> None:
         return
     pooled = ctx.fresh_value(f"{y}/pooled")
     ctx.emit("globalavgpool", [node.input(0)], pooled, name=node.name)
-    ctx.emit("reshape", [pooled], y, name=f"{node.name}/squeeze", attrs={"shape": (0, 0)})
+    ctx.emit("reshape", [pooled], y, name=f"{node.name}/squeeze", attrs={"shape": (0, -1)})

@@ -223,3 +223,30 @@ def fold_cast(node: OnnxNode, ctx: ImportContext) -> list | None:
             raise FoldError("casts the batch size to a non-integer type")
         return [data]
     return [data.astype(to)]
+
+
+# -- Squeeze of a pooled map (tf2onnx's GlobalAveragePooling2D: ReduceMean(keepdims=1) -> Squeeze) --
+def _squeeze_axes(node: OnnxNode, ctx: ImportContext) -> tuple[list[int] | None, str | None]:
+    if node.op_type == "Squeeze" and node.input(1) and not ctx.is_const(node.input(1)):
+        return None, "axes is not a constant"
+    axes = (ctx.const(node.input(1)).reshape(-1).tolist() if node.input(1) else node.attr("axes"))
+    shape = ctx.shape(node.input(0))
+    if shape is None or len(shape) != 4:
+        return None, "input is not known to be a (N, C, H, W) map"
+    if not axes:
+        return None, "no axes (that would squeeze the batch axis too when it is 1)"
+    axes = sorted(int(a) % 4 for a in axes)
+    if axes != [2, 3] or shape[2] != 1 or shape[3] != 1:
+        return None, f"squeeze of axes {axes} of shape {list(shape)} (only the 1x1 spatial axes of a pooled map)"
+    return axes, None
+
+
+def _check_squeeze(node: OnnxNode, ctx: ImportContext) -> list[str]:
+    reason = _squeeze_axes(node, ctx)[1]
+    return [reason] if reason else []
+
+
+@converter("Squeeze", 11, 13, check=_check_squeeze)
+def squeeze(node: OnnxNode, ctx: ImportContext) -> None:
+    """(N, C, 1, 1) -> (N, C): a reshape, which canonicalize turns into flatten."""
+    ctx.emit("reshape", [node.input(0)], node.outputs[0], name=node.name, attrs={"shape": (0, -1)})

@@ -116,6 +116,13 @@ CASES = {
     "pad_axes": Case([node("Pad", ["x", "p", "", "ax"], ["y"])], X4, {"p": i64(2, 1, 0, 3), "ax": i64(2, -1)}, opsets=(18, 21)),
     "pad_constant_nodes": Case([node("Constant", [], ["p"], value_ints=[0, 0, 1, 1, 0, 0, 1, 1]), node("Constant", [], ["v"], value_float=-1.0),
                                 node("Pad", ["x", "p", "v"], ["y"])], X4, opsets=(13,)),
+    # -- tf2onnx's GlobalAveragePooling2D: ReduceMean over (H, W) keeping dims, then Squeeze --------------
+    "reducemean_squeeze_attr": Case([node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=1),
+                                     node("Squeeze", ["m"], ["y"], axes=[2, 3])], X4, opsets=(11,),
+                                    ir_ops=("globalavgpool", "reshape")),
+    "reducemean_squeeze_input": Case([node("ReduceMean", ["x"], ["m"], axes=[-2, -1], keepdims=1),
+                                      node("Squeeze", ["m", "ax"], ["y"])], X4, {"ax": i64(2, 3)}, opsets=(13,),
+                                     ir_ops=("globalavgpool", "reshape")),
     # -- shape arithmetic folded away: x.view(x.size(0), -1) as the legacy exporter writes it ------------------
     "shape_gather_unsqueeze_concat_reshape": Case(
         [node("Shape", ["x"], ["s"]), node("Constant", [], ["i0"], value=helper.make_tensor("i", 7, [], [0])),
