@@ -17,7 +17,8 @@ Rewrites (each preserves the function; tests compare the float interpreter befor
 - `flatten` (axis 1) of a rank-2 tensor is the identity and is dropped (torch's decompositions
   drop it too, so both routes give one IR);
 - layout transposes as tf2onnx writes them for a Keras (NHWC) model: two transposes in a row
-  compose (and vanish when they cancel); a transpose that keeps the batch axis, read only by a
+  compose (and vanish when they cancel); a ReLU/Clip between two transposes moves before the first,
+  so they meet; a transpose that keeps the batch axis, read only by a
   flatten read only by a linear, moves into the linear's weight columns (the NHWC flatten order
   of `Transpose(0,2,3,1) -> Reshape -> MatMul`);
 - a transpose (batch axis kept) that is the only reader of the graph input moves to the host:
@@ -245,6 +246,27 @@ def compose_transposes(rw: Rewriter, node: Node) -> bool:
     nxt.attrs["perm"] = tuple(p[i] for i in _perm(nxt))
     rw.set_inputs(nxt, [node.input])
     rw.remove(node)
+    return True
+
+
+@rule("transpose")
+def sink_transpose_through_activation(rw: Rewriter, node: Node) -> bool:
+    """transpose -> relu/clip -> transpose: the activation moves before the first transpose
+    (an elementwise op commutes with a permutation), so the two transposes meet and compose — the
+    NCHW <-> NHWC pairs tf2onnx writes around activations when its optimizers are off cancel.
+    Only when it brings two transposes together (otherwise transposes stay where they are)."""
+    act = rw.sole_reader(node.output)
+    if act is None or act.op not in ("relu", "clip"):
+        return False
+    nxt = rw.sole_reader(act.output)
+    if nxt is None or nxt.op != "transpose" or len(_perm(nxt)) != len(_perm(node)):
+        return False
+    graph = rw.graph
+    perm = node.attrs.get("perm", attr(node, "perm"))
+    node.op, node.attrs, act.op, act.attrs = act.op, dict(act.attrs), "transpose", {"perm": tuple(perm)}
+    node.name, act.name = act.name, node.name  # each name stays with its op
+    if node.output in graph.values:
+        graph.values[node.output].shape = graph.shape(node.input)
     return True
 
 

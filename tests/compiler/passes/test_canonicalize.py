@@ -207,3 +207,39 @@ def test_canonical_ops_only_after_canonicalize(B, rng):
     out = canon(g)
     assert ops(out) == ["conv", "relu", "flatten", "linear"]
     assert verify(infer_shapes(out)) == []
+
+
+def test_transpose_pairs_around_relu_and_batchnorm_cancel(B, same, rng):
+    """tf2onnx with its optimizers off: each NCHW op is wrapped in NHWC <-> NCHW transposes, with
+    the ReLU in between in NHWC (issue 14). The ReLU moves before the first transpose, the pairs
+    meet and cancel, and nothing of the layout is left."""
+    to_nhwc, to_nchw = {"perm": (0, 2, 3, 1)}, {"perm": (0, 3, 1, 2)}
+    b = B((2, 3, 6, 6))
+    b.add("conv", attrs={"padding": (1, 1, 1, 1)}, weight=rng.normal(size=(4, 3, 3, 3)))
+    b.add("transpose", attrs=to_nhwc)
+    b.add("transpose", attrs=to_nchw)
+    b.add("batchnorm", scale=rng.random(4) + 0.5, bias=rng.normal(size=4), mean=rng.normal(size=4),
+          var=rng.random(4) + 0.5)
+    b.add("transpose", attrs=to_nhwc)
+    b.add("relu")
+    b.add("transpose", attrs=to_nchw)
+    b.add("conv", weight=rng.normal(size=(2, 4, 3, 3)))
+    b.add("transpose", attrs=to_nhwc)
+    b.add("clip", attrs={"min": 0.0, "max": 6.0})
+    b.add("transpose", attrs=to_nchw)
+    g = infer_shapes(b.build())
+    out = canon(g)
+    assert "transpose" not in ops(out)
+    assert ops(out) == ["conv", "batchnorm", "relu", "conv", "clip"]
+    same(g, out, (2, 3, 6, 6))
+
+
+def test_a_lone_transpose_before_relu_stays(B, same, rng):
+    b = B((2, 3, 4, 5))
+    b.add("conv", weight=rng.normal(size=(2, 3, 1, 1)))
+    b.add("transpose", attrs={"perm": (0, 2, 3, 1)})
+    b.add("relu")
+    g = infer_shapes(b.build())
+    out = canon(g)
+    assert ops(out) == ["conv", "transpose", "relu"]
+    same(g, out, (2, 3, 4, 5))
