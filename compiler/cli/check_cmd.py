@@ -10,7 +10,9 @@ from pathlib import Path
 import click
 
 from snnc.compiler.cli.common import fail, handle_user_errors
-from snnc.compiler.cli.options import bits_for_option, bits_option, format_option, hw_option, load_spec_and_bits
+from snnc.compiler.cli.options import (
+    bits_for_option, bits_option, format_option, hw_option, load_spec_and_bits, resolve_auto_bits,
+)
 
 
 def render_report(report, fmt: str) -> str:
@@ -27,10 +29,36 @@ def render_report(report, fmt: str) -> str:
 @handle_user_errors
 def check(model: str, hw: str, bits: int, layer_bits, fmt: str) -> None:
     """Check that MODEL (.onnx) fits the hardware spec at N-bit weights; list every violation."""
-    from snnc.compiler.check import check_model
+    from snnc.compiler.backend.build import prepare
+    from snnc.compiler.check import check_graph
+
     spec = load_spec_and_bits(hw, bits)
     if not Path(model).is_file():
         fail(f"{model}: no such model file")
-    report = check_model(model, spec, bits, layer_bits=layer_bits)
+    graph = prepare(model)
+    auto = bits == "auto"
+    bits, layer_bits = resolve_auto_bits(graph, spec, bits, layer_bits, quiet=fmt == "json")
+    report = check_graph(graph, spec, bits, model=model, layer_bits=layer_bits)
     click.echo(render_report(report, fmt))
+    if not report.fits and not auto and fmt == "text":
+        hint = auto_hint(graph, spec, report)
+        if hint:
+            click.echo(hint)
     raise SystemExit(report.exit_code)
+
+
+def auto_hint(graph, spec, report) -> str | None:
+    """When widths are what breaks the model (HW001, HW005), the `--bits auto` plan that fits, if any."""
+    from snnc.compiler.backend.fit import solve_bits
+    from snnc.compiler.check import check_graph
+    from snnc.compiler.errors import SnncError
+
+    if not {v.code for v in report.errors} & {"HW001", "HW005", "HW014"}:
+        return None
+    try:
+        plan = solve_bits(graph, spec)
+    except SnncError:
+        return None
+    if not check_graph(graph, spec, plan.default, layer_bits=plan.layer_bits).fits:
+        return None
+    return f"hint: per-layer widths make it fit: --bits auto (or {plan.flags()})"

@@ -10,7 +10,7 @@ from snnc.compiler.atomic import clean_stale
 from snnc.compiler.cli.common import EXIT_FAILED, EXIT_OK, fail, handle_user_errors
 from snnc.compiler.cli.options import (
     bits_option, build_compile_options, compile_options, format_option, hw_option, load_calib,
-    OutputFile, load_spec_and_bits, quiet_option,
+    OutputFile, load_spec_and_bits, quiet_option, resolve_auto_bits,
 )
 from snnc.compiler.cli.progress import progress
 
@@ -23,25 +23,33 @@ from snnc.compiler.cli.progress import progress
 @click.option("--timesteps", "-T", type=click.IntRange(1), default=32, show_default=True,
               help="Timesteps for the golden vectors and the agreement check.")
 @compile_options
+@click.option("--dry-run", is_flag=True, help="With --bits auto: print the per-layer plan and its cost, compile nothing.")
 @format_option
 @quiet_option
 @handle_user_errors
-def compile_cmd(model, hw, bits, out, timesteps, fmt, quiet, **kw):
+def compile_cmd(model, hw, bits, out, timesteps, dry_run, fmt, quiet, **kw):
     """Compile MODEL (.onnx) into a bit-exact spiking artefact for the hardware spec.
 
     Runs the same checks as `snnc check` first and writes nothing when they fail (exit 1).
     """
-    from snnc.compiler.backend.build import compile_model
+    from snnc.compiler.backend.build import compile_graph, file_sha256, prepare
     from snnc.compiler.cli.check_cmd import render_report
 
     spec = load_spec_and_bits(hw, bits)
     if not Path(model).is_file():
         fail(f"{model}: no such model file")
+    if dry_run and bits != "auto":
+        fail("--dry-run goes with --bits auto (it prints the per-layer plan)")
+    graph = prepare(model)
+    bits, kw["layer_bits"] = resolve_auto_bits(graph, spec, bits, kw.get("layer_bits", ()), quiet=quiet and not dry_run)
+    if dry_run:
+        raise SystemExit(EXIT_OK)
     out = out or str(Path(model).with_suffix(".snn"))
     clean_stale(out)  # temporary files a killed earlier compile left next to the artefact
     opts = build_compile_options(bits, timesteps, kw)
     data, _ = load_calib(kw)
-    result = compile_model(model, spec, opts, data, out, progress=progress(not quiet and fmt == "text"))
+    result = compile_graph(graph, spec, opts, data, out=out, source_sha256=file_sha256(model),
+                           progress=progress(not quiet and fmt == "text"))
     if result.exit_code != EXIT_OK:
         click.echo(render_report(result.check, fmt))
         click.echo(f"error: {model} does not fit {spec.name} at --bits {bits}; no artefact written", err=True)

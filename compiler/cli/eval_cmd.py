@@ -18,7 +18,7 @@ import click
 
 from snnc.compiler.cli.common import EXIT_FAILED, fail, handle_user_errors
 from snnc.compiler.cli.options import (
-    COMPILE_FIELDS, OutputDir, build_compile_options, compile_options, format_option, hw_option, load_calib, load_spec_and_bits,
+    COMPILE_FIELDS, BitsType, OutputDir, build_compile_options, compile_options, resolve_auto_bits, format_option, hw_option, load_calib, load_spec_and_bits,
     quiet_option, timesteps_list,
 )
 from snnc.compiler.cli.progress import progress
@@ -95,7 +95,8 @@ def given_options(names: tuple[str, ...]) -> list[str]:
               help="Comma-separated timesteps to simulate.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Score only the first N samples.")
 @hw_option
-@click.option("--bits", type=int, default=None, metavar="N", help="Weight bits (required for a model).")
+@click.option("--bits", type=BitsType(), default=None, metavar="N|auto",
+              help="Weight bits (required for a model), or auto: per-layer widths that fit the spec.")
 @compile_options
 @click.option("--sweep", multiple=True, callback=_sweeps, metavar="KEY=V1,V2",
               help=f"Evaluate every combination of these values side by side (repeatable; KEY: {', '.join(SWEEP_KEYS)}).")
@@ -145,9 +146,15 @@ def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float
         for b in {b for k, vals in sweep if k == "bits" for b in vals} | ({bits} if bits is not None else set()):
             load_spec_and_bits(hw, b)  # every bit width is allowed, before any work
         calib, _ = load_calib(kw)
+        graph = prepare(target)
+        if bits == "auto":
+            if "bits" in dict(sweep):
+                fail("--bits auto chooses the widths; do not sweep bits as well")
+            bits, kw["layer_bits"] = resolve_auto_bits(graph, load_spec_and_bits(hw, bits), bits,
+                                                       kw.get("layer_bits", ()), quiet=quiet)
         opts = build_compile_options(bits or 1, max(timesteps), kw).to_dict()
         options = {k: v for k, v in opts.items() if k not in ("bits", "timesteps", "batch_size")}
-        run = eval_model(prepare(target), hw, bits, options, calib, test, timesteps, sweep=sweep, name=target,
+        run = eval_model(graph, hw, bits, options, calib, test, timesteps, sweep=sweep, name=target,
                          source_sha256=file_sha256(target), warn=None if quiet else warn, **common)
         if not sweep and not run.fits:
             click.echo(run.configs[0]["check"])

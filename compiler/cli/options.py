@@ -7,9 +7,23 @@ hw_option = click.option(
     "--hw", "hw", default="hw_v1", show_default=True, metavar="SPEC",
     help="Hardware spec: a YAML file or the name of a shipped spec (hw_v1).",
 )
+class BitsType(click.ParamType):
+    """An integer weight width, or "auto" (a per-layer plan that fits the spec: backend/fit.py)."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an integer or 'auto'", param, ctx)
+
+
 bits_option = click.option(
-    "--bits", type=int, required=True, metavar="N",
-    help="Weight bit width (the spec lists the allowed ones; hw_v1: 1-4).",
+    "--bits", type=BitsType(), required=True, metavar="N|auto",
+    help="Weight bit width (the spec lists the allowed ones; hw_v1: 1-4), or auto: per-layer widths that fit the spec.",
 )
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -82,13 +96,28 @@ def positive_scale(ctx, param, value):
     return value
 
 
-def load_spec_and_bits(hw: str, bits: int):
-    """The spec, after checking that it allows `bits` (exit 2 otherwise)."""
+def load_spec_and_bits(hw: str, bits):
+    """The spec, after checking that it allows `bits` (exit 2 otherwise); "auto" is always allowed."""
     from snnc.hwspec import load_spec
 
     spec = load_spec(hw)
-    spec.check_bits(bits)
+    if bits != "auto":
+        spec.check_bits(bits)
     return spec
+
+
+def resolve_auto_bits(graph, spec, bits, layer_bits, quiet: bool = False):
+    """(bits, layer_bits) with "auto" replaced by the fit plan, which is printed (stderr) unless quiet."""
+    if bits != "auto":
+        return bits, layer_bits
+    from snnc.compiler.backend.fit import solve_bits
+
+    if layer_bits:
+        raise click.UsageError("--bits auto chooses every layer's width; drop --bits-for")
+    plan = solve_bits(graph, spec)
+    if not quiet:
+        click.echo("--bits auto:\n" + plan.to_text(spec) + "\n", err=True)
+    return plan.default, plan.layer_bits
 
 
 def timesteps_list(ctx, param, value: str) -> list[int]:
