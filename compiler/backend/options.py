@@ -37,6 +37,9 @@ class CompileOptions:
                                  choices=("current", "rate"))
     input_scale: float | None = option(None, "Float value of one integer input step (default: from the "
                                        "calibration data range).", positive=True)
+    maxpool: str = option("refuse", "MaxPool layers: refuse them (the artefact has no max pooling), or replace each by "
+                          "an average pool of the same window (reported; accuracy may drop: retraining with AvgPool "
+                          "is better).", choices=("refuse", "avgpool"))
     bias_correction: bool = option(False, "Correct each layer's integer bias, layer by layer, by its mean firing-rate "
                                    "error at the target T on calibration inputs (Li et al. 2021).")
     calib_samples: int = option(1000, "Use at most this many calibration inputs.", minimum=1)
@@ -57,8 +60,9 @@ class CompileOptions:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if not self.bias_correction:  # recorded only when used, so existing artefacts keep their bytes
-            del d["bias_correction"]
+        for name, default in (("bias_correction", False), ("maxpool", "refuse")):
+            if d[name] == default:  # recorded only when used, so existing artefacts keep their bytes
+                del d[name]
         if not self.layer_bits:  # recorded only when used: uniform-width artefacts keep their bytes
             del d["layer_bits"]
         else:

@@ -323,7 +323,8 @@ def _unknown(ctx: PlanContext, node: Node) -> None:
 
     if layer_type(node) in ctx.spec.core_layer_types:
         _not_in_artefact(ctx, node, f"op {node.op}", {
-            "maxpool": f"replace MaxPool {node.name} with AvgPool (stride = kernel) and retrain",
+            "maxpool": f"replace MaxPool {node.name} with AvgPool (stride = kernel) and retrain, or pass "
+                       "--maxpool avgpool (snnc replaces it, reported)",
         }.get(node.op, f"replace {node.op} {node.name} by a supported layer"))
 
 

@@ -118,8 +118,11 @@ def step_check(s: BuildState) -> None:
 
     if s.opts.layer_bits:  # --bits-for names as the graph's node names (an artefact-style name is accepted)
         s.opts = _replace(s.opts, layer_bits=tuple(resolve_layer_bits(s.graph, s.opts.layer_bits).items()))
+    from snnc.compiler.backend.substitute import substitute
+
+    s.graph, notes = substitute(s.graph, s.opts)  # --maxpool avgpool: explicit and reported
     s.result = CompileResult(check=check_graph(s.graph, s.spec, s.opts.bits, layer_bits=s.opts.layer_bits))
-    s.result.warnings.extend(s.result.check.warning_lines())  # one list of warnings for every command
+    s.result.warnings.extend(notes + s.result.check.warning_lines())  # one list of warnings for every command
     if s.result.exit_code != 0:
         s.done = True
         return

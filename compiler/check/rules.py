@@ -71,7 +71,8 @@ LAYER_TYPE = {
 DEDICATED = {"batchnorm"}
 
 UNSUPPORTED_HINTS = {
-    "maxpool": "replace MaxPool with AvgPool (stride = kernel) and retrain",
+    "maxpool": "replace MaxPool with AvgPool (stride = kernel) and retrain, or pass --maxpool avgpool "
+               "(snnc replaces it by an AvgPool of the same window, reported; accuracy may drop)",
     "add_const": "fold the constant into the bias of the layer before it, or remove it and retrain",
     "mul": "fold the scale into the weights of the layer before it (or make it a BatchNorm after a conv/linear)",
     "pad": "use the padding of the convolution that follows instead of a separate Pad",

@@ -10,9 +10,12 @@ from pathlib import Path
 import click
 
 from snnc.compiler.cli.common import fail, handle_user_errors
+from snnc.compiler.backend.options import CompileOptions
 from snnc.compiler.cli.options import (
-    bits_for_option, bits_option, format_option, hw_option, load_spec_and_bits, resolve_auto_bits,
+    bits_for_option, bits_option, field_option, format_option, hw_option, load_spec_and_bits, resolve_auto_bits,
 )
+
+maxpool_option = field_option(CompileOptions, "maxpool")
 
 
 def render_report(report, fmt: str) -> str:
@@ -25,9 +28,10 @@ def render_report(report, fmt: str) -> str:
 @hw_option
 @bits_option
 @bits_for_option
+@maxpool_option
 @format_option
 @handle_user_errors
-def check(model: str, hw: str, bits: int, layer_bits, fmt: str) -> None:
+def check(model: str, hw: str, bits: int, layer_bits, maxpool: str, fmt: str) -> None:
     """Check that MODEL (.onnx) fits the hardware spec at N-bit weights; list every violation."""
     from snnc.compiler.backend.build import prepare
     from snnc.compiler.check import check_graph
@@ -35,7 +39,13 @@ def check(model: str, hw: str, bits: int, layer_bits, fmt: str) -> None:
     spec = load_spec_and_bits(hw, bits)
     if not Path(model).is_file():
         fail(f"{model}: no such model file")
+    from snnc.compiler.backend.substitute import maxpool_to_avgpool
+
     graph = prepare(model)
+    if maxpool == "avgpool":  # what compile --maxpool avgpool does, reported the same way
+        graph, notes = maxpool_to_avgpool(graph)
+        for note in notes:
+            click.echo(f"warning: {note}", err=True)
     auto = bits == "auto"
     bits, layer_bits = resolve_auto_bits(graph, spec, bits, layer_bits, quiet=fmt == "json")
     report = check_graph(graph, spec, bits, model=model, layer_bits=layer_bits)
