@@ -28,6 +28,7 @@ def test_vgg_2bit_rate_coding_warns_that_the_quantized_ann_is_broken():
     assert any("float model on only" in w for w in res.warnings)
 
 
+@pytest.mark.slow
 def test_lenet_4bit_small_lost_biases_are_not_reported():
     graph = prepare(ROOT / "examples" / "models" / "lenet5_mnist.onnx")
     data = load_dataset(ROOT / "examples" / "data" / "mnist_demo.npz", role="calib")

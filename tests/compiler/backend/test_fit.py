@@ -49,6 +49,7 @@ def test_the_budget_narrows_the_cheapest_layers_first(tmp_path):
         solve_bits(graph, spec_with(tmp_path, max_weight_memory_bits=1000))
 
 
+@pytest.mark.slow
 def test_cli_check_hints_auto_and_compile_uses_it(tmp_path):
     res = CliRunner().invoke(cli, ["check", str(WIDE), "--bits", "2"])
     assert res.exit_code == 1 and "--bits auto (or --bits 4 --bits-for /conv2/Conv=1)" in res.output

@@ -2,6 +2,8 @@
 the whole network; a model far beyond them is no longer reported as fitting."""
 from __future__ import annotations
 
+import pytest
+
 import yaml
 
 from snnc.compiler.check import check_graph
@@ -49,6 +51,7 @@ def test_no_budget_no_limit(net):
     assert not [v for v in check_graph(big_net(net), spec, 2).violations if v.code in ("HW013", "HW014")]
 
 
+@pytest.mark.slow
 def test_an_eight_million_neuron_model_does_not_fit_hw_v1(net):
     from snnc.compiler.passes.pipeline import frontend_pipeline
 

@@ -20,6 +20,7 @@ from snnc.compiler.data import load_dataset  # noqa: E402
 from snnc.hwspec import load_spec  # noqa: E402
 
 
+@pytest.mark.slow
 def test_printed_compile_command_reproduces_the_verified_integers(tiny_onnx, images, tmp_path):
     x, y = images(160)
     data = tmp_path / "train_noscale.npz"

@@ -34,6 +34,7 @@ def result(configs):
             "samples": 8, "float": 0.95, "seconds": 1.0, "configs": configs}
 
 
+@pytest.mark.slow
 def test_sweep_report_from_json_round_trip(tmp_path):
     # T keys become strings in JSON: the report reads both
     r = json.loads(json.dumps(result([config("bits=1"), config("bits=2", fits=False)])))
