@@ -15,7 +15,7 @@ from snnc.runtime.errors import ArtefactError
 from snnc.runtime.packing import ENCODINGS, MAX_WEIGHT_BITS, check_values
 
 if TYPE_CHECKING:
-    from snnc.runtime.model import Artefact, InputSpec, Layer, Neuron, Target
+    from snnc.runtime.model import Artefact, InputSpec, Neuron, Target
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 MAX_BITS = 62  # every width must leave int64 headroom for exact V + I + bias

@@ -39,7 +39,6 @@ class Case:
 
 # -- builders ------------------------------------------------------------------------------------------
 def model(conv=None, flatten_axis=1, W=None, mutate=None, nodes=None, inits=None, in_shape=(1, 1, 8, 8)) -> bytes:
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rs = np.random.RandomState(0)
@@ -82,7 +81,7 @@ def _external_outside(m):
 
 
 def bigfold() -> bytes:
-    from onnx import helper, numpy_helper
+    from onnx import helper
 
     n = helper.make_node
     nodes = [n("ConstantOfShape", ["s"], ["big"], name="cos"), n("Add", ["x", "big"], ["y"], name="add")]

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from snnc.compiler.cli.run_cmd import run
-from snnc.runtime import ArtefactError, InputError, InputSpec, load, make_golden, save, simulate, verify
+from snnc.runtime import ArtefactError, InputError, InputSpec, load, save, simulate, verify
 from snnc.runtime.encode import clip_warning, clipped_count, conform_input, to_external, to_internal
 from snnc.runtime.npyio import load_input_npy
 from snnc.runtime.reference import reference_simulate

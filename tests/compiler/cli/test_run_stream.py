@@ -36,7 +36,7 @@ def test_chunked_run_writes_what_one_simulation_gives(tmp_path, monkeypatch):
     for k, v in whole.items():
         assert got[k].dtype == v.dtype and got[k].shape == v.shape and np.array_equal(got[k], v), k
     counts = whole["output_counts"].reshape(25, -1)
-    assert f"25 sample(s), T=6" in res.output and f"{int(counts.sum())} spikes" in res.output
+    assert "25 sample(s), T=6" in res.output and f"{int(counts.sum())} spikes" in res.output
     assert "  sample 19:" in res.output and "  sample 20:" not in res.output and "... 5 more" in res.output
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
 
