@@ -251,6 +251,18 @@ class _Deferred:
 
 
 # -- the loader ------------------------------------------------------------------------------------
+def read_magic(p: Path, kinds: str) -> bytes:
+    """The first bytes of a data file (what decides .npy vs .npz), or one error naming the file."""
+    try:
+        with open(p, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise SnncError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if not magic:
+        raise SnncError(f"{p}: empty file, not an {kinds} file")
+    return magic
+
+
 def load_dataset(path: str | Path, *, role: str = "calib", scale: float | None = None) -> Dataset:
     p = Path(path)
     if role not in KEYS:
@@ -259,13 +271,7 @@ def load_dataset(path: str | Path, *, role: str = "calib", scale: float | None =
         raise SnncError(f"{p}: no such data file")
     if not p.is_file():
         raise SnncError(f"{p}: not a regular file")
-    try:
-        with open(p, "rb") as f:
-            magic = f.read(6)
-    except OSError as exc:
-        raise SnncError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    if not magic:
-        raise SnncError(f"{p}: empty file, not an .npy/.npz file")
+    magic = read_magic(p, ".npy/.npz")
     y = None
     stored_scale = None
     key = p.name

@@ -98,18 +98,12 @@ def load_training_data(path: str, scale: float | None = None) -> Dataset:
     that are not one integer per sample are each one `SnncError` naming the file."""
     from pathlib import Path
 
-    from snnc.compiler.data import _open_npz, check_scale
+    from snnc.compiler.data import _open_npz, check_scale, read_magic
 
     p = Path(path)
     if not p.is_file():
         raise SnncError(f"{p}: no such data file")
-    try:
-        with open(p, "rb") as f:
-            magic = f.read(6)
-    except OSError as exc:
-        raise SnncError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    if not magic:
-        raise SnncError(f"{p}: empty file, not an .npz file")
+    magic = read_magic(p, ".npz")
     if magic == b"\x93NUMPY":
         raise SnncError(f"{p}: fine-tuning needs labels: an .npz with x_train/y_train or x/y")
     members = _open_npz(p)  # not a zip archive, duplicate names: one error naming the file

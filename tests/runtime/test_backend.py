@@ -20,6 +20,7 @@ from snnc.runtime import (
 )
 from snnc.runtime.backend import get_backend, numba_available, resolve_backend
 
+from numpy_only import PRELUDE
 from runtime_strategies import artefacts, batches
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -128,17 +129,7 @@ def test_covered_range_on_every_backend():
 
 
 def test_reference_backend_runs_with_numpy_only():
-    script = textwrap.dedent("""
-        import sys
-        BLOCKED = ("torch", "onnx", "yaml", "snnc.compiler", "snnc.hwspec", "click", "hypothesis", "numba", "llvmlite")
-
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if any(name == b or name.startswith(b + ".") for b in BLOCKED):
-                    raise ImportError(f"blocked import: {name}")
-                return None
-
-        sys.meta_path.insert(0, Block())
+    script = PRELUDE + textwrap.dedent("""
         import snnc.runtime as rt
         art = rt.load(sys.argv[1])
         assert rt.verify(art, backend="reference").ok

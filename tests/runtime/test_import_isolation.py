@@ -6,19 +6,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+from numpy_only import PRELUDE
+
 GOLDEN = Path(__file__).parent / "golden"
 
-SCRIPT = textwrap.dedent("""
-    import sys
-    BLOCKED = ("torch", "onnx", "yaml", "snnc.compiler", "snnc.hwspec", "click", "hypothesis", "numba", "llvmlite")
-
-    class Block:
-        def find_spec(self, name, path=None, target=None):
-            if any(name == b or name.startswith(b + ".") for b in BLOCKED):
-                raise ImportError(f"blocked import: {name}")
-            return None
-
-    sys.meta_path.insert(0, Block())
+SCRIPT = PRELUDE + textwrap.dedent("""
     import numpy as np
     import snnc.runtime as rt
     art = rt.load(sys.argv[1])
