@@ -70,12 +70,17 @@ def matmul_dtype(bound: int) -> np.dtype:
 
 
 def value_ranges(a: Artefact) -> dict[str, tuple[int, int]]:
-    """[min, max] of the values each tensor carries: [0, 1] for spikes, [lo, hi] for input current."""
+    """[min, max] of the values each tensor carries: [0, 1] for spikes, [lo, hi] for input current,
+    the range of its current I for a synaptic conv."""
     spec = a.input
     ranges = {"input": (0, 1) if spec.encoding == "rate" else (spec.lo, spec.hi)}
+    shapes = {"input": spec.shape, **{layer.name: layer.output_shape for layer in a.layers}}
     for layer in a.core_layers:
         if layer.has_neurons:
             ranges[layer.name] = (0, 1)
+        elif isinstance(layer, Conv):
+            _, lo, hi = _current_range(layer, ranges, shapes)
+            ranges[layer.name] = (lo, hi)
         else:
             ins = [ranges[i] for i in layer.inputs]
             ranges[layer.name] = (min(r[0] for r in ins), max(r[1] for r in ins))
@@ -123,13 +128,14 @@ def _current_range(layer, ranges: dict[str, tuple[int, int]],
         lo_in, hi_in = ranges[layer.inputs[0]]
         k = layer.kernel[0] * layer.kernel[1]
         return k * max(abs(lo_in), abs(hi_in)), k * lo_in, k * hi_in
-    if isinstance(layer, Add):
+    if isinstance(layer, Add):  # per term, the extremes over its channels' multipliers
         lo = hi = bound = 0
         for m, i in zip(layer.multipliers, layer.inputs):
             lo_in, hi_in = ranges[i]
-            lo += min(m * lo_in, m * hi_in)
-            hi += max(m * lo_in, m * hi_in)
-            bound += abs(m) * max(abs(lo_in), abs(hi_in))
+            ms = m if isinstance(m, tuple) else (m,)
+            lo += min(min(v * lo_in, v * hi_in) for v in ms)
+            hi += max(max(v * lo_in, v * hi_in) for v in ms)
+            bound += max(abs(v) for v in ms) * max(abs(lo_in), abs(hi_in))
         return bound, lo, hi
     raise TypeError(layer.kind)
 
@@ -140,17 +146,17 @@ def covered_total(m: int, bound: int, bias) -> int:
 
 
 def exactness_plan(a: Artefact) -> dict[str, LayerPlan]:
-    """A LayerPlan for every layer with neurons; raises ArtefactError for a layer outside the
+    """A LayerPlan for every layer with neurons and every synaptic conv; raises ArtefactError for a layer outside the
     covered range (2^m + bound + max|bias| > 2^63 - 1, docs/semantics.md section 8)."""
     ranges = value_ranges(a)
     shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
     m = a.target.membrane_bits
     plans = {}
     for layer in a.core_layers:
-        if not layer.has_neurons:
+        if not layer.has_neurons and not isinstance(layer, Conv):
             continue
         bound, lo, hi = _current_range(layer, ranges, shapes)
-        bias = layer.neuron.bias
+        bias = layer.neuron.bias if layer.has_neurons else (0,)  # a synaptic conv: its current only
         total = covered_total(m, bound, bias)
         if total > INT64_LIMIT:
             raise ArtefactError(

@@ -97,9 +97,12 @@ def _avgpool_currents(layer: AvgPool, x: np.ndarray, plan: LayerPlan, wts) -> np
 
 
 def _add_currents(layer: Add, xs: list[np.ndarray], plan: LayerPlan) -> np.ndarray:
+    """sum_k m_k * x_k; a per-channel m_k multiplies along the last (channel, internal layout) axis.
+    An x_k may be a synaptic conv's current (in its exact matmul dtype: integer-valued)."""
     total = None
+    dt = _int_dtype(plan)
     for m, x in zip(layer.multipliers, xs):
-        term = x.astype(_int_dtype(plan)) * m
+        term = x.astype(dt) * (np.asarray(m, dtype=dt) if isinstance(m, tuple) else m)
         total = term if total is None else total + term
     return total
 
@@ -259,6 +262,8 @@ def run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, count
                 prefix[t][layer.name] = pre[t]
             if trace:
                 mems[layer.name] = mem
+        elif isinstance(layer, Conv):  # a synaptic conv: its current, read by add layers
+            out = _conv_currents(layer, xs[0], plans[layer.name], prepared[layer.name])
         else:
             out = _passthrough(layer, xs)
             if spiking[layer.name]:

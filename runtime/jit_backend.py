@@ -31,7 +31,7 @@ from snnc.runtime import jit_kernels as kernels
 from snnc.runtime.backend import ChunkResult
 from snnc.runtime.encode import CLIP_GUARD, quantize_float
 from snnc.runtime.exactness import LayerPlan, scan_plan
-from snnc.runtime.fastsim import _add_currents, run_chunk
+from snnc.runtime.fastsim import _add_currents, _weight_mats as weight_mats, run_chunk
 from snnc.runtime.jit_currents import VECTOR_BYTES
 from snnc.runtime.model import Add, Artefact, AvgPool, Conv, Linear
 
@@ -201,7 +201,7 @@ _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def prepare_all(a, plans: dict[str, LayerPlan], tuning: JitTuning = DEFAULT_TUNING) -> dict[str, JitLayer]:
-    """prepare() of every layer with neurons, cached per artefact (artefacts are immutable; the
+    """prepare() of every layer with neurons (and the weight matrices of every synaptic conv), cached per artefact (artefacts are immutable; the
     cache key also holds the settings prepare depends on)."""
     key = (tuning.pattern_table_budget, tuning.int64_membranes)
     hit = _PREPARED.get(a)
@@ -210,6 +210,9 @@ def prepare_all(a, plans: dict[str, LayerPlan], tuning: JitTuning = DEFAULT_TUNI
     shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
     prepared = {layer.name: prepare(layer, plans[layer.name], a.target, shapes[layer.inputs[0]], tuning)
                 for layer in a.core_layers if layer.has_neurons}
+    for layer in a.core_layers:  # a synaptic conv's current: the numpy path's matrices (fastsim.run_chunk)
+        if isinstance(layer, Conv) and not layer.has_neurons:
+            prepared[layer.name] = weight_mats(layer, plans[layer.name].matmul_dtype, shapes[layer.inputs[0]])
     _PREPARED[a] = (key, prepared)
     return prepared
 

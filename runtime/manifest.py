@@ -175,7 +175,9 @@ def npy_load(blob: bytes, member: str) -> np.ndarray:
 
 # ---------------------------------------------------------------- encoding (Artefact -> manifest)
 
-def _neuron(n: Neuron) -> dict:
+def _neuron(n: Neuron | None) -> dict | None:
+    if n is None:  # a synaptic conv
+        return None
     return {"threshold": list(n.threshold), "bias": list(n.bias), "reset": n.reset, "v_init": n.v_init}
 
 
@@ -195,7 +197,8 @@ ENCODE: dict[type, Callable[[Any, str, Members], dict]] = {
                            "groups": l.groups, "neuron": _neuron(l.neuron)},
     Linear: lambda l, e, m: {"weight": _weight(l, e, m), "neuron": _neuron(l.neuron)},
     AvgPool: lambda l, e, m: {"kernel": list(l.kernel), "stride": list(l.stride), "neuron": _neuron(l.neuron)},
-    Add: lambda l, e, m: {"multipliers": list(l.multipliers), "neuron": _neuron(l.neuron)},
+    Add: lambda l, e, m: {"multipliers": [list(v) if isinstance(v, tuple) else v for v in l.multipliers],
+                          "neuron": _neuron(l.neuron)},
     Concat: lambda l, e, m: {},
     Flatten: lambda l, e, m: {},
     HostLinear: lambda l, e, m: {"weight": _float(l.weight, host_member(l.name, "weight"), m),
@@ -293,6 +296,8 @@ def _get_float(f: dict, members: Members, where: str) -> np.ndarray:
 
 def _get_neuron(d: dict) -> dict:
     n = d["neuron"]
+    if n is None:  # the schema allows null for a conv only
+        return {"neuron": None}
     return {"neuron": Neuron(n["threshold"], n["bias"], n["reset"], n["v_init"])}
 
 

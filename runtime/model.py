@@ -150,6 +150,10 @@ class _Layer:
 class Conv(_Layer):
     """2-D convolution of spikes (or input current), zero padded, then IF neurons.
 
+    With `neuron` None the conv is *synaptic*: it has no neurons and emits its integer current I
+    at every step (it carries current, read only by `add` layers that integrate it: the fused
+    residual layer, docs/semantics.md section 6).
+
     I[o, y, x] = sum_{c, i, j} w[o, c, i, j] * s[g*Ci + c, y*sh + i - top, x*sw + j - left]
     where g = o // (O / groups), Ci = C_in / groups; out-of-range input positions are 0 (also for
     an input current whose range [lo, hi] excludes 0).
@@ -162,10 +166,13 @@ class Conv(_Layer):
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     groups: int = 1
-    neuron: Neuron = None  # type: ignore[assignment]
+    neuron: Neuron | None = None
 
     kind: ClassVar[str] = "conv"
-    has_neurons: ClassVar[bool] = True
+
+    @property
+    def has_neurons(self) -> bool:  # type: ignore[override]
+        return self.neuron is not None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -213,9 +220,12 @@ class AvgPool(_Layer):
 
 @dataclass(frozen=True, eq=False)
 class Add(_Layer):
-    """Residual add through IF neurons: I = sum_k multipliers[k] * s_k (inputs of equal shape)."""
+    """Residual add through IF neurons: I = sum_k m_k * s_k (inputs of equal shape), where m_k =
+    multipliers[k] is one integer, or a tuple of one integer per output channel (m_k[c] then
+    multiplies the channel-c elements). An input may be a synaptic conv (neuron None): s_k is then
+    its integer current at that step (the fused residual layer)."""
 
-    multipliers: tuple[int, ...] = ()
+    multipliers: tuple[int | tuple[int, ...], ...] = ()
     neuron: Neuron = None  # type: ignore[assignment]
 
     kind: ClassVar[str] = "add"
@@ -223,7 +233,18 @@ class Add(_Layer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _set(self, "multipliers", _ints(self.multipliers, f"layer {self.name!r}: multipliers"))
+        try:
+            entries = tuple(self.multipliers)
+        except TypeError:
+            raise ArtefactError(f"layer {self.name!r}: multipliers: expected a list, got {self.multipliers!r}") from None
+        _set(self, "multipliers", tuple(
+            _ints(m, f"layer {self.name!r}: multipliers[{k}]") if isinstance(m, (list, tuple, np.ndarray))
+            else _ints([m], f"layer {self.name!r}: multipliers")[0] for k, m in enumerate(entries)))
+
+    def multiplier_of(self, k: int, channel: int) -> int:
+        """m_k for the elements of output channel `channel`."""
+        m = self.multipliers[k]
+        return m[channel] if isinstance(m, tuple) else m
 
 
 @dataclass(frozen=True, eq=False)

@@ -37,12 +37,19 @@ def membrane_range(m: int) -> tuple[int, int]:
 
 # ------------------------------------------------------------------------------ §3 carrying spikes
 
+def has_neurons(layer) -> bool:
+    """§4: conv, linear, avgpool and add layers have neurons, except a conv whose neuron is null."""
+    return layer.kind in NEURON_KINDS and layer.neuron is not None
+
+
 def carries_spikes(artefact) -> dict[str, bool]:
     """§3: for "input" and every core layer, whether it carries spikes (else it carries current)."""
     spiking = {"input": artefact.input.encoding == "rate"}
     for layer in artefact.layers:
-        if layer.kind in NEURON_KINDS:
+        if has_neurons(layer):
             spiking[layer.name] = True  # a layer with neurons always emits spikes
+        elif layer.kind == "conv":
+            spiking[layer.name] = False  # a synaptic conv (no neuron) carries its current
         elif layer.kind in ("flatten", "concat"):
             spiking[layer.name] = all(spiking[i] for i in layer.inputs)
         # host_linear: outside the classification
@@ -137,8 +144,15 @@ def avgpool_current(layer, x: list, in_shape) -> list:
 
 
 def add_current(layer, xs: list) -> list:
-    """§6 add: I = sum over entries k of m_k * s_k, elementwise (an entry may repeat a tensor)."""
-    return [sum(m * x[k] for m, x in zip(layer.multipliers, xs)) for k in range(len(xs[0]))]
+    """§6 add: I = sum over entries k of m_k * s_k, elementwise (an entry may repeat a tensor; s_k
+    is a synaptic conv's current when the entry is one). m_k is one integer, or a list with one
+    integer per output channel, the channel of flat position p being p // (H*W) (p for a flat tensor)."""
+    per_channel = math.prod(layer.output_shape[1:])
+
+    def m_at(m, p: int) -> int:
+        return m[p // per_channel] if isinstance(m, (list, tuple)) else m
+
+    return [sum(m_at(m, p) * x[p] for m, x in zip(layer.multipliers, xs)) for p in range(len(xs[0]))]
 
 
 def passthrough(layer, xs: list) -> list:
@@ -204,7 +218,7 @@ def run_sample(artefact, x_int: list[int], timesteps: int) -> tuple[dict[str, li
     spec = artefact.input
     shapes = {"input": spec.shape, **{layer.name: layer.output_shape for layer in artefact.layers}}
     core = [layer for layer in artefact.layers if layer.kind != "host_linear"]
-    v_state = {layer.name: initial_membrane(layer) for layer in core if layer.kind in NEURON_KINDS}
+    v_state = {layer.name: initial_membrane(layer) for layer in core if has_neurons(layer)}
     acc = initial_accumulators(spec, len(x_int))
     values_trace = {layer.name: [] for layer in core}
     v_trace = {name: [] for name in v_state}
@@ -215,6 +229,8 @@ def run_sample(artefact, x_int: list[int], timesteps: int) -> tuple[dict[str, li
             ins = [values[i] for i in layer.inputs]
             if layer.kind in ("concat", "flatten"):
                 out = passthrough(layer, ins)
+            elif layer.name not in v_state:  # §6 a synaptic conv: its current I, for the add layers reading it
+                out = conv_current(layer, ins[0], shapes[layer.inputs[0]])
             else:
                 if layer.kind == "add":
                     current = add_current(layer, ins)
@@ -265,7 +281,7 @@ class ReferenceBackend:
     def run(self, a, x_int: np.ndarray, timesteps: int, trace: bool, counts_at: tuple[int, ...], plans,
             prepared) -> ChunkResult:
         spiking = carries_spikes(a)
-        core = [layer for layer in a.core_layers if spiking[layer.name] or layer.kind in NEURON_KINDS]
+        core = [layer for layer in a.core_layers if spiking[layer.name] or has_neurons(layer)]
         samples = [run_sample(a, [int(v) for v in sample.reshape(-1).tolist()], timesteps) for sample in x_int]
         shapes = {layer.name: tuple(layer.output_shape) for layer in core}
         batch = len(samples)
@@ -282,7 +298,7 @@ class ReferenceBackend:
         if trace:
             spikes = {n: array([vals[n] for vals, _ in samples], n, True, np.uint8) for n in names}
             membranes = {layer.name: array([mem[layer.name] for _, mem in samples], layer.name, True, np.int64)
-                         for layer in core if layer.kind in NEURON_KINDS}
+                         for layer in core if has_neurons(layer)}
         return ChunkResult(counts, spikes, membranes, prefix)
 
 
@@ -304,7 +320,7 @@ def reference_simulate(artefact, x, timesteps: int) -> dict:
     is_float = x.dtype.kind == "f"
     batch = x.shape[0]
     spikes = {layer.name: [] for layer in core}
-    membranes = {layer.name: [] for layer in core if layer.kind in NEURON_KINDS}
+    membranes = {layer.name: [] for layer in core if has_neurons(layer)}
     logits, predictions = [], []
     for b in range(batch):
         x_int = [quantize_input(spec, float(v) if is_float else int(v)) for v in x[b].reshape(-1).tolist()]

@@ -139,7 +139,12 @@ def _shape_add(layer, shapes, a, where):
     _require(all(s == shapes[0] for s in shapes), where, "inputs", f"shapes differ: {[list(s) for s in shapes]}")
     _require(len(layer.multipliers) == len(shapes), where, "multipliers",
              f"has {len(layer.multipliers)} values for {len(shapes)} inputs")
-    _require(all(abs(m) < (1 << 31) for m in layer.multipliers), where, "multipliers", "must fit in 32 bits")
+    channels = shapes[0][0]
+    for k, m in enumerate(layer.multipliers):
+        values = m if isinstance(m, tuple) else (m,)
+        _require(not isinstance(m, tuple) or len(m) == channels, where, f"multipliers[{k}]",
+                 f"has {len(values)} values, expected one integer or {channels} (one per output channel)")
+        _require(all(abs(v) < (1 << 31) for v in values), where, f"multipliers[{k}]", "must fit in 32 bits")
     return shapes[0]
 
 
@@ -176,7 +181,7 @@ def carries_spikes(a: "Artefact") -> dict[str, bool]:
     """For every name ('input' and each layer): does it carry 0/1 spikes (else an integer current)?"""
     out = {"input": a.input.encoding == "rate"}
     for layer in a.layers:
-        out[layer.name] = layer.has_neurons or all(out[i] for i in layer.inputs)
+        out[layer.name] = layer.has_neurons or (layer.kind != "conv" and all(out[i] for i in layer.inputs))
     return out
 
 
@@ -184,6 +189,7 @@ def validate_layers(a: "Artefact") -> None:
     _require(len(a.layers) >= 1, "layers", "layers", "an artefact needs at least one layer")
     shapes: dict[str, tuple[int, ...]] = {"input": a.input.shape}
     spikes = {"input": a.input.encoding == "rate"}
+    synaptic: dict[str, bool] = {}  # synaptic conv (no neuron) -> read by an add yet
     for idx, layer in enumerate(a.layers):
         where = f"layer {layer.name!r}"
         _require(isinstance(layer.name, str) and bool(NAME_RE.match(layer.name)) and layer.name != "input",
@@ -195,6 +201,10 @@ def validate_layers(a: "Artefact") -> None:
                  f"{list(layer.inputs)}: {layer.kind} takes {n if n else 'one or more'} input(s)")
         for name in layer.inputs:
             _require(name in shapes, where, "inputs", f"{name!r} is not 'input' or an earlier layer")
+            if name in synaptic:
+                _require(layer.kind == "add", where, "inputs",
+                         f"{name!r} is a synaptic conv (no neuron): only an add layer may read its current")
+                synaptic[name] = True
         if layer.placement == "host":
             _require(idx == len(a.layers) - 1, where, "placement", "a host layer must be the last layer")
             _require(layer.inputs[0] != "input" and spikes[layer.inputs[0]], where, "inputs",
@@ -214,7 +224,11 @@ def validate_layers(a: "Artefact") -> None:
         if layer.has_neurons:
             validate_neuron(layer.neuron, layer.output_shape[0], a.target, where)
         shapes[layer.name] = layer.output_shape
-        spikes[layer.name] = layer.has_neurons or all(spikes[i] for i in layer.inputs)
+        spikes[layer.name] = layer.has_neurons or (layer.kind != "conv" and all(spikes[i] for i in layer.inputs))
+        if layer.kind == "conv" and not layer.has_neurons:
+            synaptic[layer.name] = False
+    for name, read in synaptic.items():
+        _require(read, f"layer {name!r}", "neuron", "a synaptic conv (no neuron) must be read by an add layer")
     out = a.output_layer
     _require(spikes[out], f"layer {out!r}", "output", "the output layer must emit spikes (end with a spiking layer)")
 

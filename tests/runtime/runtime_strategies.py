@@ -72,21 +72,30 @@ def neurons(draw, target, channels):
 
 
 @st.composite
+def _multiplier(draw, channels):
+    """An add multiplier: one integer, or one per output channel."""
+    if draw(st.booleans()):
+        return draw(st.integers(-3, 3))
+    return tuple(draw(st.lists(st.integers(-3, 3), min_size=channels, max_size=channels)))
+
+
+@st.composite
 def artefacts(draw, with_host=None):
     target = draw(targets())
     spec = draw(inputs_spec(target))
     enc = target.weight_encoding
     tensors = {"input": (spec.shape, spec.encoding == "rate")}  # name -> (shape, carries spikes)
     layers = []
+    synaptic: set[str] = set()
     cur = "input"
     for idx in range(draw(st.integers(1, 4))):
         shape, _ = tensors[cur]
         name = f"l{idx}"
         if len(shape) == 3:
-            kind = draw(st.sampled_from(["conv", "conv", "avgpool", "add", "concat", "flatten"]))
+            kind = draw(st.sampled_from(["conv", "conv", "avgpool", "add", "residual", "concat", "flatten"]))
         else:
             kind = draw(st.sampled_from(["linear", "linear", "add", "concat"]))
-        same = [n for n, (s, sp) in tensors.items() if s == shape]
+        same = [n for n, (s, sp) in tensors.items() if s == shape and n not in synaptic]  # only adds read a synaptic conv
         if kind == "conv":
             c, h, w = shape
             kh, kw = draw(st.integers(1, min(3, h + 1))), draw(st.integers(1, min(3, w + 1)))
@@ -112,8 +121,23 @@ def artefacts(draw, with_host=None):
             layer = AvgPool(name, [cur], out, kernel=k, stride=s, neuron=draw(neurons(target, c)))
         elif kind == "add":
             ins = [cur] + draw(st.lists(st.sampled_from(same), min_size=1, max_size=2))
-            mults = draw(st.lists(st.integers(-3, 3), min_size=len(ins), max_size=len(ins)))
+            mults = [draw(_multiplier(shape[0])) for _ in ins]
             layer = Add(name, ins, shape, multipliers=mults, neuron=draw(neurons(target, shape[0])))
+        elif kind == "residual":  # the fused residual layer: synaptic convs (no neuron) into an add
+            c, h, w = shape
+            ins = []
+            for j in range(draw(st.integers(1, 2))):
+                k = draw(st.sampled_from([1, 3]))
+                bits = draw(st.integers(1, 4))
+                syn = Conv(f"{name}s{j}", [draw(st.sampled_from(same))], shape, bits=bits, padding=[k // 2] * 4,
+                           weight=_weights(draw, (c, c, k, k), bits, enc), neuron=None)
+                layers.append(syn)
+                tensors[syn.name] = (shape, False)
+                synaptic.add(syn.name)
+                ins.append(syn.name)
+            ins += draw(st.lists(st.sampled_from(same), min_size=2 - len(ins), max_size=1))
+            mults = [draw(_multiplier(c)) for _ in ins]
+            layer = Add(name, ins, shape, multipliers=mults, neuron=draw(neurons(target, c)))
         elif kind == "concat":
             spk = [n for n, (s, sp) in tensors.items() if sp and s[1:] == shape[1:] and len(s) == len(shape)]
             if not tensors[cur][1] or not spk:
