@@ -41,13 +41,18 @@ def compile_cmd(model, hw, bits, out, timesteps, dry_run, fmt, quiet, **kw):
     if dry_run and bits != "auto":
         fail("--dry-run goes with --bits auto (it prints the per-layer plan)")
     graph = prepare(model)
+    data, _ = load_calib(kw)
+    if bits == "auto" and data is not None:  # the plan from measured sensitivity on the calibration data
+        from snnc.compiler.cli.sensitivity_cmd import measured_auto_bits
+
+        bits, kw["layer_bits"] = measured_auto_bits(graph, spec, kw.get("layer_bits", ()), data, kw, timesteps,
+                                                    quiet=quiet and not dry_run)
     bits, kw["layer_bits"] = resolve_auto_bits(graph, spec, bits, kw.get("layer_bits", ()), quiet=quiet and not dry_run)
     if dry_run:
         raise SystemExit(EXIT_OK)
     out = out or str(Path(model).with_suffix(".snn"))
     clean_stale(out)  # temporary files a killed earlier compile left next to the artefact
     opts = build_compile_options(bits, timesteps, kw)
-    data, _ = load_calib(kw)
     result = compile_graph(graph, spec, opts, data, out=out, source_sha256=file_sha256(model),
                            progress=progress(not quiet and fmt == "text"))
     if result.exit_code != EXIT_OK:
