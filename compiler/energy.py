@@ -140,11 +140,12 @@ def layer_ops(art: Artefact, count_sums: Mapping[str, np.ndarray], samples: int,
     spiking = carries_spikes(art)
     out: list[LayerOps] = []
     for layer in art.core_layers:
-        if not layer.has_neurons:
+        synaptic = layer.kind == "conv" and not layer.has_neurons  # a fused residual layer's conv: synapses only
+        if not layer.has_neurons and not synaptic:
             continue
         ins = [shapes[i] for i in layer.inputs]
         macs, adds = dense_ops(layer, ins)
-        neurons = int(np.prod(layer.output_shape))
+        neurons = 0 if synaptic else int(np.prod(layer.output_shape))
         ops = LayerOps(name=layer.name, kind=layer.kind, neurons=neurons, macs=macs, ann_adds=adds,
                        input="spikes" if all(spiking[i] for i in layer.inputs) else "current", synops=0.0)
         if ops.input == "current":

@@ -156,7 +156,8 @@ def activity_summary(art, acc: Accuracy, *, e_mac_pj: float = en.E_MAC_PJ, e_ac_
         for o in ops:
             s = layers.setdefault(o.name, LayerSummary(name=o.name, kind=o.kind, neurons=o.neurons, input=o.input,
                                                        macs=o.macs, ann_adds=o.ann_adds, current_macs=o.current_macs))
-            s.firing_rate[t] = rates[o.name]
+            if o.name in rates:  # a synaptic conv has no neurons, so no rate
+                s.firing_rate[t] = rates[o.name]
             s.synops[t] = o.synops
             if o.input == "current":
                 s.current_accs[t] = o.current_accs

@@ -68,6 +68,7 @@ SCHEMA: dict[str, _Field] = {
 OPTIONAL: dict[str, _Field] = {
     "max_neurons": _Field("int", minimum=1, maximum=1 << 40),  # IF neurons on the core, all layers
     "max_weight_memory_bits": _Field("int", minimum=1, maximum=1 << 50),  # packed synaptic weights, all layers
+    "fused_residual": _Field("bool"),  # absent: false (a residual add reads spiking layers only)
 }
 
 SHIPPED = {"hw_v1": "hw_v1.yaml"}
@@ -181,6 +182,7 @@ def parse_spec(text: str, source: str = "<string>") -> HardwareSpec:
         input_bits=values["input_bits"],
         max_neurons=values.get("max_neurons"),
         max_weight_memory_bits=values.get("max_weight_memory_bits"),
+        fused_residual=values.get("fused_residual", False),
         parameter_status=status,
         parameter_notes=notes,
         document=document,

@@ -38,6 +38,9 @@ class HardwareSpec:
     input_bits: int
     max_neurons: int | None = None  # None: the spec sets no limit
     max_weight_memory_bits: int | None = None
+    # a conv (+ folded BN) with no ReLU of its own, read only by a residual add followed by a ReLU,
+    # integrates into the add's neurons (docs/semantics.md section 6, "the fused residual layer")
+    fused_residual: bool = False
     parameter_status: Mapping[str, str] = field(default_factory=dict)  # field -> published|assumed
     parameter_notes: Mapping[str, str] = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)  # the parsed YAML, for embedding
@@ -55,9 +58,22 @@ class HardwareSpec:
             raise SpecError(f"--bits {bits}: the spec {self.name} allows {', '.join(map(str, self.weight_bits))}")
         return int(bits)
 
+    def embedded_kernel(self, kernel: int) -> int | None:
+        """The table's kernel size a k x k convolution runs as: k itself, else the smallest k' > k of
+        the table with k' - k even (the k x k kernel, centred and zero-padded to k' x k', with the
+        conv's padding grown by (k' - k)/2 on every side, computes exactly the same outputs);
+        None if there is none."""
+        sizes = self.kernel_sizes
+        if kernel in sizes:
+            return kernel
+        bigger = [k for k in sizes if k > kernel and (k - kernel) % 2 == 0]
+        return min(bigger) if bigger else None
+
     def conv_limit(self, kernel: int, bits: int) -> int | None:
-        """Max in_channels of a k x k convolution at `bits`, or None if the kernel size is not supported."""
-        row = self.conv_in_channels_limit.get(kernel)
+        """Max in_channels of a k x k convolution at `bits` (through `embedded_kernel`), or None if
+        the kernel size is not supported."""
+        k = self.embedded_kernel(kernel)
+        row = self.conv_in_channels_limit.get(k) if k is not None else None
         return None if row is None else row.get(bits)
 
     def fits_conv(self, kernel: int, in_channels: int, bits: int) -> bool:

@@ -33,6 +33,7 @@ class EmitContext:
     layer_of: dict[str, str]  # IR value -> artefact layer name
     smax: dict[str, int]  # IR value -> max |value| it carries (1 for spikes)
     warnings: list[str] = field(default_factory=list)
+    synapses: dict[str, "Synapse"] = field(default_factory=dict)  # synapse stage output -> its integers
 
     @property
     def graph(self) -> Graph:
@@ -72,8 +73,9 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     ins = [ctx.layer_of[st.inputs[0]]]
     out_shape = tuple(ctx.graph.shape(st.output)[1:])
     if st.kind == "conv":
-        layer = rt.Conv(name=name, inputs=ins, output_shape=out_shape, weight=qw.q.astype(np.int8), bits=bits,
-                        stride=tuple(attr(st.node, "stride")), padding=tuple(attr(st.node, "padding")),
+        q, padding = embed_kernel(qw.q, tuple(attr(st.node, "padding")), spec)
+        layer = rt.Conv(name=name, inputs=ins, output_shape=out_shape, weight=q.astype(np.int8), bits=bits,
+                        stride=tuple(attr(st.node, "stride")), padding=padding,
                         groups=int(attr(st.node, "groups")), neuron=neuron)
     else:
         layer = rt.Linear(name=name, inputs=ins, output_shape=out_shape, weight=qw.q.astype(np.int8),
@@ -83,10 +85,10 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     qn.params["weight"] = (qw.q / theta_b * lam_out / lam_in).astype(np.float64)
     qn.params["bias"] = (bias_int.reshape(-1) / qw.theta.astype(np.float64) * lam_out).astype(np.float64)
     clip_activation(ctx.qnodes[st.act.name], lam_out)
-    fan_in = int(np.prod(w.shape[1:]))
+    fan_in = int(np.prod(layer.weight.shape[1:]))  # of the kernel the core runs (embed_kernel)
     i_max = int(np.abs(qw.q).reshape(w.shape[0], -1).sum(axis=1).max()) * ctx.smax[st.inputs[0]]
     rep.bits, rep.theta_min, rep.theta_max = bits, int(qw.theta.min()), int(qw.theta.max())
-    rep.weight_bytes = (w.size * bits + 7) // 8
+    rep.weight_bytes = (layer.weight.size * bits + 7) // 8
     rep.fan_in, rep.row_bits, rep.row_budget = fan_in, fan_in * bits, spec.synapse_row_bits
     rep.scale, rep.weight_error, rep.bias_clipped = lam_out, qw.error, clipped
     bias_abs = int(np.abs(bias_int).max()) if bias_int.size else 0
@@ -96,6 +98,20 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
         ctx.warnings.append(f"layer {name}: {clipped} bias value(s) clipped to the {spec.bias_bits}-bit bias range")
     ctx.warnings.extend(collapse_warnings(name, qw.q, qw.theta, bn, bias_int, spec.weight_encoding))
     return layer, lam_out
+
+
+def embed_kernel(q: np.ndarray, padding: tuple[int, ...], spec: HardwareSpec) -> tuple[np.ndarray, tuple[int, ...]]:
+    """A k x k kernel the spec's table lacks, as the table's k' x k' (spec.embedded_kernel): centred,
+    zero elsewhere, the padding grown by d = (k' - k)/2 per side. Output (y, x) then reads
+    q'[i + d, j + d] at input y·s + i + d − (top + d) = y·s + i − top: the same taps, the same sums."""
+    k = q.shape[2]
+    kk = spec.embedded_kernel(k)
+    if kk is None or kk == k or q.shape[2] != q.shape[3]:
+        return q, tuple(padding)
+    d = (kk - k) // 2
+    out = np.zeros(q.shape[:2] + (kk, kk), dtype=q.dtype)
+    out[:, :, d:d + k, d:d + k] = q
+    return out, tuple(p + d for p in padding)
 
 
 # A layer's integers "collapse" when they cannot carry the float layer any more: the compile then
@@ -148,12 +164,115 @@ def add_threshold(theta_max: int) -> int:
     return min(theta_max, 256)
 
 
+# θ of a fused residual add is θ_main·M, the largest multiple of the main synapse's θ up to this:
+# the other inputs' multipliers rint(θ/θ_k) and rint(θ·λ_k/λ_out) are then within 1/8192 of exact
+# (while the normalized bias, up to about 4 at 16 bias bits, keeps its range)
+FUSED_THETA = 4096
+
+
+@dataclass
+class Synapse:
+    """A synapse stage's integers, normalized to its add's λ_out: w·λ_in/λ_out ≈ q/θ (θ per channel)."""
+
+    name: str  # model layer (the conv)
+    q: np.ndarray  # (O, C/g, kh, kw) integer weights
+    theta: np.ndarray  # (O,) the quantizer's θ, per output channel (equal values when per tensor)
+    bias: np.ndarray  # (O,) normalized float bias b/λ_out
+    lam_in: float
+    i_max: int  # max_o Σ|q| · max |input value|: the largest |current| (before its multiplier)
+
+
+@EMITTERS.register("synapse")
+def emit_synapse(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
+    """A conv fused into a residual add: a conv layer without neurons (its current feeds the add),
+    quantized on the add's λ_out; the add (emitted next) chooses the multipliers and the bias."""
+    opts, spec = ctx.opts, ctx.spec
+    bits = opts.bits_of(st.name)
+    lam_in, lam_out = ctx.lam[st.inputs[0]], ctx.scales[st.feeds]
+    per_channel = opts.per_channel and spec.per_channel_threshold
+    w = np.asarray(st.node.params["weight"], dtype=np.float64)
+    b = np.asarray(st.node.params.get("bias", np.zeros(w.shape[0])), dtype=np.float64)
+    qw = quantize_weights(w * lam_in / lam_out, bits, spec.weight_encoding, per_channel=per_channel,
+                          theta_max=ctx.theta_max)
+    theta = np.broadcast_to(qw.theta, (w.shape[0],)).astype(np.int64)
+    i_max = int(np.abs(qw.q).reshape(w.shape[0], -1).sum(axis=1).max()) * ctx.smax[st.inputs[0]]
+    ctx.synapses[st.output] = Synapse(st.name, qw.q, theta, b / lam_out, lam_in, i_max)
+    q, padding = embed_kernel(qw.q, tuple(attr(st.node, "padding")), spec)
+    layer = rt.Conv(name=name, inputs=[ctx.layer_of[st.inputs[0]]], output_shape=tuple(ctx.graph.shape(st.output)[1:]),
+                    weight=q.astype(np.int8), bits=bits, stride=tuple(attr(st.node, "stride")),
+                    padding=padding, groups=int(attr(st.node, "groups")), neuron=None)
+    fan_in = int(np.prod(q.shape[1:]))
+    rep.bits, rep.weight_bytes = bits, (q.size * bits + 7) // 8
+    rep.fan_in, rep.row_bits, rep.row_budget = fan_in, fan_in * bits, spec.synapse_row_bits
+    rep.scale, rep.weight_error = lam_out, qw.error
+    zero = float(np.mean(qw.q == 0)) if qw.q.size else 0.0
+    if zero > ZERO_WEIGHTS:
+        ctx.warnings.append(f"layer {name}: {zero:.0%} of its weights round to 0 ({spec.weight_encoding} encoding); "
+                            "the layer keeps little of the float one: try --per-channel or more bits")
+    return layer, lam_out
+
+
+def _channel_ints(values: np.ndarray) -> int | tuple[int, ...]:
+    """An add multiplier: one integer when every channel has the same, else one per channel."""
+    v = [int(x) for x in np.asarray(values).reshape(-1)]
+    return v[0] if len(set(v)) == 1 else tuple(v)
+
+
+def _emit_fused_add(ctx: EmitContext, st: Stage, name: str, rep: LayerReport, lam_out: float, out_shape):
+    """The fused residual layer's neurons: θ_c = θ_main,c · M_c, synapse k's multiplier rint(θ_c/θ_k,c)
+    (exactly M_c for the main one), a spiking input's rint(θ_c · λ_k/λ_out); the synapses' biases summed."""
+    syn = {v: ctx.synapses[v] for v in st.inputs if v in ctx.synapses}
+    main = max(syn.values(), key=lambda s: s.q.size)  # the block's main branch (not the 1x1 projection)
+    per_channel = len(set(main.theta.tolist())) > 1 or (ctx.opts.per_channel and ctx.spec.per_channel_threshold)
+    cap = min(ctx.theta_max, FUSED_THETA)
+    theta = main.theta * np.maximum(1, cap // main.theta)
+    mults, bound = [], 0
+    for v in st.inputs:
+        if v in syn:
+            m = np.rint(theta / syn[v].theta).astype(np.int64)
+            if (m == 0).any():
+                m = np.maximum(m, 1)
+                ctx.warnings.append(f"layer {name}: the weights of {syn[v].name} are {int(syn[v].theta.max())}x finer "
+                                    f"than the add's threshold allows; their multiplier is rounded up to 1")
+            bound += int(m.max()) * syn[v].i_max
+        else:
+            m = np.rint(theta * ctx.lam[v] / lam_out).astype(np.int64)
+            bound += int(np.abs(m).max()) * ctx.smax[v]
+        mults.append(_channel_ints(m))
+    bias_norm = sum(s.bias for s in syn.values())
+    bias_int, clipped = quantize_bias(bias_norm, theta, ctx.spec.bias_bits)
+    th = [int(t) for t in theta] if per_channel else [int(theta[0])]
+    layer = rt.Add(name=name, inputs=[ctx.layer_of[v] for v in st.inputs], output_shape=out_shape, multipliers=mults,
+                   neuron=ctx.neuron(th, bias_int.tolist()))
+    theta_f = theta.astype(np.float64)
+    for k, v in enumerate(st.inputs):  # the quantized ANN: each synapse conv as the integers scale it
+        if v not in syn:
+            continue
+        s = syn[v]
+        m = np.broadcast_to(np.asarray(mults[k], dtype=np.float64), theta.shape)
+        qn = ctx.qnodes[s.name]
+        scale = (m / theta_f * lam_out / s.lam_in).reshape((-1,) + (1,) * (s.q.ndim - 1))
+        qn.params["weight"] = (s.q * scale).astype(np.float64)
+        qn.params["bias"] = (bias_int / theta_f * lam_out if s is main else np.zeros(theta.shape)).astype(np.float64)
+    clip_activation(ctx.qnodes[st.act.name], lam_out)
+    rep.theta_min, rep.theta_max = int(theta.min()), int(theta.max())
+    rep.scale, rep.bias_clipped = lam_out, clipped
+    bias_abs = int(np.abs(bias_int).max()) if bias_int.size else 0
+    v0 = int(theta.max()) // 2 if ctx.opts.v_init == "half" else 0
+    rep.membrane_bound = v0 + int(theta.max()) + ctx.opts.timesteps * (bound + bias_abs)
+    if clipped:
+        ctx.warnings.append(f"layer {name}: {clipped} bias value(s) clipped to the {ctx.spec.bias_bits}-bit bias range")
+    return layer, lam_out
+
+
 @EMITTERS.register("add")
 def emit_add(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     lam_out = ctx.scales[st.output]
+    out_shape = tuple(ctx.graph.shape(st.output)[1:])
+    if any(v in ctx.synapses for v in st.inputs):
+        return _emit_fused_add(ctx, st, name, rep, lam_out, out_shape)
     theta = add_threshold(ctx.theta_max)
     mult = [int(np.rint(theta * ctx.lam[v] / lam_out)) for v in st.inputs]
-    out_shape = tuple(ctx.graph.shape(st.output)[1:])
     layer = rt.Add(name=name, inputs=[ctx.layer_of[v] for v in st.inputs], output_shape=out_shape, multipliers=mult,
                    neuron=ctx.neuron([theta], [0] * out_shape[0]))
     clip_activation(ctx.qnodes[st.act.name], lam_out)

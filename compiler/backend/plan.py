@@ -1,7 +1,9 @@
 """The stage plan: the back end's IR, planned once from a canonical graph and a hardware spec.
 
 A stage is what becomes one artefact layer: a conv or linear with the ReLU/Clip that follows it
-(a spiking layer), an average pool, a residual add with its ReLU, a flatten, a concat, or the
+(a spiking layer), an average pool, a residual add with its ReLU, a *synapse* (a conv with no
+ReLU of its own whose only reader is a residual add followed by a ReLU: a synaptic conv, whose
+current the add's neurons integrate — the fused residual layer), a flatten, a concat, or the
 final linear (+ softmax) that the host computes. Activations never stand alone on the core: the IF
 neuron implements them.
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from snnc.compiler.check.placement import HOST, is_relu_like, place
+from snnc.compiler.check.placement import HOST, fused_add, is_relu_like, place
 from snnc.compiler.check.violations import Violation
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph, Node
@@ -32,12 +34,14 @@ SPIKING = ("conv", "linear", "add")
 
 @dataclass
 class Stage:
-    kind: str  # conv | linear | avgpool | add | flatten | concat | host_linear
+    kind: str  # conv | linear | synapse | avgpool | add | flatten | concat | host_linear
     node: Node
     inputs: list[str]  # IR values read
     output: str  # IR value written (after the activation, if any)
     act: Node | None = None
     extra: list[Node] = field(default_factory=list)  # nodes absorbed (softmax after host, no-op relu)
+    # a synapse stage (a conv fused into a residual add): the add stage's output, whose λ_out scales it
+    feeds: str | None = None
 
     @property
     def name(self) -> str:
@@ -100,6 +104,11 @@ class StagePlan:
         left = [n.name for n in g.nodes if id(n) not in seen]
         if left:
             raise AssertionError(f"stage plan: nodes in no stage: {left}")
+        for st in self.stages:
+            if st.kind == "synapse":
+                fused = [s for s in self.stages if s.kind == "add" and s.output == st.feeds and st.output in s.inputs]
+                if not fused:
+                    raise AssertionError(f"stage plan: synapse {st.name} feeds no add stage")
         kinds = [s.kind for s in self.stages]
         if kinds.count("host_linear") != 1 or kinds[-1] != "host_linear" or self.host.output != g.outputs[0]:
             raise AssertionError(f"stage plan: expected one host stage writing the graph output, got {kinds}")
@@ -138,6 +147,11 @@ def _spiking(kind: str) -> Planner:
     def plan(ctx: PlanContext, node: Node) -> None:
         act = ctx.sole_reader(node.output)
         if act is None or not is_relu_like(act):
+            add = fused_add(ctx.graph, node, ctx.spec) if kind == "conv" else None
+            if add is not None and tuple(attr(node, "dilation")) == (1, 1):
+                relu = ctx.graph.consumers(add.output)[0]
+                ctx.stages.append(Stage("synapse", node, list(node.inputs), node.output, feeds=relu.output))
+                return
             if kind == "conv" and ctx.spec.conv_requires_relu:
                 return  # HW003 (check.rules.conv_followed_by_relu) reports it with its hints
             readers = ctx.graph.consumers(node.output)
@@ -304,8 +318,10 @@ def plan_violations(graph: Graph, spec: HardwareSpec | None = None) -> tuple[Sta
             ctx.deferred.append(node.name)
         for st in ctx.stages[before:]:
             ctx.written.add(st.output)
-            ctx.spikes[st.output] = st.kind in SPIKING + ("avgpool",) or all(ctx.spikes.get(v, False) for v in st.inputs)
-            ctx.from_input[st.output] = st.kind not in SPIKING and any(ctx.from_input.get(v, False) for v in st.inputs)
+            ctx.spikes[st.output] = st.kind in SPIKING + ("avgpool",) or (
+                st.kind != "synapse" and all(ctx.spikes.get(v, False) for v in st.inputs))  # a synapse carries current
+            ctx.from_input[st.output] = st.kind not in SPIKING + ("synapse",) and any(
+                ctx.from_input.get(v, False) for v in st.inputs)
         if ctx.stages and ctx.stages[-1].extra and ctx.stages[-1].extra[-1] is node:
             ctx.written.add(node.output)
             ctx.spikes[node.output] = ctx.spikes.get(node.input, False)

@@ -4,7 +4,9 @@
 for rate coding, where a spike every step means the largest input), one spike per step of a
 spiking layer's output. Walking the plan in order, a spiking stage (conv, linear, add) gets its
 λ_out from `out(stage, λ_in)`; pools, flatten and concat pass their input's λ on; the host
-layer's λ is 1 (it computes floats).
+layer's λ is 1 (it computes floats). A synapse stage (a conv fused into a residual add) is
+scaled by its add's λ_out; `out` is asked for its λ too (the float value its current can reach,
+which a data-free normalizer sums into the add's), but no emitter divides by it.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ def walk(plan: StagePlan, lam_input: float, out: OutScale) -> dict[str, float]:
     lam: dict[str, float] = {plan.graph.inputs[0]: lam_input}
     for st in plan:
         lam_in = [lam[v] for v in st.inputs]
-        if st.kind in SPIKING:
+        if st.kind in SPIKING or st.kind == "synapse":
             lam[st.output] = out(st, lam_in)
         elif st.kind == "host_linear":
             lam[st.output] = 1.0

@@ -68,6 +68,8 @@ def spikenorm_scales(ni) -> dict[str, float]:
         return float(KERNELS[st.node.op](st.node, [flat]).max())
 
     def out(st: Stage, lam_in: list[float]) -> float:
+        if st.kind == "synapse":  # scaled by its add's λ_out (scales.walk): nothing to balance
+            return lam_in[0]
         if st.kind == "add":
             lam = ni.stats[st.output].maximum if ni.stats and st.output in ni.stats else 1.0
         else:

@@ -50,3 +50,22 @@ def is_relu_like(node: Node) -> bool:
     if node.op == "relu":
         return True
     return node.op == "clip" and float(node.attrs.get("min", -1.0)) == 0.0
+
+
+def fused_add(graph: Graph, node: Node, spec: HardwareSpec) -> Node | None:
+    """The residual add that a conv without a ReLU of its own fuses into, or None.
+
+    A conv (BN already folded) fuses when the spec has `fused_residual`, its output is read only
+    by an add of two tensors, and that add's output is read only by a ReLU (or Clip(0, c)): the
+    add's neurons integrate the conv's synaptic current (docs/semantics.md section 6), so the ReLU
+    after the add is the conv's ReLU too (HW003 is met)."""
+    if not spec.fused_residual or node.op != "conv" or node.output in graph.outputs:
+        return None
+    readers = graph.consumers(node.output)
+    if len(readers) != 1 or readers[0].op != "add" or len(readers[0].inputs) != 2:
+        return None
+    add = readers[0]
+    after = graph.consumers(add.output)
+    if add.output in graph.outputs or len(after) != 1 or not is_relu_like(after[0]):
+        return None
+    return add

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from snnc.compiler.check.placement import CORE, HOST, is_relu_like, place
+from snnc.compiler.check.placement import CORE, HOST, fused_add, is_relu_like, place
 from snnc.compiler.check.violations import Violation
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import ACTIVATIONS, attr
@@ -134,8 +134,8 @@ def conv_kernel(ctx: Context, node: Node) -> list[Violation]:
         return [V("HW006", ctx, node, f"{kh}x{kw} kernel is not square", f"{kh}x{kw}", _kernels(ctx.spec),
                   "kh == kw (conv_in_channels_limit is indexed by square kernel size)",
                   f"use a square kernel ({_kernels(ctx.spec)}) for layer {node.name} and retrain")]
-    if kh in ctx.spec.kernel_sizes:
-        return []
+    if ctx.spec.embedded_kernel(kh) is not None:
+        return []  # in the table, or embedded in a larger size of it (exact: emit.embed_kernel)
     sizes = ctx.spec.kernel_sizes
     if kh > max(sizes):
         small = min(sizes)
@@ -156,9 +156,9 @@ def conv_in_channels(ctx: Context, node: Node) -> list[Violation]:
     if not ctx.on_core(node) or ctx.bits_of(node) not in ctx.spec.weight_bits:
         return []
     kh, kw = kernel_of(node)
-    if kh != kw or kh not in ctx.spec.kernel_sizes:
+    if kh != kw or ctx.spec.embedded_kernel(kh) is None:
         return []  # HW006 / HW002
-    k, spec, bits = kh, ctx.spec, ctx.bits_of(node)
+    k, spec, bits = ctx.spec.embedded_kernel(kh), ctx.spec, ctx.bits_of(node)  # a 1x1 runs as a 3x3 on hw_v1
     groups = int(attr(node, "groups"))
     per_row = int(node.params["weight"].shape[1])  # input channels per synapse row
     limit = spec.conv_limit(k, bits)
@@ -173,7 +173,8 @@ def conv_in_channels(ctx: Context, node: Node) -> list[Violation]:
     what = "in_channels" if groups == 1 else "in_channels/groups"
     rule = f"{what} * k * k * bits <= {spec.synapse_row_bits}"
     chans = f"{per_row} input channels" if groups == 1 else f"{per_row} input channels per group ({per_row * groups}/{groups})"
-    message = (f"{k}x{k} conv with {chans} needs {per_row}*{k}*{k}*{bits} = {per_row * k * k * bits} "
+    shown = f"{kh}x{kh} conv (run as {k}x{k})" if kh != k else f"{k}x{k} conv"
+    message = (f"{shown} with {chans} needs {per_row}*{k}*{k}*{bits} = {per_row * k * k * bits} "
                f"synapse-row bits > {spec.synapse_row_bits}; limit at {bits} bits is {limit}")
     hints = []
     fit = spec.largest_fitting_bits(k, per_row)
@@ -194,11 +195,16 @@ def conv_followed_by_relu(ctx: Context, node: Node) -> list[Violation]:
     readers = g.consumers(node.output)
     if len(readers) == 1 and is_relu_like(readers[0]) and node.output not in g.outputs:
         return []
+    if fused_add(g, node, ctx.spec) is not None:
+        return []  # conv -> add -> ReLU: the add's neurons integrate it (the fused residual layer)
     if node.output in g.outputs and not readers:
         actual = "graph output"
     else:
         actual = ", ".join(f"{r.op} {r.name}" for r in readers) + (" and the graph output" if node.output in g.outputs else "")
     hint = f"add a ReLU directly after {node.name} and retrain (the spiking neuron computes ReLU)"
+    if len(readers) == 1 and readers[0].op == "add" and not ctx.spec.fused_residual:
+        hint = (f"the spec {ctx.spec.name} has no fused residual layer (fused_residual): add a ReLU after {node.name}, "
+                "or use a spec that has one")
     if len(readers) == 1 and readers[0].op == "maxpool":
         hint = f"move the ReLU after the MaxPool to directly after {node.name} (ReLU and max pooling commute)"
     elif len(readers) > 1 or (readers and node.output in g.outputs):

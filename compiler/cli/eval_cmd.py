@@ -212,7 +212,8 @@ def _print_text(result: dict, configs: list[dict], bits) -> None:
         macs = f"{layer['macs']:,}" if layer["macs"] else "-"
         r = "-" if layer.get("correlation") is None else f"{layer['correlation']:.3f}"
         click.echo(f"{layer['name']:<{width}}  {layer['kind']:<7} {layer['neurons']:>7}  "
-                   + "".join(f"{layer['firing_rate'][t]:>8.4f}" for t in ts) + f"  {ops:>14}  {macs:>10}  {r:>6}")
+                   + "".join(f"{layer['firing_rate'][t]:>8.4f}" if t in layer["firing_rate"] else f"{'-':>8}"
+                             for t in ts) + f"  {ops:>14}  {macs:>10}  {r:>6}")  # '-': a synaptic conv (no neurons)
     em = result["energy_model"]
     click.echo("")
     click.echo(f"energy per image (E_MAC {em['e_mac_pj']} pJ, E_AC {em['e_ac_pj']} pJ; core layers, host excluded)")

@@ -182,6 +182,13 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
     if data.y is None:
         raise SnncError(f"{data.source}: fine-tuning needs labels")
     snn_steps(opts)  # bad step counts fail before the work starts
+    from snnc.compiler.backend.plan import plan_stages
+
+    fused = [st.name for st in plan_stages(graph, spec) if st.kind == "synapse"]
+    if fused:
+        raise SnncError(f"snnc finetune does not train fused residual layers yet (convs {', '.join(fused[:3])}"
+                        f"{' ...' if len(fused) > 3 else ''} feed a residual add without a ReLU of their own); "
+                        "compile the model post-training (snnc compile / snnc eval)")
     log = log or (lambda s: None)
     t_start = time.time()
     torch.manual_seed(opts.seed)

@@ -88,6 +88,37 @@ def wrap_residual() -> Artefact:
     return make_golden(art, x, 10)
 
 
+def fused_residual() -> Artefact:
+    """The fused residual layer: a block conv -> [synaptic conv 3x3 + synaptic 1x1 projection (as a
+    centred 3x3, stride 2)] -> add with per-channel multipliers, and a second add with an identity
+    skip; per-channel thresholds, biases in the add, rate-coded input, saturating 10-bit membrane."""
+    rng = np.random.default_rng(6)
+    t = Target(membrane_bits=10, overflow="saturate", fire="ge", threshold_bits=9, bias_bits=6,
+               weight_encoding="symmetric", input_bits=4)
+    proj = np.zeros((3, 2, 3, 3), dtype=np.int64)
+    proj[:, :, 1, 1] = _w(rng, (3, 2), 3, "symmetric")
+    layers = (
+        Conv("c1", ["input"], (3, 3, 3), weight=_w(rng, (3, 2, 3, 3), 2, "symmetric"), bits=2, stride=(2, 2),
+             padding=(1, 1, 1, 1), groups=1, neuron=Neuron([3, 4, 2], [0, 1, -1], "subtract", "half")),
+        Conv("c2", ["c1"], (3, 3, 3), weight=_w(rng, (3, 3, 3, 3), 3, "symmetric"), bits=3, stride=(1, 1),
+             padding=(1, 1, 1, 1), groups=1, neuron=None),
+        Conv("proj", ["input"], (3, 3, 3), weight=proj, bits=3, stride=(2, 2), padding=(1, 1, 1, 1), groups=1,
+             neuron=None),
+        Add("block", ["c2", "proj"], (3, 3, 3), multipliers=[[4, 2, 3], 5],
+            neuron=Neuron([40, 24, 33], [2, -3, 0], "subtract", "half")),
+        Conv("c3", ["block"], (3, 3, 3), weight=_w(rng, (3, 3, 3, 3), 2, "symmetric"), bits=2, stride=(1, 1),
+             padding=(1, 1, 1, 1), groups=1, neuron=None),
+        Add("block2", ["c3", "block"], (3, 3, 3), multipliers=[3, [7, -2, 9]],
+            neuron=Neuron([12], [1, 0, -2], "zero", "zero")),
+        Flatten("flat", ["block2"], (27,)),
+        HostLinear("head", ["flat"], (3,), weight=rng.normal(size=(3, 27)), bias=rng.normal(size=3), input_scale=1.0),
+    )
+    art = Artefact(InputSpec((2, 5, 5), "rate", 0, 15, scale=1 / 15, rate_init="half"), layers, t, SPEC,
+                   {"builder": "fused_residual"})
+    x = rng.integers(0, 16, size=(4, 2, 5, 5)).astype(np.int64)
+    return make_golden(art, x, 12)
+
+
 def doc_example() -> Artefact:
     """The example of docs/artefact.md: conv -> avgpool -> flatten -> linear -> host, float golden inputs."""
     rng = np.random.default_rng(4)
@@ -130,7 +161,7 @@ def nhwc_rgb() -> Artefact:
 
 
 BUILDERS = {"lenet_host": lenet_host, "rate_mlp": rate_mlp, "wrap_residual": wrap_residual, "doc_example": doc_example,
-            "nhwc_rgb": nhwc_rgb}
+            "nhwc_rgb": nhwc_rgb, "fused_residual": fused_residual}
 
 
 def doc_json(value, indent: int = 0, used: int = 0, width: int = 100) -> str:

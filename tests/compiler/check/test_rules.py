@@ -104,8 +104,17 @@ def test_a_7x7_row_makes_7x7_kernels_legal(net, hw_v1, tmp_path):
     assert found(r) == [("HW001", "conv1")] and r.violations[0].limit == 10
 
 
-def test_1x1_kernel_is_a_violation(net, hw_v1):
-    r = check_graph(one_conv(net, 4, 1), hw_v1, 2)
+def test_1x1_kernel_runs_as_a_centred_3x3(net, hw_v1):
+    """hw_v1's table has 3x3 and 5x5 rows: a 1x1 conv is the 3x3 conv with zeros around its centre
+    (padding + 1), so it fits by the 3x3 row (floor(1024 / (3*3*2)) = 56 at 2 bits)."""
+    assert check_graph(one_conv(net, 56, 1), hw_v1, 2).violations == []
+    r = check_graph(one_conv(net, 57, 1), hw_v1, 2)
+    assert found(r) == [("HW001", "conv1")] and r.violations[0].limit == 56
+    assert "1x1 conv (run as 3x3)" in r.violations[0].message
+
+
+def test_even_kernel_is_a_violation(net, hw_v1):
+    r = check_graph(one_conv(net, 4, 2), hw_v1, 2)  # 2x2 centres in neither 3x3 nor 5x5
     assert found(r) == [("HW002", "conv1")]
     assert "3x3 conv (padding 1)" in r.violations[0].hint
 
