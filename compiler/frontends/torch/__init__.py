@@ -5,8 +5,9 @@
     import_program(exported_program)        # an ExportedProgram you already have
 
 Importers live one module per op family and register themselves in `registry`, keyed by the
-aten overload name; `registry.supported_ops()` lists what is covered. This package imports
-torch; `snnc.compiler.frontends` imports it only when a `.pt2` file is loaded.
+aten overload name; `registry.supported_ops()` lists what is covered. Importing this package
+does not import torch: `import_module` and `import_program` import it when called, and
+`load_pt2` only when the fast reader (`serialized.py`) hands a file to torch.
 """
 from snnc.compiler.frontends.torch import (  # noqa: F401  (registration side effects)
     activation,

@@ -1,41 +1,34 @@
 """What torch importers see: `TorchNode` (one call of an aten op in a `torch.export` graph, its
 arguments bound to the op schema's names) and `TorchContext` (the constants known so far, the
-shapes torch.export recorded, the IR being built).
+shapes torch.export recorded, the IR being built). Nodes are `program.PNode`s, whichever reader
+made them (torch's `ExportedProgram` or the fast `.pt2` reader); this module does not import torch.
 
 Every fx value is one of:
 - a **tensor** computed from the model input: it has an IR value (the fx node's name);
 - a **constant**: a parameter, buffer or lifted constant, or the result of an op whose inputs
-  are all constants (`permute(fc.weight)` in a decomposed graph), kept as a torch tensor or a
-  Python number;
+  are all constants (`permute(fc.weight)` in a decomposed graph), kept as a tensor (torch's on
+  the torch route, a numpy array on the fast route) or a Python number;
 - a **size**: `x.size(0)` and arithmetic on it. A static size is a constant int; a dynamic one
   (the batch) is `SYM`. Reshapes read their target from the output shape torch.export
   recorded, so sizes never need to be evaluated.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-import torch.fx
 
 from snnc.compiler.errors import ImportErrorModel
+from snnc.compiler.frontends.torch.program import SYM, PNode
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import OPS
 
 _CONTAINERS = ("torch.nn.modules.container.",)
-
-
-class _Sym:
-    """A dynamic size (the batch, or arithmetic on it)."""
-
-    def __repr__(self) -> str:
-        return "SYM"
-
-
-SYM = _Sym()
+__all__ = ["SYM", "PNode", "TorchNode", "TorchContext", "dims", "pair"]
 
 
 @dataclass
@@ -43,41 +36,26 @@ class TorchNode:
     """One `call_function` node. `name` is the IR layer name (the user's module path, or a
     readable name such as `add_1` for a functional call in `forward`); `key` the overload name."""
 
-    fx: torch.fx.Node
+    pnode: PNode
     key: str
     name: str
     args: dict[str, Any]  # bound to the schema's argument names (defaults filled in)
 
     @property
     def output(self) -> str:
-        return self.fx.name
+        return self.pnode.name
+
+    @property
+    def val(self) -> Any:
+        """What torch.export recorded for the node's output (a `TensorMeta`, a tuple of them...)."""
+        return self.pnode.meta.get("val")
 
     def a(self, name: str, default: Any = None) -> Any:
         v = self.args.get(name, default)
         return default if v is None else v
 
 
-def bind(fx: torch.fx.Node) -> dict[str, Any]:
-    """The node's arguments by schema name, defaults filled in; Python builtins get arg0, arg1, ..."""
-    schema = getattr(fx.target, "_schema", None)
-    if schema is None:
-        out = {f"arg{i}": a for i, a in enumerate(fx.args)}
-        out.update(fx.kwargs)
-        return out
-    out = {}
-    for i, a in enumerate(schema.arguments):
-        if i < len(fx.args):
-            out[a.name] = fx.args[i]
-        elif a.name in fx.kwargs:
-            out[a.name] = fx.kwargs[a.name]
-        elif a.has_default_value():
-            out[a.name] = a.default_value
-        else:
-            out[a.name] = None
-    return out
-
-
-def module_stack(fx: torch.fx.Node) -> list[tuple[str, str]]:
+def module_stack(fx: PNode) -> list[tuple[str, str]]:
     """[(module path, module type)] from the root to the innermost module that made this node."""
     stack = fx.meta.get("nn_module_stack") or {}
     return [v for v in stack.values() if isinstance(v, tuple) and len(v) == 2 and not str(v[0]).startswith("_empty")]
@@ -88,7 +66,7 @@ def is_torch_leaf(type_name: str) -> bool:
     return type_name.startswith("torch.nn.modules.") and not type_name.startswith(_CONTAINERS)
 
 
-def layer_base_name(fx: torch.fx.Node) -> str:
+def layer_base_name(fx: PNode) -> str:
     """The user's module path (`features.3`) for a node made by a torch.nn layer; for a
     functional call, the function's name (`add`; the IR makes names unique: `add_1`), prefixed
     by the path of the module whose forward made it (`layer1.0.add`)."""
@@ -99,18 +77,24 @@ def layer_base_name(fx: torch.fx.Node) -> str:
     return f"{path}.{op_name(fx)}" if path else op_name(fx)
 
 
-def op_name(fx: torch.fx.Node) -> str:
+def op_name(fx: PNode) -> str:
     """`add` for aten.add_.Tensor, `flatten` for aten.flatten.using_ints: the function the user called."""
-    target = str(fx.target)
-    if target.startswith("aten."):
-        return target.split(".")[1].rstrip("_") or fx.name
-    return getattr(fx.target, "__name__", fx.name)
+    if fx.key.startswith("aten."):
+        return fx.key.split(".")[1].rstrip("_") or fx.name
+    return fx.key.rsplit(".", 1)[-1] if "." in fx.key else fx.name
 
 
-def user_frame(fx: torch.fx.Node) -> str | None:
+@functools.lru_cache(maxsize=1)
+def _torch_dir() -> str:
+    """The installed torch package's folder, found without importing torch."""
+    spec = importlib.util.find_spec("torch")
+    return os.path.dirname(spec.origin) if spec is not None and spec.origin else "\0"
+
+
+def user_frame(fx: PNode) -> str | None:
     """`file.py:LINE` of the innermost frame of the user's code that made this node, if known."""
     trace = fx.meta.get("stack_trace") or ""
-    torch_dir = os.path.dirname(torch.__file__)
+    torch_dir = _torch_dir()
     found = None
     for line in trace.splitlines():
         line = line.strip()
@@ -144,21 +128,23 @@ class TorchContext:
         self.tuples: dict[str, list[str | None]] = {}  # multi-output fx node -> IR value per index
         self.keys: dict[str, str] = {}  # fx name -> overload name, for call_function nodes
         self.static_batch: int | None = None  # the example's batch size when it was not exported dynamic
+        self.torch_values = False  # constants are torch tensors (the torch route), else numpy arrays
+        self.used: set[str] = set()  # names of the nodes some node (or the output) reads
         self._names: set[str] = set()
 
     # -- what an argument is --------------------------------------------------------------------
     def is_tensor(self, a: Any) -> bool:
-        return isinstance(a, torch.fx.Node) and a.name in self.tensors
+        return isinstance(a, PNode) and a.name in self.tensors
 
     def is_const(self, a: Any) -> bool:
         """A constant (not a dynamic size): fx nodes folded to constants and Python literals."""
-        if isinstance(a, torch.fx.Node):
+        if isinstance(a, PNode):
             return a.name in self.consts and self.consts[a.name] is not SYM
         return not isinstance(a, (list, tuple)) or all(self.is_const(x) for x in a)
 
     def value(self, a: Any) -> Any:
-        """A constant argument as a Python/torch value (lists resolved element-wise)."""
-        if isinstance(a, torch.fx.Node):
+        """A constant argument as a Python value or tensor (lists resolved element-wise)."""
+        if isinstance(a, PNode):
             if a.name not in self.consts:
                 raise ImportErrorModel(f"{self.source}: value '{a.name}' must be a constant")
             return self.consts[a.name]
@@ -169,15 +155,28 @@ class TorchContext:
     def array(self, a: Any) -> np.ndarray:
         """A constant tensor argument as a float IR parameter (float32; float64 kept)."""
         v = self.value(a)
-        t = v.detach() if isinstance(v, torch.Tensor) else torch.as_tensor(v)
-        t = t.to(torch.float64) if t.dtype == torch.float64 else t.to(torch.float32)
-        return t.cpu().numpy().copy()
+        if self.torch_values:  # the torch route: tensors are torch's
+            import torch
 
-    def ir(self, a: torch.fx.Node) -> str:
+            t = v.detach() if isinstance(v, torch.Tensor) else torch.as_tensor(v)
+            t = t.to(torch.float64) if t.dtype == torch.float64 else t.to(torch.float32)
+            return t.cpu().numpy().copy()
+        if isinstance(v, np.ndarray):  # the fast route: the same conversions as torch's
+            return np.array(v, dtype=np.float64 if v.dtype == np.float64 else np.float32, order="C")
+        if not isinstance(v, (bool, int, float)):
+            raise ImportErrorModel(f"{self.source}: value {a!r} is not a tensor or a number")
+        # as torch.as_tensor: a Python float is float32, an int int64, a bool bool; then float32
+        return np.array(v).astype(np.float32)
+
+    def ndim(self, a: Any) -> int:
+        """The rank of a constant tensor argument."""
+        return int(np.ndim(self.value(a)))
+
+    def ir(self, a: PNode) -> str:
         return self.tensors[a.name]
 
     def shape(self, a: Any) -> tuple | None:
-        if isinstance(a, torch.fx.Node):
+        if isinstance(a, PNode):
             return dims(a.meta.get("val"))
         return None
 
@@ -208,7 +207,7 @@ class TorchContext:
                  params: dict | None = None, output: str | None = None) -> Node:
         """Emit the IR node computing `node`'s (first) output; records the fx -> IR mapping."""
         out = output or node.output
-        shape = dims(_first(node.fx.meta.get("val")))
+        shape = dims(_first(node.val))
         ir = self.emit(op, inputs, out, name=node.name, attrs=attrs, params=params, shape=shape)
         if output is None:
             self.tensors[node.output] = out

@@ -16,8 +16,8 @@ def _check(node: TorchNode, ctx: TorchContext) -> list[str]:
         return ["the weight is not a constant (a parameter)"]
     if b is not None and not ctx.is_const(b):
         out.append("the bias is not a constant")
-    if ctx.value(w).dim() != 4:
-        out.append(f"{ctx.value(w).dim() - 2}-D convolution (only 2-D is supported)")
+    if ctx.ndim(w) != 4:
+        out.append(f"{ctx.ndim(w) - 2}-D convolution (only 2-D is supported)")
     if node.args.get("transposed"):
         out.append("transposed convolution (ConvTranspose2d) is not supported yet")
     if any(int(p) != 0 for p in (node.args.get("output_padding") or [])):

@@ -8,22 +8,27 @@
    raised at once as `UnsupportedTorchOpsError`, grouped by torch.nn layer type (with the module
    paths) or, for functional calls, by aten op (with the layer name and source line);
 3. only then convert, node by node, into pre-canonical IR ops named by module path.
+
+`import_graph` works on a `program.Program`, whichever reader made it; it does not import torch.
+`import_program` is the torch route (an `ExportedProgram`, constants evaluated with torch); the
+fast `.pt2` reader passes its own program and a numpy evaluator (`serialized.py`).
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
-
-import torch
-import torch.fx
+from typing import TYPE_CHECKING, Any, Callable
 
 from snnc.compiler.errors import ImportErrorModel, SnncError, UnsupportedOpsError
 from snnc.compiler.frontends.torch import registry
 from snnc.compiler.frontends.torch.context import (
-    SYM, TorchContext, TorchNode, bind, dims, is_torch_leaf, layer_base_name, module_stack, user_frame,
+    SYM, TorchContext, TorchNode, dims, is_torch_leaf, layer_base_name, module_stack, user_frame,
 )
+from snnc.compiler.frontends.torch.program import NotUnderstood, PNode, Program, TensorMeta
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.verify import check
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 # Never evaluated at import time even when their inputs are constant.
 _RANDOM = ("rand", "randn", "randint", "bernoulli", "normal", "uniform", "multinomial", "dropout")
@@ -51,40 +56,55 @@ class UnsupportedTorchOpsError(UnsupportedOpsError):
 def import_program(ep: "torch.export.ExportedProgram", source: str = "<ExportedProgram>", *,
                    name: str = "model", meta: dict | None = None, static_batch: int | None = None) -> Graph:
     """Import an ExportedProgram into the IR (pre-canonical; run `frontend_pipeline` next)."""
-    if any(str(n.target).startswith("torch.ops.higher_order") or n.op == "call_module" for n in ep.graph.nodes):
-        pass  # reported by the scan as unsupported ops
-    sig = ep.graph_signature
+    from snnc.compiler.frontends.torch import exported
+
+    program = exported.program_from_exported(ep)
+    return import_graph(program, source, name=name, meta=meta, static_batch=static_batch,
+                        evaluate=exported.evaluate, detach=exported.detach, torch_values=True)
+
+
+def import_graph(program: Program, source: str, *, name: str = "model", meta: dict | None = None,
+                 static_batch: int | None = None, evaluate: Callable[[PNode, dict], Any],
+                 detach: Callable[[Any], Any] = lambda t: t, torch_values: bool = False) -> Graph:
+    """Import a program into the IR. `evaluate(node, consts)` computes a node whose inputs are all
+    constants (raising if it cannot: the node is then imported as an op; `NotUnderstood` passes
+    through); `torch_values`: the constants are torch tensors."""
     graph = Graph(name=name, inputs=[], outputs=[], meta={"source": source, "format": "torch.export", **(meta or {})})
     ctx = TorchContext(source, graph)
     ctx.static_batch = static_batch
-    _placeholders(ep, ctx)
+    ctx.torch_values = torch_values
+    ctx.used = {a.name for n in program.nodes for a in n.all_input_nodes}
+    ctx.used.update(o.name for o in program.outputs if isinstance(o, PNode))
+    _placeholders(program, ctx, detach)
 
     problems: dict[str, list[str]] = defaultdict(list)
     failed: set[str] = set()
     todo: list[tuple[TorchNode, registry.Converter]] = []
-    for fx in ep.graph.nodes:
+    for fx in program.nodes:
         if fx.op != "call_function":
             if fx.op not in ("placeholder", "output", "get_attr"):
-                problems[f"{fx.op} {fx.target}"].append(fx.name)
+                problems[f"{fx.op} {fx.key}"].append(fx.name)
             continue
-        key = registry.target_key(fx.target)
+        key = fx.key
         ctx.keys[fx.name] = key
         if _is_size(fx):
             val = fx.meta.get("val")
             ctx.consts[fx.name] = val if isinstance(val, (int, float, bool)) else SYM
             continue
-        inputs = [a for a in fx.all_input_nodes]
+        inputs = fx.all_input_nodes
         if key == "operator.getitem" and inputs and inputs[0].name in failed:
             failed.add(fx.name)
             ctx.tensors[fx.name] = fx.name
             continue
         if all(a.name in ctx.consts and ctx.consts[a.name] is not SYM for a in inputs) and not _random(key):
             try:
-                ctx.consts[fx.name] = _evaluate(fx, ctx)
+                ctx.consts[fx.name] = evaluate(fx, ctx.consts)
                 continue
+            except NotUnderstood:  # the fast reader hands the file to torch
+                raise
             except Exception:  # not evaluable on constants: try it as an op
                 pass
-        node = TorchNode(fx, key, layer_base_name(fx), bind(fx))
+        node = TorchNode(fx, key, layer_base_name(fx), dict(fx.bound))
         conv = registry.lookup(key)
         reasons = [] if conv is not None else [None]
         if conv is not None and conv.check is not None:
@@ -100,7 +120,7 @@ def import_program(ep: "torch.export.ExportedProgram", source: str = "<ExportedP
         ctx.tensors[fx.name] = fx.name  # provisional: the converter records the real IR value
         todo.append((node, conv))
 
-    outputs = _outputs(ep, ctx, problems)
+    outputs = _outputs(program, ctx, problems)
     if problems:
         raise UnsupportedTorchOpsError(source, dict(problems))
 
@@ -119,34 +139,32 @@ def import_program(ep: "torch.export.ExportedProgram", source: str = "<ExportedP
     return graph
 
 
-def _placeholders(ep, ctx: TorchContext) -> None:
-    from torch.export.graph_signature import InputKind
-
-    specs = {s.arg.name: s for s in ep.graph_signature.input_specs}
+def _placeholders(program: Program, ctx: TorchContext, detach: Callable[[Any], Any]) -> None:
+    specs = {s.name: s for s in program.input_specs}
     user = []
-    for fx in ep.graph.nodes:
+    for fx in program.nodes:
         if fx.op != "placeholder":
             continue
         spec = specs.get(fx.name)
-        kind = spec.kind if spec is not None else InputKind.USER_INPUT
-        if kind == InputKind.USER_INPUT:
+        kind = spec.kind if spec is not None else "USER_INPUT"
+        if kind == "USER_INPUT":
             user.append(fx)
-        elif kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
-            t = ep.state_dict.get(spec.target) if spec.target in ep.state_dict else ep.constants.get(spec.target)
+        elif kind in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR"):
+            t = program.state.get(spec.target)
             if t is None:
                 raise ImportErrorModel(f"{ctx.source}: no value stored for {spec.target}")
-            ctx.consts[fx.name] = t.detach() if isinstance(t, torch.Tensor) else t
+            ctx.consts[fx.name] = detach(t)
         else:
-            raise ImportErrorModel(f"{ctx.source}: unsupported program input {fx.name} ({kind.name})")
-    tensors = [u for u in user if isinstance(u.meta.get("val"), torch.Tensor)]
+            raise ImportErrorModel(f"{ctx.source}: unsupported program input {fx.name} ({kind})")
+    tensors = [u for u in user if isinstance(u.meta.get("val"), TensorMeta)]
     if len(user) != 1 or len(tensors) != 1:
         raise ImportErrorModel(
             f"{ctx.source}: snnc imports models with exactly one tensor input; this one has {len(user)}"
             + (f" ({', '.join(u.name for u in user)})" if user else "")
         )
     x = tensors[0]
-    if not x.meta["val"].dtype.is_floating_point:
-        raise ImportErrorModel(f"{ctx.source}: the input {x.name} is {x.meta['val'].dtype}, not a float tensor")
+    if not x.meta["val"].is_floating_point:
+        raise ImportErrorModel(f"{ctx.source}: the input {x.name} is torch.{x.meta['val'].dtype}, not a float tensor")
     shape = dims(x.meta["val"])
     if ctx.static_batch is not None and shape and shape[0] == ctx.static_batch:
         shape = (None,) + shape[1:]
@@ -155,32 +173,26 @@ def _placeholders(ep, ctx: TorchContext) -> None:
     ctx.tensors[x.name] = x.name
 
 
-def _outputs(ep, ctx: TorchContext, problems: dict) -> list:
-    from torch.export.graph_signature import OutputKind
-
-    out_node = next(n for n in ep.graph.nodes if n.op == "output")
-    values = list(out_node.args[0]) if isinstance(out_node.args[0], (list, tuple)) else [out_node.args[0]]
-    kinds = [s.kind for s in ep.graph_signature.output_specs]
+def _outputs(program: Program, ctx: TorchContext, problems: dict) -> list:
     user = []
-    for v, kind in zip(values, kinds):
-        if kind == OutputKind.BUFFER_MUTATION:
+    for v, kind in zip(program.outputs, program.output_kinds):
+        if kind == "BUFFER_MUTATION":
             problems["buffer updates (a BatchNorm in training mode: call model.eval() before exporting)"].append(
                 getattr(v, "name", str(v)))
-        elif kind == OutputKind.USER_OUTPUT:
-            if not isinstance(v, torch.fx.Node) or not ctx.is_tensor(v):
+        elif kind == "USER_OUTPUT":
+            if not isinstance(v, PNode) or not ctx.is_tensor(v):
                 problems["an output that is not computed from the input"].append(str(v))
             else:
                 user.append(v)
         else:
-            problems[f"program output kind {kind.name}"].append(getattr(v, "name", str(v)))
+            problems[f"program output kind {kind}"].append(getattr(v, "name", str(v)))
     return user
 
 
-def _is_size(fx: torch.fx.Node) -> bool:
+def _is_size(fx: PNode) -> bool:
     """Size arithmetic: the node's value is a (possibly symbolic) number, not a tensor."""
     val = fx.meta.get("val")
-    return val is not None and not isinstance(val, (torch.Tensor, list, tuple)) and isinstance(
-        val, (int, float, bool, torch.SymInt, torch.SymFloat, torch.SymBool))
+    return val is SYM or isinstance(val, (int, float, bool))
 
 
 def _random(key: str) -> bool:
@@ -188,21 +200,7 @@ def _random(key: str) -> bool:
     return any(op.startswith(r) or op.startswith("native_" + r) for r in _RANDOM)
 
 
-def _evaluate(fx: torch.fx.Node, ctx: TorchContext) -> Any:
-    def resolve(a):
-        if isinstance(a, torch.fx.Node):
-            return ctx.consts[a.name]
-        if isinstance(a, (list, tuple)):
-            return type(a)(resolve(x) for x in a)
-        if isinstance(a, dict):
-            return {k: resolve(v) for k, v in a.items()}
-        return a
-
-    with torch.no_grad():
-        return fx.target(*resolve(fx.args), **resolve(dict(fx.kwargs)))
-
-
-def _problem(fx: torch.fx.Node, key: str, reason: str | None) -> tuple[str, str]:
+def _problem(fx: PNode, key: str, reason: str | None) -> tuple[str, str]:
     """(what is unsupported, where): grouped by torch.nn layer type, else by op."""
     stack = module_stack(fx)
     path, type_name = stack[-1] if stack else ("", "")

@@ -54,11 +54,12 @@ def arith(node: TorchNode, ctx: TorchContext) -> None:
         return
     c = _const(node, ctx, consts[0])
     alpha = float(node.args.get("alpha", 1) or 1)
+    # np.asarray: arithmetic on a 0-d array (a Python number's constant, `x - 0.5`) gives a numpy scalar
     if kind == "add":
-        ctx.emit_for(node, "add", ins, params={"const": c * alpha})
+        ctx.emit_for(node, "add", ins, params={"const": np.asarray(c * alpha, np.float32)})
     elif kind == "sub":
-        ctx.emit_for(node, "add", ins, params={"const": -c * alpha})
+        ctx.emit_for(node, "add", ins, params={"const": np.asarray(-c * alpha, np.float32)})
     elif kind == "mul":
         ctx.emit_for(node, "mul", ins, params={"const": c})
     else:
-        ctx.emit_for(node, "mul", ins, params={"const": (1.0 / c.astype(np.float64)).astype(np.float32)})
+        ctx.emit_for(node, "mul", ins, params={"const": np.asarray(1.0 / c.astype(np.float64), np.float32)})

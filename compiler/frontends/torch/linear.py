@@ -12,7 +12,7 @@ def _check_linear(node: TorchNode, ctx: TorchContext) -> list[str]:
     out = []
     if not ctx.is_const(node.args.get("weight")):
         out.append("the weight is not a constant (a product of two activations)")
-    elif ctx.value(node.args["weight"]).dim() != 2:
+    elif ctx.ndim(node.args["weight"]) != 2:
         out.append("the weight is not a matrix")
     if node.args.get("bias") is not None and not ctx.is_const(node.args["bias"]):
         out.append("the bias is not a constant")
@@ -39,12 +39,12 @@ def _check_mm(node: TorchNode, ctx: TorchContext) -> list[str]:
     x, m, b = _operands(node)
     if not ctx.is_tensor(node.args[x]) or not ctx.is_const(node.args[m]):
         return ["only activation @ constant matrix is supported (a product of two activations is not)"]
-    if ctx.value(node.args[m]).dim() != 2:
+    if ctx.ndim(node.args[m]) != 2:
         return ["the constant operand is not a matrix"]
     if b is not None:
         if not ctx.is_const(node.args[b]):
             return ["the bias is not a constant"]
-        if ctx.value(node.args[b]).dim() > 1:
+        if ctx.ndim(node.args[b]) > 1:
             return ["the bias is not a vector"]
     return []
 

@@ -4,9 +4,7 @@ identity (canonicalize drops both); constant_pad_nd -> pad; getitem of a multi-o
 snnc computes."""
 from __future__ import annotations
 
-import torch
-
-from snnc.compiler.frontends.torch.context import TorchContext, TorchNode
+from snnc.compiler.frontends.torch.context import PNode, TorchContext, TorchNode
 from snnc.compiler.frontends.torch.registry import converter
 
 # Multi-output ops whose output 0 snnc imports (the others are indices or batch statistics).
@@ -48,8 +46,8 @@ IDENTITY = ("aten.clone.default", "aten.contiguous.default", "aten.alias.default
 
 def _check_identity(node: TorchNode, ctx: TorchContext) -> list[str]:
     dtype = node.args.get("dtype")
-    if dtype is not None and dtype not in (torch.float32, torch.float64):
-        return [f"a cast to {dtype}"]
+    if dtype is not None and dtype not in ("float32", "float64"):
+        return [f"a cast to torch.{dtype}"]
     return []
 
 
@@ -80,10 +78,10 @@ def constant_pad(node: TorchNode, ctx: TorchContext) -> None:
 
 def _check_getitem(node: TorchNode, ctx: TorchContext) -> list[str]:
     src, idx = node.args["arg0"], node.args["arg1"]
-    key = ctx.keys.get(src.name) if isinstance(src, torch.fx.Node) else None
+    key = ctx.keys.get(src.name) if isinstance(src, PNode) else None
     if key not in TUPLE_OPS:
         return [f"indexing the output of {key or src}"]
-    if idx != 0:
+    if idx != 0 and node.output in ctx.used:  # torch.export.load makes a getitem of every output
         return [f"uses {TUPLE_OPS[key]}"]
     return []
 

@@ -40,7 +40,7 @@ def _check_avg(node: TorchNode, ctx: TorchContext) -> list[str]:
         out.append("divisor_override")
     if node.args.get("ceil_mode"):
         k, s, p = _window(node)
-        shape, got = ctx.shape(node.args["self"]), dims(node.fx.meta.get("val"))
+        shape, got = ctx.shape(node.args["self"]), dims(node.val)
         for i in range(2):
             if shape[2 + i] is None or got is None or got[2 + i] is None:
                 out.append("ceil_mode=True with an unknown input size")
@@ -110,6 +110,6 @@ def mean(node: TorchNode, ctx: TorchContext) -> None:
     ctx.emit("globalavgpool", [x], pooled, name=node.name, shape=shape[:2] + (1, 1))
     ctx.emit(
         "reshape", [pooled], node.output, name=f"{node.name}/squeeze", attrs={"shape": (0, 0)},
-        shape=dims(node.fx.meta.get("val")),
+        shape=dims(node.val),
     )
     ctx.tensors[node.output] = node.output

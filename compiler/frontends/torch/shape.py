@@ -22,7 +22,7 @@ def _source(node: TorchNode):
 
 def _target(node: TorchNode, ctx: TorchContext) -> tuple[tuple | None, str | None]:
     x = _source(node)
-    in_val, out_val = x.meta.get("val"), node.fx.meta.get("val")
+    in_val, out_val = x.meta.get("val"), node.val
     if in_val is None or out_val is None:
         return None, "the shapes were not recorded"
     in_shape, out_shape = list(in_val.shape), list(out_val.shape)
