@@ -1,12 +1,13 @@
 """The simulator backends behind `simulate`, and the part of `simulate` they all share.
 
-Three implementations of docs/semantics.md give identical results (tested against each other,
+Four implementations of docs/semantics.md give identical results (tested against each other,
 and against the golden files):
 
     "numpy"      fastsim.py: layer by layer, all T steps in one matrix product per layer (always there)
     "numba"      jit_backend.py: compiled integer kernels (needs the optional numba package)
     "reference"  reference.py: the plain per-timestep Python-integer form of docs/semantics.md (slow)
-    "auto"       numba when it can be imported, else numpy
+    "torch"      torch_backend.py: the numpy algorithm on torch tensors, on a CUDA GPU or the CPU (needs torch)
+    "auto"       torch on a CUDA GPU, else numba when it can be imported, else numpy
 
 A backend is an object with a `name` and three methods (`Backend` below); `simulate` does
 everything else the same way for all of them: argument checks, the input's float -> integer
@@ -31,7 +32,7 @@ import numpy as np
 from snnc.runtime.encode import conform_input, to_int_input, to_internal
 from snnc.runtime.errors import InputError
 from snnc.runtime.exactness import LayerPlan, exactness_plan
-from snnc.runtime.model import Artefact, InputSpec
+from snnc.runtime.model import Artefact, HostLinear, InputSpec
 
 
 class ChunkResult(NamedTuple):
@@ -79,6 +80,7 @@ REGISTRY: dict[str, BackendEntry] = {
     "numpy": BackendEntry("snnc.runtime.fastsim", "NUMPY"),
     "numba": BackendEntry("snnc.runtime.jit_backend", "NUMBA", requires="numba"),
     "reference": BackendEntry("snnc.runtime.reference", "REFERENCE"),
+    "torch": BackendEntry("snnc.runtime.torch_backend", "TORCH", requires="torch"),
 }
 BACKENDS = ("auto", *REGISTRY)  # every name `backend=` (and the CLI's --backend) accepts
 
@@ -92,15 +94,44 @@ def numba_available() -> bool:
     return True
 
 
+def torch_available() -> bool:
+    """Is torch installed? (looked up, not imported)"""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def cuda_available() -> bool:
+    """Does torch see a CUDA GPU? torch is imported only where a GPU device node exists (and
+    CUDA_VISIBLE_DEVICES does not hide every GPU), so "auto" costs no torch import on a CPU machine."""
+    import os
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "x").strip() in ("", "-1"):
+        return False
+    if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/dev/kfd")):
+        return False
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def resolve_backend(name: str) -> str:
-    """The concrete backend name for a requested one ("auto" -> "numba" or "numpy"); InputError for
-    an unknown name or a backend whose package is missing."""
+    """The concrete backend name for a requested one ("auto" -> "torch" on a CUDA GPU, else "numba"
+    or "numpy"); InputError for an unknown name or a backend whose package is missing."""
     if name not in BACKENDS:
         raise InputError(f"backend: {name!r} is not one of {', '.join(BACKENDS)}")
     if name == "auto":
-        return "numba" if numba_available() else "numpy"
+        return "torch" if cuda_available() else "numba" if numba_available() else "numpy"
     if name == "numba" and not numba_available():
         raise InputError("backend: 'numba' needs the numba package (pip install 'snnc[fast]')")
+    if name == "torch" and not torch_available():
+        raise InputError("backend: 'torch' needs the torch package (pip install torch)")
     return name
 
 
@@ -134,7 +165,7 @@ class SimResult:
       layer and the host predictions after the first t steps. The simulation is causal (step k
       depends only on steps <= k) and nothing but the host's 1/t scale depends on the total T,
       so these equal `simulate(a, x, t)`'s counts and predictions exactly (tested).
-    backend: which implementation ran ("numpy", "numba" or "reference").
+    backend: which implementation ran ("numpy", "numba", "reference" or "torch").
     """
 
     timesteps: int
@@ -152,13 +183,32 @@ class SimResult:
 
 
 def host_logits(a: Artefact, counts: np.ndarray, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
-    """semantics.md section 7: logits = (counts * (input_scale / T)) @ W.T + b in float64;
-    predictions = argmax (first max). The same host code for every backend."""
+    """semantics.md section 7: for a host_linear, logits = (counts * (input_scale / T)) @ W.T + b in
+    float64; for the host ops of a hybrid artefact, the ops in list order (runtime.host_ops), a
+    final softmax left out (the logits are its input). predictions = argmax (first max). The same
+    host code for every backend; `counts` are the output layer's."""
     host = a.host
     assert host is not None
-    logits = (counts.astype(np.float64) * (host.input_scale / timesteps)) @ host.weight.astype(np.float64).T
-    logits = logits + host.bias.astype(np.float64)
+    if isinstance(host, HostLinear):
+        logits = (counts.astype(np.float64) * (host.input_scale / timesteps)) @ host.weight.astype(np.float64).T
+        logits = logits + host.bias.astype(np.float64)
+    else:
+        logits = run_host_ops(a, counts, timesteps)
     return logits, np.argmax(logits, axis=1).astype(np.int64)
+
+
+def run_host_ops(a: Artefact, counts: np.ndarray, timesteps: int) -> np.ndarray:
+    """The host part of a hybrid artefact: the output of its last op before a final softmax."""
+    from snnc.runtime.host_ops import HOST_OPS
+
+    out_name = a.output_layer
+    rate = counts.astype(np.float64) / timesteps
+    layers = a.host_layers[:-1] if a.host.softmax else a.host_layers
+    env: dict[str, np.ndarray] = {}
+    for layer in layers:
+        xs = [rate * s if name == out_name else env[name] for name, s in zip(layer.inputs, layer.input_scales)]
+        env[layer.name] = HOST_OPS[layer.op][0](layer.attrs, layer.params, xs)
+    return env[layers[-1].name]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -204,8 +254,9 @@ def simulate(a: Artefact, x: np.ndarray, timesteps: int, *, trace: bool = False,
     how many samples are simulated at once (default: chosen from a memory budget). counts_at
     lists earlier step counts t <= T at which to also report counts and predictions.
     backend: "numpy", "numba" (compiled kernels, needs numba), "reference" (plain Python, slow),
-    "auto" (numba when importable, else numpy), or a backend object (`Backend`); the results are
-    identical.
+    "torch" (CUDA when torch sees a GPU, else CPU; `torch_backend.torch_backend("cpu")` for one
+    device), "auto" (torch on a CUDA GPU, else numba when importable, else numpy), or a backend
+    object (`Backend`); the results are identical.
     """
     if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
         raise InputError(f"timesteps: {timesteps!r} must be a positive integer")
