@@ -17,7 +17,7 @@ import numpy as np
 
 from snnc.runtime.errors import ArtefactError
 from snnc.runtime.model import (
-    FORMAT_NAME, FORMAT_VERSION, Add, Artefact, AvgPool, Concat, Conv, Flatten, Golden, HostLinear,
+    FORMAT_NAME, FORMAT_VERSION, Add, Artefact, AvgPool, Concat, Conv, Flatten, Golden, HostLinear, HostOp,
     InputSpec, Linear, Neuron, Target,
 )
 from snnc.runtime.packing import pack, unpack
@@ -69,7 +69,7 @@ LAYER_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 MANIFEST = "manifest.json"
 MANIFEST_DIGEST = "manifest.sha256"
 MEMBER_RE = re.compile(
-    rf"^(?:manifest\.json|manifest\.sha256|weights/{LAYER_NAME}\.bin|host/{LAYER_NAME}\.(?:weight|bias)\.bin"
+    rf"^(?:manifest\.json|manifest\.sha256|weights/{LAYER_NAME}\.bin|host/{LAYER_NAME}\.(?:weight|bias|const)\.bin"
     rf"|golden/(?:inputs|predictions)\.npy|golden/(?:counts|spikes)/{LAYER_NAME}\.npy)$"
 )
 GOLDEN_INPUTS = "golden/inputs.npy"
@@ -108,6 +108,9 @@ def defined_members(manifest: dict) -> dict[str, str]:
         elif d["kind"] == "host_linear":
             add(d["weight"]["member"], host_member(d["name"], "weight"), f"{where}.weight.member")
             add(d["bias"]["member"], host_member(d["name"], "bias"), f"{where}.bias.member")
+        elif d["kind"] == "host_op":
+            for part, f in d["params"].items():
+                add(f["member"], host_member(d["name"], part), f"{where}.params.{part}.member")
     g = manifest.get("golden")
     if g is not None:
         add(g["inputs"], GOLDEN_INPUTS, "golden.inputs")
@@ -201,6 +204,8 @@ ENCODE: dict[type, Callable[[Any, str, Members], dict]] = {
                           "neuron": _neuron(l.neuron)},
     Concat: lambda l, e, m: {},
     Flatten: lambda l, e, m: {},
+    HostOp: lambda l, e, m: {"op": l.op, "attrs": dict(l.attrs), "input_scales": list(l.input_scales),
+                             "params": {k: _float(v, host_member(l.name, k), m) for k, v in sorted(l.params.items())}},
     HostLinear: lambda l, e, m: {"weight": _float(l.weight, host_member(l.name, "weight"), m),
                                  "bias": _float(l.bias, host_member(l.name, "bias"), m), "input_scale": l.input_scale,
                                  **({"softmax": True} if l.softmax else {})},  # written only when set
@@ -265,9 +270,9 @@ def blob_sizes(manifest: dict) -> dict[str, tuple[int, str, str]]:
             count = math.prod(w["shape"])
             out[w["member"]] = ((count * w["bits"] + 7) // 8, f"layer {d['name']!r}: weight ({w['member']})",
                                 f"{count} values x {w['bits']} bits")
-        elif d["kind"] == "host_linear":
-            for part in ("weight", "bias"):
-                f = d[part]
+        elif d["kind"] in ("host_linear", "host_op"):
+            parts = d["params"] if d["kind"] == "host_op" else {part: d[part] for part in ("weight", "bias")}
+            for part, f in parts.items():
                 out[f["member"]] = (4 * math.prod(f["shape"]), f"layer {d['name']!r}: {part} ({f['member']})",
                                     f"float32 {f['shape']}")
     return out
@@ -309,11 +314,13 @@ DECODE: dict[str, Callable[[dict, str, Members, str], dict]] = {
     "add": lambda d, e, m, w: {"multipliers": d["multipliers"], **_get_neuron(d)},
     "concat": lambda d, e, m, w: {},
     "flatten": lambda d, e, m, w: {},
+    "host_op": lambda d, e, m, w: {"op": d["op"], "attrs": d["attrs"], "input_scales": d["input_scales"],
+                                   "params": {k: _get_float(f, m, w) for k, f in d["params"].items()}},
     "host_linear": lambda d, e, m, w: {"weight": _get_float(d["weight"], m, w), "bias": _get_float(d["bias"], m, w),
                                        "input_scale": d["input_scale"], "softmax": d.get("softmax", False)},
 }
 KIND_TYPES = {"conv": Conv, "linear": Linear, "avgpool": AvgPool, "add": Add, "concat": Concat,
-              "flatten": Flatten, "host_linear": HostLinear}
+              "flatten": Flatten, "host_linear": HostLinear, "host_op": HostOp}
 
 
 def _read_golden(g: dict, members: Members) -> Golden:

@@ -289,8 +289,60 @@ class HostLinear(_Layer):
         _set(self, "softmax", bool(self.softmax))
 
 
-Layer = Union[Conv, Linear, AvgPool, Add, Concat, Flatten, HostLinear]
-LAYER_TYPES: dict[str, type] = {cls.kind: cls for cls in (Conv, Linear, AvgPool, Add, Concat, Flatten, HostLinear)}
+def _attr_value(value: Any, what: str) -> Any:
+    """A host op attribute as plain JSON data: an int, a finite float, a bool, or a list of ints."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            raise ArtefactError(f"{what}: {value} is not finite")
+        return float(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return list(_ints(value, what))
+    raise ArtefactError(f"{what}: {value!r} is not an integer, number, boolean or list of integers")
+
+
+@dataclass(frozen=True, eq=False)
+class HostOp(_Layer):
+    """One float layer of a hybrid network's host part (after `--host-from`; docs/semantics.md
+    section 7), NOT part of the bit-exact contract: the host computes `op` (snnc.runtime.host_ops)
+    with `attrs` and the float32 `params`, in float64. An input that is a core layer reads that
+    layer's spike counts times input_scales[k] / T; an input that is a host layer reads its output
+    (input_scales[k] is None)."""
+
+    op: str = ""
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, np.ndarray] = field(default_factory=dict)
+    input_scales: tuple[float | None, ...] = ()
+
+    kind: ClassVar[str] = "host_op"
+    placement: ClassVar[str] = "host"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        where = f"layer {self.name!r}"
+        if not isinstance(self.attrs, Mapping) or not isinstance(self.params, Mapping):
+            raise ArtefactError(f"{where}: attrs and params must be mappings")
+        _set(self, "attrs", MappingProxyType({str(k): _attr_value(v, f"{where}: attrs.{k}") for k, v in self.attrs.items()}))
+        _set(self, "params", MappingProxyType({str(k): _frozen_array(v, np.float32, f"{where}: params.{k}")
+                                               for k, v in self.params.items()}))
+        scales = []
+        for k, v in enumerate(tuple(self.input_scales)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number))):
+                raise ArtefactError(f"{where}: input_scales[{k}]: {v!r} is not a number or null")
+            scales.append(None if v is None else float(v))
+        _set(self, "input_scales", tuple(scales))
+
+    @property
+    def softmax(self) -> bool:
+        return self.op == "softmax"
+
+
+Layer = Union[Conv, Linear, AvgPool, Add, Concat, Flatten, HostLinear, HostOp]
+LAYER_TYPES: dict[str, type] = {cls.kind: cls for cls in (Conv, Linear, AvgPool, Add, Concat, Flatten, HostLinear,
+                                                          HostOp)}
 WEIGHTED = (Conv, Linear)
 
 
@@ -348,15 +400,25 @@ class Artefact:
         raise KeyError(name)
 
     @property
-    def host(self) -> HostLinear | None:
+    def host(self) -> HostLinear | HostOp | None:
+        """The last host layer (the one whose output is the logits, or their softmax), if any."""
         last = self.layers[-1]
-        return last if isinstance(last, HostLinear) else None
+        return last if last.placement == "host" else None
+
+    @property
+    def host_layers(self) -> tuple[Layer, ...]:
+        return tuple(layer for layer in self.layers if layer.placement == "host")
 
     @property
     def output_layer(self) -> str:
-        """Name of the layer whose spike counts are handed to the host."""
-        host = self.host
-        return host.inputs[0] if host is not None else self.layers[-1].name
+        """Name of the core layer whose spike counts are handed to the host (the one core layer
+        the host part reads), else the last layer."""
+        core = {layer.name for layer in self.core_layers}
+        for layer in self.host_layers:
+            for name in layer.inputs:
+                if name in core:
+                    return name
+        return self.layers[-1].name
 
     @property
     def core_layers(self) -> tuple[Layer, ...]:

@@ -217,7 +217,7 @@ def run_sample(artefact, x_int: list[int], timesteps: int) -> tuple[dict[str, li
     of a layer with neurons after step t."""
     spec = artefact.input
     shapes = {"input": spec.shape, **{layer.name: layer.output_shape for layer in artefact.layers}}
-    core = [layer for layer in artefact.layers if layer.kind != "host_linear"]
+    core = [layer for layer in artefact.layers if layer.placement != "host"]
     v_state = {layer.name: initial_membrane(layer) for layer in core if has_neurons(layer)}
     acc = initial_accumulators(spec, len(x_int))
     values_trace = {layer.name: [] for layer in core}
@@ -246,9 +246,15 @@ def run_sample(artefact, x_int: list[int], timesteps: int) -> tuple[dict[str, li
 # ------------------------------------------------------------------------------ §7 output
 
 def output_layer(artefact) -> str:
-    """§7: the input of the host_linear layer if there is one, else the last layer."""
-    last = artefact.layers[-1]
-    return last.inputs[0] if last.kind == "host_linear" else last.name
+    """§7: the core layer the host part reads (the input of the host_linear layer, or the one core
+    layer host ops read) if there is a host part, else the last layer."""
+    core = {layer.name for layer in artefact.layers if layer.placement != "host"}
+    for layer in artefact.layers:
+        if layer.placement == "host":
+            for name in layer.inputs:
+                if name in core:
+                    return name
+    return artefact.layers[-1].name
 
 
 def spike_counts(trains: list[list[int]], steps: int) -> list[int]:
@@ -311,8 +317,8 @@ def reference_simulate(artefact, x, timesteps: int) -> dict:
     computed in plain Python (§7). Returns dict(spikes, membranes, counts, output_layer, logits,
     predictions) with numpy arrays (B, T, *shape) / (B, *shape)."""
     spec = artefact.input
-    core = [layer for layer in artefact.layers if layer.kind != "host_linear"]
-    host = artefact.layers[-1] if artefact.layers[-1].kind == "host_linear" else None
+    core = [layer for layer in artefact.layers if layer.placement != "host"]
+    host = artefact.layers[-1] if artefact.layers[-1].placement == "host" else None
     out_name = output_layer(artefact)
     x = np.asarray(x)
     if spec.layout == "NHWC":  # §5: x is (B, H, W, C); x[b, y, x', c] is element (c, y, x') of the input
@@ -330,7 +336,15 @@ def reference_simulate(artefact, x, timesteps: int) -> dict:
         for name in membranes:
             membranes[name].append(v_trace[name])
         if host is not None:
-            row = host_logits(host, spike_counts(values[out_name], timesteps), timesteps)
+            counts = spike_counts(values[out_name], timesteps)
+            if host.kind == "host_linear":
+                row = host_logits(host, counts, timesteps)
+            else:  # host ops (a hybrid artefact): host floats, computed as simulate computes them
+                from snnc.runtime.backend import run_host_ops
+
+                shape = next(x for x in core if x.name == out_name).output_shape
+                row = run_host_ops(artefact, np.array(counts, dtype=np.int64).reshape((1,) + tuple(shape)),
+                                   timesteps)[0].tolist()
             logits.append(row)
             predictions.append(row.index(max(row)))  # §7: the first index of the maximal logit
 

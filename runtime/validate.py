@@ -170,9 +170,92 @@ def _shape_host(layer, shapes, a, where):
     return (w.shape[0],)
 
 
+def _window_out(size: int, span: int, stride: int, before: int, after: int, ceil: bool = False) -> int:
+    """Output size of a window op over one padded axis (ceil_mode: the last window must start
+    inside the input or its leading padding, as ONNX and torch define it)."""
+    full = size + before + after - span
+    if not ceil:
+        return full // stride + 1
+    out = -(-full // stride) + 1
+    return out - 1 if (out - 1) * stride >= size + before else out
+
+
+def _shape_host_op(layer, shapes, a, where):
+    """The output shape of a host op (docs/semantics.md section 7), checking its attributes and params."""
+    from snnc.runtime.host_ops import HOST_OPS
+
+    op, at, prm = layer.op, layer.attrs, layer.params
+    _require(op in HOST_OPS, where, "op", f"{op!r} is not one of {', '.join(HOST_OPS)}")
+    _, names, allowed = HOST_OPS[op]
+    _require(set(at) == set(names), where, "attrs", f"has {sorted(at)}, expected exactly {sorted(names)}")
+    _require(set(prm) <= set(allowed), where, "params", f"has {sorted(prm)}, allowed: {sorted(allowed)}")
+    for k, v in prm.items():
+        _require(bool(np.isfinite(v).all()), where, f"params.{k}", "must be finite")
+    for k in at:
+        _require(not isinstance(at[k], list) or len(at[k]) == (4 if k == "padding" else 2), where, f"attrs.{k}",
+                 f"{at[k]} has the wrong length")
+    n_in = 2 if op == "add" and "const" not in prm else None if op == "concat" else 1
+    _require(n_in is None or len(shapes) == n_in, where, "inputs", f"{op} takes {n_in} input(s), got {len(shapes)}")
+    x = shapes[0]
+    if op in ("relu", "clip", "identity", "dropout"):
+        return x
+    if op == "softmax":
+        _require(len(x) == 1 and at["axis"] in (1, -1), where, "attrs.axis", "softmax of a flat (F,) input over its features")
+        return x
+    if op == "add":
+        if "const" in prm:
+            try:
+                _require(np.broadcast_shapes((1,) + x, prm["const"].shape) == (1,) + x, where, "params.const",
+                         f"shape {list(prm['const'].shape)} does not broadcast to the input {list(x)}")
+            except ValueError:
+                _require(False, where, "params.const", f"shape {list(prm['const'].shape)} does not broadcast to {list(x)}")
+            return x
+        _require(shapes[0] == shapes[1], where, "inputs", f"shapes differ: {[list(s) for s in shapes]}")
+        return x
+    if op == "concat":
+        _require(at["axis"] == 1, where, "attrs.axis", "host concat joins channels (axis 1)")
+        _require(all(len(s) == len(x) and s[1:] == x[1:] for s in shapes), where, "inputs",
+                 f"shapes must agree except on the channel axis: {[list(s) for s in shapes]}")
+        return (sum(s[0] for s in shapes),) + x[1:]
+    if op == "flatten":
+        _require(at["axis"] == 1, where, "attrs.axis", "host flatten keeps the batch axis (axis 1)")
+        return (math.prod(x),)
+    if op == "linear":
+        w = prm.get("weight")
+        _require(w is not None and w.ndim == 2 and len(x) == 1 and w.shape[1] == x[0], where, "params.weight",
+                 f"must be (O, {x[0] if len(x) == 1 else 'F'}) for the input {list(x)}")
+        _require("bias" not in prm or prm["bias"].shape == (w.shape[0],), where, "params.bias", f"must be ({w.shape[0]},)")
+        return (w.shape[0],)
+    _require(len(x) == 3, where, "inputs", f"{op} needs a (C, H, W) input, got {list(x)}")
+    c, h, wd = x
+    if op == "globalavgpool":
+        return (c, 1, 1)
+    top, left, bottom, right = at["padding"]
+    sh, sw = at["stride"]
+    _require(min(top, left, bottom, right) >= 0 and min(sh, sw) >= 1, where, "attrs", "padding >= 0 and stride >= 1")
+    if op == "conv":
+        w, g = prm.get("weight"), at["groups"]
+        dh, dw = at["dilation"]
+        _require(w is not None and w.ndim == 4 and g >= 1 and c % g == 0 and w.shape[0] % g == 0
+                 and w.shape[1] * g == c and min(dh, dw) >= 1, where, "params.weight",
+                 f"must be (O, {c}/groups, kh, kw) with groups dividing O")
+        _require("bias" not in prm or prm["bias"].shape == (w.shape[0],), where, "params.bias", f"must be ({w.shape[0]},)")
+        spans, out_c = ((w.shape[2] - 1) * dh + 1, (w.shape[3] - 1) * dw + 1), w.shape[0]
+        ho, wo = _window_out(h, spans[0], sh, top, bottom), _window_out(wd, spans[1], sw, left, right)
+    else:
+        kh, kw = at["kernel"]
+        dh, dw = at.get("dilation", [1, 1])
+        ceil = bool(at.get("ceil_mode", False))
+        _require(min(kh, kw, dh, dw) >= 1, where, "attrs.kernel", "kernel and dilation must be >= 1")
+        spans, out_c = ((kh - 1) * dh + 1, (kw - 1) * dw + 1), c
+        ho, wo = _window_out(h, spans[0], sh, top, bottom, ceil), _window_out(wd, spans[1], sw, left, right, ceil)
+    _require(ho >= 1 and wo >= 1, where, "attrs", f"the window does not fit the padded input {list(x)}")
+    return (out_c, ho, wo)
+
+
 SHAPE_RULES: dict[str, Callable] = {
     "conv": _shape_conv, "linear": _shape_linear, "avgpool": _shape_avgpool, "add": _shape_add,
-    "concat": _shape_concat, "flatten": _shape_flatten, "host_linear": _shape_host,
+    "concat": _shape_concat, "flatten": _shape_flatten, "host_linear": _shape_host, "host_op": _shape_host_op,
 }
 N_INPUTS = {"conv": 1, "linear": 1, "avgpool": 1, "flatten": 1, "host_linear": 1}
 
@@ -185,11 +268,28 @@ def carries_spikes(a: "Artefact") -> dict[str, bool]:
     return out
 
 
+def _check_host_inputs(layer, a: "Artefact", spikes: dict[str, bool], where: str) -> None:
+    """A host op reads host layers (input_scales null) or spike-carrying core layers (their counts
+    times input_scales[k] / T, a finite number)."""
+    _require(len(layer.input_scales) == len(layer.inputs), where, "input_scales",
+             f"has {len(layer.input_scales)} values for {len(layer.inputs)} inputs")
+    host = {x.name for x in a.layers if x.placement == "host"}
+    for k, (name, scale) in enumerate(zip(layer.inputs, layer.input_scales)):
+        if name in host:
+            _require(scale is None, where, f"input_scales[{k}]", f"must be null: {name!r} is a host layer")
+        else:
+            _require(name != "input" and spikes[name], where, "inputs",
+                     f"{name!r}: a host op reads host layers or core layers that emit spikes")
+            _require(scale is not None and math.isfinite(scale), where, f"input_scales[{k}]",
+                     f"must be a finite number: {name!r} is a core layer")
+
+
 def validate_layers(a: "Artefact") -> None:
     _require(len(a.layers) >= 1, "layers", "layers", "an artefact needs at least one layer")
     shapes: dict[str, tuple[int, ...]] = {"input": a.input.shape}
     spikes = {"input": a.input.encoding == "rate"}
     synaptic: dict[str, bool] = {}  # synaptic conv (no neuron) -> read by an add yet
+    host_seen = False
     for idx, layer in enumerate(a.layers):
         where = f"layer {layer.name!r}"
         _require(isinstance(layer.name, str) and bool(NAME_RE.match(layer.name)) and layer.name != "input",
@@ -206,9 +306,15 @@ def validate_layers(a: "Artefact") -> None:
                          f"{name!r} is a synaptic conv (no neuron): only an add layer may read its current")
                 synaptic[name] = True
         if layer.placement == "host":
-            _require(idx == len(a.layers) - 1, where, "placement", "a host layer must be the last layer")
-            _require(layer.inputs[0] != "input" and spikes[layer.inputs[0]], where, "inputs",
-                     "the host layer's input must be a core layer that emits spikes")
+            if layer.kind == "host_linear":
+                _require(idx == len(a.layers) - 1, where, "placement", "a host_linear layer must be the last layer")
+                _require(layer.inputs[0] != "input" and spikes[layer.inputs[0]], where, "inputs",
+                         "the host layer's input must be a core layer that emits spikes")
+            else:
+                _check_host_inputs(layer, a, spikes, where)
+            host_seen = True
+        else:
+            _require(not host_seen, where, "placement", "a core layer after a host layer (the host part comes last)")
         if layer.kind == "concat":
             _require(all(spikes[i] for i in layer.inputs), where, "inputs", "concat inputs must carry spikes, not input current")
         if hasattr(layer, "weight"):
@@ -229,6 +335,14 @@ def validate_layers(a: "Artefact") -> None:
             synaptic[layer.name] = False
     for name, read in synaptic.items():
         _require(read, f"layer {name!r}", "neuron", "a synaptic conv (no neuron) must be read by an add layer")
+    core = {layer.name for layer in a.core_layers}
+    read = sorted({i for layer in a.layers if layer.placement == "host" for i in layer.inputs if i in core})
+    _require(len(read) <= 1, "layers", "host", f"the host part reads {len(read)} core layers {read}; it must read one")
+    last = a.layers[-1]
+    if last.kind == "host_op":
+        logits = next(x for x in a.layers if x.name == last.inputs[0]) if last.op == "softmax" else last
+        _require(len(logits.output_shape) == 1, f"layer {logits.name!r}", "output_shape",
+                 f"{list(logits.output_shape)}: the host's logits must be flat (classes,)")
     out = a.output_layer
     _require(spikes[out], f"layer {out!r}", "output", "the output layer must emit spikes (end with a spiking layer)")
 

@@ -299,6 +299,25 @@ def emit_concat(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     return layer, lam_in[0]
 
 
+@EMITTERS.register("host_op")
+def emit_host_op(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
+    """A layer of a hybrid network's host part: the float op as the model has it (float32
+    parameters, every attribute resolved); a core input is read as its spike rates times λ."""
+    from snnc.runtime.host_ops import HOST_OPS
+
+    _, names, allowed = HOST_OPS[st.node.op]
+    attrs = {}
+    for n in names:
+        v = attr(st.node, n)
+        attrs[n] = [int(x) for x in v] if isinstance(v, (list, tuple)) else v
+    params = {k: np.asarray(v, dtype=np.float32) for k, v in st.node.params.items() if k in allowed}
+    host = {s.output for s in ctx.plan if s.kind == "host_op"}
+    scales = [None if v in host else ctx.lam[v] for v in st.inputs]
+    layer = rt.HostOp(name=name, inputs=[ctx.layer_of[v] for v in st.inputs], output_shape=tuple(ctx.graph.shape(st.output)[1:]),
+                      op=st.node.op, attrs=attrs, params=params, input_scales=scales)
+    return layer, 1.0
+
+
 @EMITTERS.register("host_linear")
 def emit_host_linear(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     w = np.asarray(st.node.params["weight"], dtype=np.float32)

@@ -63,7 +63,7 @@ def lower(plan: StagePlan, spec: HardwareSpec, opts: CompileOptions, scales: dic
     for st in plan:
         name = plan.names[st.name]
         rep = LayerReport(name=st.name, artefact_name=name, kind=st.kind,
-                          placement="host" if st.kind == "host_linear" else "core")
+                          placement="host" if st.kind in ("host_linear", "host_op") else "core")
         layer, lam_out = EMITTERS[st.kind](ctx, st, name, rep)
         if rep.membrane_bound is not None:
             rep.saturation_possible = rep.membrane_bound > mem_max

@@ -40,6 +40,9 @@ class CompileOptions:
     maxpool: str = option("refuse", "MaxPool layers: refuse them (the artefact has no max pooling), or replace each by "
                           "an average pool of the same window (reported; accuracy may drop: retraining with AvgPool "
                           "is better).", choices=("refuse", "avgpool"))
+    host_from: str | None = option(None, "Hybrid SNN-ANN: the model layer (node name, as `snnc check` lists it) from "
+                                   "which on every layer runs on the host as a float layer, outside the bit-exact "
+                                   "contract; the chip's rules apply to the layers before it only.")
     bias_correction: bool = option(False, "Correct each layer's integer bias, layer by layer, by its mean firing-rate "
                                    "error at the target T on calibration inputs (Li et al. 2021).")
     calib_samples: int = option(1000, "Use at most this many calibration inputs.", minimum=1)
@@ -60,7 +63,7 @@ class CompileOptions:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for name, default in (("bias_correction", False), ("maxpool", "refuse")):
+        for name, default in (("bias_correction", False), ("maxpool", "refuse"), ("host_from", None)):
             if d[name] == default:  # recorded only when used, so existing artefacts keep their bytes
                 del d[name]
         if not self.layer_bits:  # recorded only when used: uniform-width artefacts keep their bytes

@@ -34,7 +34,7 @@ SPIKING = ("conv", "linear", "add")
 
 @dataclass
 class Stage:
-    kind: str  # conv | linear | synapse | avgpool | add | flatten | concat | host_linear
+    kind: str  # conv | linear | synapse | avgpool | add | flatten | concat | host_linear | host_op
     node: Node
     inputs: list[str]  # IR values read
     output: str  # IR value written (after the activation, if any)
@@ -110,7 +110,11 @@ class StagePlan:
                 if not fused:
                     raise AssertionError(f"stage plan: synapse {st.name} feeds no add stage")
         kinds = [s.kind for s in self.stages]
-        if kinds.count("host_linear") != 1 or kinds[-1] != "host_linear" or self.host.output != g.outputs[0]:
+        if "host_op" in kinds:  # hybrid: the host ops are the tail, the last writes the graph output
+            tail = kinds[kinds.index("host_op"):]
+            if set(tail) != {"host_op"} or "host_linear" in kinds or self.host.output != g.outputs[0]:
+                raise AssertionError(f"stage plan: expected the host ops last, writing the graph output, got {kinds}")
+        elif kinds.count("host_linear") != 1 or kinds[-1] != "host_linear" or self.host.output != g.outputs[0]:
             raise AssertionError(f"stage plan: expected one host stage writing the graph output, got {kinds}")
         if sorted(self.names) != sorted(s.name for s in self.stages) or len(set(self.names.values())) != len(self.names):
             raise AssertionError("stage plan: artefact names are not one per stage")
@@ -276,7 +280,8 @@ def plan_violations(graph: Graph, spec: HardwareSpec | None = None) -> tuple[Sta
                    f"{len(graph.inputs)} in, {len(graph.outputs)} out", "1 in, 1 out",
                    "the artefact has one input and one output", "export a model with one input and one output")
         return None, ctx.violations
-    host = _host(ctx)
+    hybrid = graph.meta.get("host_from") is not None
+    host = None if hybrid else _host(ctx)
     ctx.written.add(graph.inputs[0])
     ctx.from_input[graph.inputs[0]] = True
     for node in graph.nodes:
@@ -302,7 +307,11 @@ def plan_violations(graph: Graph, spec: HardwareSpec | None = None) -> tuple[Sta
             ctx.written.add(st.output)
             continue
         if ctx.placement.get(node.name) == HOST:
-            ctx.deferred.append(node.name)  # HW007 / HW012 report host nodes in the wrong place
+            if hybrid:
+                _host_op(ctx, node)
+                ctx.written.add(node.output)
+            else:
+                ctx.deferred.append(node.name)  # HW007 / HW012 report host nodes in the wrong place
             continue
         planner = STAGE_KINDS.get(node.op)
         if planner is None:
@@ -331,6 +340,27 @@ def plan_violations(graph: Graph, spec: HardwareSpec | None = None) -> tuple[Sta
     plan = StagePlan(graph, ctx.stages, artefact_names(ctx.stages))
     plan.verify()
     return plan, []
+
+
+def _host_op(ctx: PlanContext, node: Node) -> None:
+    """A node of a hybrid graph's host part: a float layer the host computes (runtime.host_ops).
+    The host part reads one core value, which must carry spikes (its rates are what the host gets)."""
+    from snnc.runtime.host_ops import HOST_OPS
+
+    if node.op not in HOST_OPS:
+        ctx.refuse("HW012", node, f"the host part cannot compute {node.op}", node.op, ", ".join(HOST_OPS),
+                   "a host op of docs/semantics.md section 7", f"cut later (--host-from a layer after {node.name})")
+        return
+    host = {st.output for st in ctx.stages if st.kind == "host_op"}
+    core = [v for v in node.inputs if v not in host]
+    read = {v for st in ctx.stages if st.kind == "host_op" for v in st.inputs if v not in host} | set(core)
+    if any(not ctx.spikes.get(v, False) for v in core) or len(read) > 1:
+        cut = ctx.graph.meta.get("host_from")
+        ctx.refuse("HW012", node, f"the host part (from {cut}) reads {', '.join(sorted(read))}", len(read),
+                   "one spiking core layer", "the host receives the spike counts of one core layer",
+                   f"cut at a layer that reads the output of one spiking layer (--host-from), not at {cut}")
+        return
+    ctx.stages.append(Stage("host_op", node, list(node.inputs), node.output))
 
 
 def _unknown(ctx: PlanContext, node: Node) -> None:

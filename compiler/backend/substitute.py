@@ -1,4 +1,5 @@
-"""Explicit, reported substitutions a user asks for before the check (`--maxpool avgpool`).
+"""Explicit, reported substitutions a user asks for before the check (`--maxpool avgpool`,
+`--host-from LAYER`).
 
 Each returns a new graph and one line per substituted layer; compile, eval and check print
 those lines as warnings, and the artefact's provenance records the option.
@@ -28,8 +29,31 @@ def maxpool_to_avgpool(graph: Graph) -> tuple[Graph, list[str]]:
     return g, notes
 
 
+def host_from(graph: Graph, name: str) -> tuple[Graph, list[str]]:
+    """Mark the hybrid cut (`--host-from NAME`): node NAME and every node after it in the graph's
+    (topological) order run on the host (`check.placement.place` reads `meta["host_from"]`)."""
+    from snnc.compiler.errors import SnncError
+
+    names = [n.name for n in graph.nodes]
+    if name not in names:
+        near = [n for n in names if name.lower() in n.lower()][:3]
+        raise SnncError(f"--host-from {name!r}: no layer of that name in {graph.name}"
+                        + (f" (did you mean {', '.join(near)}?)" if near else "; `snnc check` lists the layer names"))
+    g = graph.copy()
+    g.meta["host_from"] = name
+    from snnc.compiler.ir.ops import ACTIVATIONS
+
+    host = sum(1 for n in graph.nodes[names.index(name):] if n.op not in ACTIVATIONS)  # their ReLUs go along
+    return g, [f"hybrid: {host} layer(s) from {name} on run on the host as float layers (--host-from), outside the "
+               "bit-exact contract; the chip's rules apply to the layers before it"]
+
+
 def substitute(graph: Graph, opts) -> tuple[Graph, list[str]]:
-    """The substitutions `opts` asks for (a CompileOptions, or anything with a `maxpool` field)."""
+    """The substitutions `opts` asks for (a CompileOptions, or anything with `maxpool` / `host_from`)."""
+    notes: list[str] = []
     if getattr(opts, "maxpool", "refuse") == "avgpool":
-        return maxpool_to_avgpool(graph)
-    return graph, []
+        graph, notes = maxpool_to_avgpool(graph)
+    if getattr(opts, "host_from", None):
+        graph, more = host_from(graph, opts.host_from)
+        notes += more
+    return graph, notes

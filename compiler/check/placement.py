@@ -1,7 +1,7 @@
 """Where each node runs: on the spiking core, or on the host.
 
 Per `spec.host_layers`: `final_linear` puts the last linear layer of the graph on the host, and
-`softmax` puts softmax there. ReLU-like activations are the neuron's nonlinearity: they run
+`softmax` puts softmax there; a hybrid graph (--host-from) puts everything from its cut there. ReLU-like activations are the neuron's nonlinearity: they run
 wherever the layer they follow runs. Everything else is on the core.
 """
 from __future__ import annotations
@@ -20,7 +20,14 @@ HOST_FINDERS = {
 
 
 def place(graph: Graph, spec: HardwareSpec) -> dict[str, str]:
-    """node name -> "core" | "host"."""
+    """node name -> "core" | "host". A hybrid graph (`meta["host_from"]`, set by --host-from) runs
+    that node and every node after it on the host, and nothing else."""
+    cut = graph.meta.get("host_from")
+    if cut is not None:
+        names = [n.name for n in graph.nodes]
+        if cut in names:
+            at = names.index(cut)
+            return {name: HOST if i >= at else CORE for i, name in enumerate(names)}
     host: set[str] = set()
     for entry in spec.host_layers:
         host.update(n.name for n in HOST_FINDERS[entry](graph))

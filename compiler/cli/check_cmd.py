@@ -16,6 +16,7 @@ from snnc.compiler.cli.options import (
 )
 
 maxpool_option = field_option(CompileOptions, "maxpool")
+host_from_option = field_option(CompileOptions, "host_from")
 
 
 def render_report(report, fmt: str) -> str:
@@ -29,9 +30,10 @@ def render_report(report, fmt: str) -> str:
 @bits_option
 @bits_for_option
 @maxpool_option
+@host_from_option
 @format_option
 @handle_user_errors
-def check(model: str, hw: str, bits: int, layer_bits, maxpool: str, fmt: str) -> None:
+def check(model: str, hw: str, bits: int, layer_bits, maxpool: str, host_from: str | None, fmt: str) -> None:
     """Check that MODEL (.onnx) fits the hardware spec at N-bit weights; list every violation."""
     from snnc.compiler.backend.build import prepare
     from snnc.compiler.check import check_graph
@@ -39,13 +41,15 @@ def check(model: str, hw: str, bits: int, layer_bits, maxpool: str, fmt: str) ->
     spec = load_spec_and_bits(hw, bits)
     if not Path(model).is_file():
         fail(f"{model}: no such model file")
-    from snnc.compiler.backend.substitute import maxpool_to_avgpool
+    from types import SimpleNamespace
+
+    from snnc.compiler.backend.substitute import substitute
 
     graph = prepare(model)
-    if maxpool == "avgpool":  # what compile --maxpool avgpool does, reported the same way
-        graph, notes = maxpool_to_avgpool(graph)
-        for note in notes:
-            click.echo(f"warning: {note}", err=True)
+    # what compile --maxpool avgpool / --host-from do, reported the same way
+    graph, notes = substitute(graph, SimpleNamespace(maxpool=maxpool, host_from=host_from))
+    for note in notes:
+        click.echo(f"warning: {note}", err=True)
     auto = bits == "auto"
     bits, layer_bits = resolve_auto_bits(graph, spec, bits, layer_bits, quiet=fmt == "json")
     report = check_graph(graph, spec, bits, model=model, layer_bits=layer_bits)

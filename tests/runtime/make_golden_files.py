@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from snnc.runtime import (
-    Add, Artefact, AvgPool, Concat, Conv, Flatten, HostLinear, InputSpec, Linear, Neuron, Target,
+    Add, Artefact, AvgPool, Concat, Conv, Flatten, HostLinear, HostOp, InputSpec, Linear, Neuron, Target,
     make_golden, save,
 )
 
@@ -119,6 +119,32 @@ def fused_residual() -> Artefact:
     return make_golden(art, x, 12)
 
 
+def hybrid_host() -> Artefact:
+    """A hybrid network (--host-from): one spiking conv on the core, then host ops in float64 —
+    conv (stride 2) -> relu -> maxpool -> flatten -> linear -> softmax; the golden predictions come
+    from the host's floats (argmax, with no near ties in these inputs)."""
+    rng = np.random.default_rng(7)
+    t = Target(membrane_bits=16, overflow="saturate", fire="ge", threshold_bits=12, bias_bits=8,
+               weight_encoding="symmetric", input_bits=8)
+    layers = (
+        Conv("c1", ["input"], (3, 6, 6), weight=_w(rng, (3, 1, 3, 3), 2, "symmetric"), bits=2, stride=(1, 1),
+             padding=(1, 1, 1, 1), groups=1, neuron=Neuron([300], [0, 5, -5], "subtract", "half")),
+        HostOp("h_conv", ["c1"], (4, 3, 3), op="conv", attrs={"stride": [2, 2], "padding": [1, 1, 1, 1],
+               "dilation": [1, 1], "groups": 1}, params={"weight": rng.normal(size=(4, 3, 3, 3)),
+               "bias": rng.normal(size=4)}, input_scales=[0.8]),
+        HostOp("h_relu", ["h_conv"], (4, 3, 3), op="relu", input_scales=[None]),
+        HostOp("h_pool", ["h_relu"], (4, 1, 1), op="maxpool", attrs={"kernel": [3, 3], "stride": [1, 1],
+               "padding": [0, 0, 0, 0], "dilation": [1, 1], "ceil_mode": False}, input_scales=[None]),
+        HostOp("h_flat", ["h_pool"], (4,), op="flatten", attrs={"axis": 1}, input_scales=[None]),
+        HostOp("h_fc", ["h_flat"], (3,), op="linear", params={"weight": rng.normal(size=(3, 4)).round(3)},
+               input_scales=[None]),
+        HostOp("h_softmax", ["h_fc"], (3,), op="softmax", attrs={"axis": 1}, input_scales=[None]),
+    )
+    art = Artefact(InputSpec((1, 6, 6), "current", 0, 255, scale=1 / 255), layers, t, SPEC, {"builder": "hybrid_host"})
+    x = rng.random((5, 1, 6, 6)).astype(np.float32)
+    return make_golden(art, x, 16)
+
+
 def doc_example() -> Artefact:
     """The example of docs/artefact.md: conv -> avgpool -> flatten -> linear -> host, float golden inputs."""
     rng = np.random.default_rng(4)
@@ -161,7 +187,7 @@ def nhwc_rgb() -> Artefact:
 
 
 BUILDERS = {"lenet_host": lenet_host, "rate_mlp": rate_mlp, "wrap_residual": wrap_residual, "doc_example": doc_example,
-            "nhwc_rgb": nhwc_rgb, "fused_residual": fused_residual}
+            "nhwc_rgb": nhwc_rgb, "fused_residual": fused_residual, "hybrid_host": hybrid_host}
 
 
 def doc_json(value, indent: int = 0, used: int = 0, width: int = 100) -> str:
