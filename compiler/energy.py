@@ -177,3 +177,17 @@ def firing_rates(art: Artefact, count_sums: Mapping[str, np.ndarray], samples: i
             n = samples * int(np.prod(layer.output_shape)) * timesteps
             out[layer.name] = float(np.asarray(count_sums[layer.name]).sum()) / n if n else 0.0
     return out
+
+
+def host_macs(art: Artefact) -> int:
+    """Multiply-accumulates per image of the host part (host_linear, or a hybrid network's host
+    conv/linear ops): what --host-from moves off the core. Pools, adds and activations not counted."""
+    total = 0
+    for layer in art.host_layers:
+        if layer.kind == "host_linear":
+            total += int(layer.weight.size)
+        elif layer.op in ("conv", "linear"):
+            w = layer.params["weight"]
+            positions = int(np.prod(layer.output_shape[1:])) if layer.op == "conv" else 1
+            total += int(w.size) * positions  # O * (C/g * kh * kw) per output position
+    return total

@@ -222,6 +222,8 @@ def _print_text(result: dict, configs: list[dict], bits) -> None:
         e = c["energy"][t]
         click.echo(f"{t:<5} {e['synops']:>12,.0f} {e['snn_macs']:>10,} {e['snn_pj'] / 1000:>10.1f} "
                    f"{e['ann_pj'] / 1000:>10.1f} {e['ratio']:>12.3f}")
+    if c.get("host_macs") is not None:
+        click.echo(f"host: {c['host_macs']:,} MACs per image (float layers on the host, not in the energy estimate)")
 
 
 def _print_sweep(result: dict, ts: list[int], tmax: int) -> None:
