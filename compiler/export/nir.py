@@ -670,8 +670,9 @@ def to_nir(artefact: Artefact) -> Any:
     for layer in artefact.layers:
         mapping = KINDS.get(layer.kind)
         if mapping is None:
-            raise SnncError(f"layer {layer.name!r}: kind {layer.kind!r} has no NIR mapping "
-                            f"(add an entry to KINDS in snnc/compiler/export/nir.py)")
+            what = ("the float host part of a hybrid artefact (--host-from) has no NIR form yet; export the model "
+                    "compiled without --host-from" if layer.kind == "host_op" else "snnc has no NIR mapping for it")
+            raise SnncError(f"layer {layer.name!r}: kind {layer.kind!r}: {what}")
         mapping.export(layer, out)
     last = artefact.layers[-1]
     out.add(OUTPUT, out.nir.Output(output_type={"output": np.asarray(last.output_shape)}), role="output")

@@ -308,3 +308,16 @@ def test_snntorch_reproduces_the_counts_where_the_semantics_coincide(reset):
     x = np.random.default_rng(1).integers(0, 16, (3, 1, 8, 8))
     result = agreement(residual_artefact(reset), x, 8, reset)
     assert result == {name: 1.0 for name in result}, result
+
+
+def test_a_hybrid_artefact_is_refused_by_name():
+    pytest.importorskip("nir")
+    from pathlib import Path
+
+    from snnc.compiler.errors import SnncError
+    from snnc.compiler.export.nir import to_nir
+    from snnc.runtime import load
+
+    art = load(Path(__file__).parents[2] / "runtime" / "golden" / "hybrid_host.snn")
+    with pytest.raises(SnncError, match="'h_conv'.*hybrid"):
+        to_nir(art)
