@@ -19,6 +19,7 @@ from snnc.runtime import Add, Artefact, Conv, InputSpec, Neuron, Target, load, m
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests/runtime/golden"
 GOLDEN_FILES = sorted(GOLDEN.glob("*.snn"))
+GOLDEN_FILES = [p for p in GOLDEN_FILES if p.stem != "hybrid_host"]  # host ops: no NIR form (tested below)
 LENET = ROOT / "examples/models/lenet5_mnist.onnx"
 DEMO = ROOT / "examples/data/mnist_demo.npz"
 
