@@ -9,6 +9,7 @@ neurons; they are refused, before the simulation, when they would exceed `MAX_TR
 """
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import zipfile
@@ -20,7 +21,7 @@ import numpy as np
 
 from snnc.compiler.atomic import atomic_write
 from snnc.compiler.cli.common import handle_user_errors
-from snnc.compiler.cli.options import OutputFile, backend_option
+from snnc.compiler.cli.options import OutputFile, backend_option, format_option
 from snnc.runtime import InputError, load, simulate
 from snnc.runtime.encode import input_clip_warning
 from snnc.runtime.npyio import load_input_npy, result_arrays
@@ -41,9 +42,10 @@ MAX_TRACE_BYTES = 4 << 30  # --trace: the most spike and membrane traces written
 @click.option("--trace", is_flag=True, help="Also record per-layer spikes and membranes (B, T, ...) in --out.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Samples simulated at once.")
 @backend_option
+@format_option
 @handle_user_errors
 def run(artefact: str, input_npy: str, timesteps: int | None, out: str | None, trace: bool,
-        batch_size: int | None, backend: str) -> None:
+        batch_size: int | None, backend: str, fmt: str = "text") -> None:
     """Simulate ARTEFACT on INPUT.npy ((B, *input_shape) or one sample) and print the outputs."""
     art = load(artefact)
     if timesteps is None:
@@ -70,11 +72,15 @@ def run(artefact: str, input_npy: str, timesteps: int | None, out: str | None, t
                 spool.add(arrays)
             start += chunk
             chunk = max(batch_size or 1, CHUNK_BYTES // max(1, per_sample))
-        summary.show(n, timesteps)
+        if fmt == "text":
+            summary.show(n, timesteps)
         if spool is not None:
             with atomic_write(out) as fh:  # a kill leaves the earlier result, never a truncated .npz
                 spool.write(fh)
-            click.echo(f"wrote {out}")
+            if fmt == "text":
+                click.echo(f"wrote {out}")
+        if fmt == "json":
+            click.echo(json.dumps(summary.document(artefact, input_npy, n, timesteps, out), indent=2))
     finally:
         if spool is not None:
             spool.close()
@@ -109,11 +115,16 @@ class _Summary:
         self.neurons = 0
         self.spikes = 0
         self.rows: list[str] = []
+        self.per_sample: list[int] = []  # output spikes of every sample (--format json)
+        self.predictions: list[int] | None = None
 
     def add(self, res) -> None:
         counts = res.output_counts.reshape(len(res.output_counts), -1)
         self.layer, self.neurons = res.output_layer, counts.shape[1]
         self.spikes += int(counts.sum())
+        self.per_sample += [int(c) for c in counts.sum(axis=1)]
+        if res.predictions is not None:
+            self.predictions = (self.predictions or []) + [int(p) for p in res.predictions]
         for i in range(min(len(counts), SHOW - len(self.rows))):
             pred = f"prediction {int(res.predictions[i])}  " if res.predictions is not None else ""
             self.rows.append(f"  sample {len(self.rows)}: {pred}spikes {int(counts[i].sum())}, "
@@ -126,6 +137,13 @@ class _Summary:
             click.echo(row)
         if n > SHOW:
             click.echo(f"  ... {n - SHOW} more")
+
+    def document(self, artefact: str, input_npy: str, n: int, timesteps: int, out: str | None) -> dict:
+        """`snnc run --format json` (docs/inspect.md, "run"): every sample's prediction and spikes."""
+        return {"schema": "snnc-run/1", "artefact": artefact, "input": input_npy, "samples": n,
+                "timesteps": timesteps, "output_layer": self.layer, "output_neurons": self.neurons,
+                "spikes": self.spikes, "output_spikes": self.per_sample, "predictions": self.predictions,
+                "out": out}
 
 
 class _NpzSpool:
