@@ -17,8 +17,10 @@ Rewrites (each preserves the function; tests compare the float interpreter befor
 - `flatten` (axis 1) of a rank-2 tensor is the identity and is dropped (torch's decompositions
   drop it too, so both routes give one IR);
 - layout transposes as tf2onnx writes them for a Keras (NHWC) model: two transposes in a row
-  compose (and vanish when they cancel); a ReLU/Clip between two transposes moves before the first,
-  so they meet; a transpose that keeps the batch axis, read only by a
+  compose (and vanish when they cancel), also when the first has other readers; an elementwise op
+  (ReLU, Clip, Add, Mul; of a constant, permuted, or of two tensors transposed alike) after
+  transposes moves before them when a transpose reads its result, so the pairs meet (tf2onnx
+  without its optimizers); a transpose that keeps the batch axis, read only by a
   flatten read only by a linear, moves into the linear's weight columns (the NHWC flatten order
   of `Transpose(0,2,3,1) -> Reshape -> MatMul`);
 - a transpose (batch axis kept) that is the only reader of the graph input moves to the host:
@@ -31,10 +33,9 @@ Rules are a registry keyed by op; the pass applies them until none fires.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
-
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import attr
@@ -250,23 +251,73 @@ def compose_transposes(rw: Rewriter, node: Node) -> bool:
 
 
 @rule("transpose")
-def sink_transpose_through_activation(rw: Rewriter, node: Node) -> bool:
-    """transpose -> relu/clip -> transpose: the activation moves before the first transpose
-    (an elementwise op commutes with a permutation), so the two transposes meet and compose — the
-    NCHW <-> NHWC pairs tf2onnx writes around activations when its optimizers are off cancel.
-    Only when it brings two transposes together (otherwise transposes stay where they are)."""
-    act = rw.sole_reader(node.output)
-    if act is None or act.op not in ("relu", "clip"):
+def compose_with_producer(rw: Rewriter, node: Node) -> bool:
+    """A transpose reading a transpose that has other readers too: it reads the first one's input
+    with the composed perm (the first one goes when nothing reads it any more). Not at the graph
+    input, which `input_transpose_to_host` handles."""
+    src = rw.producer(node.input)
+    if src is None or src.op != "transpose" or len(_perm(src)) != len(_perm(node)) or src.input in rw.graph.inputs:
         return False
-    nxt = rw.sole_reader(act.output)
-    if nxt is None or nxt.op != "transpose" or len(_perm(nxt)) != len(_perm(node)):
-        return False
+    p = _perm(src)
+    node.attrs["perm"] = tuple(p[i] for i in _perm(node))
+    rw.set_inputs(node, [src.input])
+    if not rw.readers(src.output) and src.output not in rw.graph.outputs:
+        rw.remove(src)
+    return True
+
+
+LAYOUT_FREE = ("relu", "clip", "add", "mul")  # elementwise: commute with a permutation of the axes
+
+
+def _meets_transpose(rw: Rewriter, value: str, depth: int = 32) -> bool:
+    """Whether a transpose reads `value`, directly or through elementwise ops."""
+    todo, seen = [value], set()
+    while todo and depth > 0:
+        depth -= 1
+        for r in rw.readers(todo.pop()):
+            if r.op == "transpose":
+                return True
+            if r.op in LAYOUT_FREE and r.output not in seen:
+                seen.add(r.output)
+                todo.append(r.output)
+    return False
+
+
+@rule(*LAYOUT_FREE)
+def transpose_after_elementwise(rw: Rewriter, node: Node) -> bool:
+    """relu/clip/add/mul (of a constant, or of two tensors) whose every input is the output of a
+    transpose with the same perm p, read by nothing else: the op runs before the transposes, its
+    constant permuted by p's inverse, and one transpose(p) follows it. The NCHW <-> NHWC pairs
+    tf2onnx writes around Conv, BatchNormalization and pooling when its optimizers are off (with
+    the BN's Add, the ReLU and the residual Add in NHWC between them) then meet and compose.
+    Only when a transpose reads the result, directly or through more such ops (otherwise
+    transposes stay where they are)."""
     graph = rw.graph
-    perm = node.attrs.get("perm", attr(node, "perm"))
-    node.op, node.attrs, act.op, act.attrs = act.op, dict(act.attrs), "transpose", {"perm": tuple(perm)}
-    node.name, act.name = act.name, node.name  # each name stays with its op
-    if node.output in graph.values:
-        graph.values[node.output].shape = graph.shape(node.input)
+    ts = [rw.producer(i) for i in node.inputs]
+    if not ts or any(t is None or t.op != "transpose" for t in ts):
+        return False
+    p = _perm(ts[0])
+    if any(_perm(t) != p or t.input in graph.inputs or t.output in graph.outputs for t in ts):
+        return False
+    if any(r is not node for t in ts for r in rw.readers(t.output)):
+        return False
+    if "const" in node.params:
+        c = np.asarray(node.params["const"])
+        if c.ndim > len(p):
+            return False
+        c = c.reshape((1,) * (len(p) - c.ndim) + c.shape).transpose(np.argsort(p))
+    if not _meets_transpose(rw, node.output):
+        return False
+    if "const" in node.params:
+        node.params["const"] = np.ascontiguousarray(c)
+    out = node.output
+    mid = rw.fresh_value(f"{out}_untransposed", graph.shape(ts[0].input))
+    for t in {id(t): t for t in ts}.values():
+        rw.remove(t)
+    rw.set_inputs(node, [t.input for t in ts])
+    rw.set_outputs(node, [mid])
+    after = Node(rw.fresh_node_name(f"{node.name}_transpose"), "transpose", [mid], [out], {"perm": p})
+    rw.splice(node, [node, after])
     return True
 
 

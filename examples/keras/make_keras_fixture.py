@@ -70,31 +70,61 @@ def build_model():
     return model
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=DEFAULT_OUT, help="folder for keras_cnn.onnx and keras_cnn_io.npz")
-    args = ap.parse_args()
+def seed_batchnorm(model, rng) -> None:
+    """Non-trivial statistics for every BatchNormalization layer (so a wrong folding would show)."""
+    from keras import layers
+
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            c = layer.get_weights()[0].shape[0]
+            layer.set_weights([
+                rng.uniform(0.5, 1.5, c).astype(np.float32), rng.normal(0, 0.1, c).astype(np.float32),
+                rng.normal(0, 0.1, c).astype(np.float32), rng.uniform(0.5, 2.0, c).astype(np.float32),
+            ])
+
+
+def export(model, shape, name: str, out: str, *, script: str, optimizers: bool = True, inputs: int = 4,
+           seed: int = 1) -> str:
+    """tf2onnx-export `model` (NHWC input `shape`, dynamic batch) to OUT/NAME.onnx, and write
+    OUT/NAME_io.npz: `inputs` seeded uniform [0, 1) inputs and Keras's outputs for them.
+
+    optimizers=False exports as tf2onnx does with every optimizer off (`optimize_graph` with an
+    empty set): its Transpose pairs around Conv, BatchNormalization and pooling are left in place."""
     import tensorflow as tf
     import tf2onnx
 
-    model = build_model()
-    spec = (tf.TensorSpec((None, 16, 16, 3), tf.float32, name="image"),)
+    spec = (tf.TensorSpec((None, *shape), tf.float32, name="image"),)
 
     @tf.function(input_signature=spec)
     def forward(x):
         return model(x, training=False)
 
-    proto, _ = tf2onnx.convert.from_function(forward, input_signature=spec, opset=OPSET)
-    proto.producer_name, proto.doc_string = "tf2onnx", "keras_cnn: examples/keras/make_keras_fixture.py"
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "keras_cnn.onnx")
+    convert = tf2onnx.convert._convert_common
+    if not optimizers:  # from_function has no optimizers argument; _convert_common does
+        tf2onnx.convert._convert_common = lambda *a, **k: convert(*a, **{**k, "optimizers": {}})
+    try:
+        proto, _ = tf2onnx.convert.from_function(forward, input_signature=spec, opset=OPSET)
+    finally:
+        tf2onnx.convert._convert_common = convert
+    how = "" if optimizers else " (tf2onnx optimizers off)"
+    proto.producer_name, proto.doc_string = "tf2onnx", f"{name}: examples/keras/{script}{how}"
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"{name}.onnx")
     with open(path, "wb") as f:
         f.write(proto.SerializeToString())
-    x = np.random.default_rng(1).uniform(0, 1, (4, 16, 16, 3)).astype(np.float32)
+    x = np.random.default_rng(seed).uniform(0, 1, (inputs, *shape)).astype(np.float32)
     y = model(x, training=False).numpy()
-    np.savez(os.path.join(args.out, "keras_cnn_io.npz"), x=x, y=y)
+    np.savez(os.path.join(out, f"{name}_io.npz"), x=x, y=y)
     print(f"wrote {path} ({os.path.getsize(path)} bytes; tf {tf.__version__}, tf2onnx {tf2onnx.__version__}, "
-          f"opset {OPSET}); ops: {sorted({n.op_type for n in proto.graph.node})}")
+          f"opset {OPSET}{how}); ops: {sorted({n.op_type for n in proto.graph.node})}")
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=DEFAULT_OUT, help="folder for keras_cnn.onnx and keras_cnn_io.npz")
+    args = ap.parse_args()
+    export(build_model(), (16, 16, 3), "keras_cnn", args.out, script="make_keras_fixture.py")
 
 
 if __name__ == "__main__":

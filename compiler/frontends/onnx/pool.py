@@ -109,9 +109,10 @@ def _reduce_axes(node: OnnxNode, ctx: ImportContext) -> tuple[list[int] | None, 
         if int(node.attr("noop_with_empty_axes", 0)):
             return None, "noop_with_empty_axes=1"
         return None, "mean over all axes (only the spatial axes 2, 3 are supported)"
-    if any(not -r <= int(a) < r for a in axes) or sorted(int(a) % r for a in axes) != [2, 3]:
-        return None, f"mean over axes {list(axes)} (only the spatial axes 2, 3 are supported)"
-    return [2, 3], None
+    got = sorted(int(a) % r for a in axes) if all(-r <= int(a) < r for a in axes) else None
+    if got not in ([2, 3], [1, 2]):
+        return None, f"mean over axes {list(axes)} (only the spatial axes 2, 3 are supported, or 1, 2 of an NHWC map)"
+    return got, None
 
 
 def _check_reduce_mean(node: OnnxNode, ctx: ImportContext) -> list[str]:
@@ -121,11 +122,21 @@ def _check_reduce_mean(node: OnnxNode, ctx: ImportContext) -> list[str]:
 
 @converter("ReduceMean", 11, check=_check_reduce_mean)
 def reduce_mean(node: OnnxNode, ctx: ImportContext) -> None:
-    """mean over (2, 3) is globalavgpool; without keepdims, a reshape (N, C, 1, 1) -> (N, C) follows."""
+    """mean over (2, 3) is globalavgpool; without keepdims, a reshape (N, C, 1, 1) -> (N, C) follows.
+
+    mean over (1, 2) of a rank-4 tensor (an NHWC map: tf2onnx's GlobalAveragePooling2D with its
+    optimizers off) is the same mean of its transpose (0, 3, 1, 2), then transposed back
+    (0, 2, 3, 1) with keepdims; canonicalize cancels the transpose with the one before it."""
     y = node.outputs[0]
-    if int(node.attr("keepdims", 1)):
-        ctx.emit("globalavgpool", [node.input(0)], y, name=node.name)
-        return
-    pooled = ctx.fresh_value(f"{y}/pooled")
-    ctx.emit("globalavgpool", [node.input(0)], pooled, name=node.name)
-    ctx.emit("reshape", [pooled], y, name=f"{node.name}/squeeze", attrs={"shape": (0, -1)})
+    axes, _ = _reduce_axes(node, ctx)
+    keep = int(node.attr("keepdims", 1))
+    src = node.input(0)
+    if axes == [1, 2]:
+        src = ctx.fresh_value(f"{y}/nchw")
+        ctx.emit("transpose", [node.input(0)], src, name=f"{node.name}/to_nchw", attrs={"perm": (0, 3, 1, 2)})
+    pooled = y if keep and axes == [2, 3] else ctx.fresh_value(f"{y}/pooled")
+    ctx.emit("globalavgpool", [src], pooled, name=node.name)
+    if not keep:
+        ctx.emit("reshape", [pooled], y, name=f"{node.name}/squeeze", attrs={"shape": (0, -1)})
+    elif axes == [1, 2]:
+        ctx.emit("transpose", [pooled], y, name=f"{node.name}/to_nhwc", attrs={"perm": (0, 2, 3, 1)})
