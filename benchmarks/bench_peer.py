@@ -282,7 +282,11 @@ def main() -> int:
         if not (ROOT / "examples" / "models" / f"{name}.onnx").exists() or not (ROOT / "examples" / "models" / f"{name}.pt2").exists():
             print(f"{key}: examples/models/{name}.onnx / .pt2 not present: skipped")
             continue
-        art = load(compile_artefact(name, workdir))
+        try:
+            art = load(compile_artefact(name, workdir))
+        except subprocess.CalledProcessError as exc:
+            print(f"{key}: snnc compile failed ({(exc.stderr or '').strip().splitlines()[-1:]}): skipped")
+            continue
         peers = Torch(name, cls_name, calib, args.threads)
         if peers.sj_error:
             print(f"{key}: {peers.sj_error}")
