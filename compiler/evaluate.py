@@ -171,8 +171,8 @@ def ann_layer_values(graph: Graph, lowered) -> dict[str, tuple[str, float]]:
     from snnc.compiler.backend.plan import artefact_names
     from snnc.compiler.backend.plan import plan_stages
 
-    stages = plan_stages(graph)
-    names = artefact_names(stages)
+    stages = lowered.plan if getattr(lowered, "plan", None) is not None else plan_stages(graph)  # the spec's plan
+    names = artefact_names(list(stages))
     scale = {rep.artefact_name: rep.scale for rep in lowered.layers}
     return {names[st.name]: (st.output, scale[names[st.name]]) for st in stages
             if st.kind in ("conv", "linear", "avgpool", "add") and scale.get(names[st.name])}

@@ -18,12 +18,12 @@ from snnc.runtime.exactness import LayerPlan, exactness_plan
 from snnc.runtime.golden import Mismatch, VerifyReport, make_golden, verify
 from snnc.runtime.model import (
     FORMAT_VERSION, Add, Artefact, AvgPool, Concat, Conv, Flatten, Golden, HostLinear, HostOp, InputSpec,
-    Layer, Linear, Neuron, Target,
+    Layer, Linear, MaxPool, Neuron, Target,
 )
 
 __all__ = [
     "load", "save", "simulate", "make_golden", "verify", "exactness_plan",
     "Artefact", "Target", "InputSpec", "Neuron", "Golden", "Layer",
-    "Conv", "Linear", "AvgPool", "Add", "Concat", "Flatten", "HostLinear", "HostOp",
+    "Conv", "Linear", "AvgPool", "MaxPool", "Add", "Concat", "Flatten", "HostLinear", "HostOp",
     "SimResult", "BACKENDS", "VerifyReport", "Mismatch", "LayerPlan", "ArtefactError", "InputError", "FORMAT_VERSION",
 ]

@@ -23,7 +23,7 @@ from numpy.lib.stride_tricks import as_strided
 from snnc.runtime.backend import ChunkResult, SimResult, host_logits, simulate  # noqa: F401
 from snnc.runtime.encode import quantize_float, rate_spikes
 from snnc.runtime.exactness import LayerPlan, scan_plan
-from snnc.runtime.model import Add, Artefact, AvgPool, Concat, Conv, Flatten, Linear
+from snnc.runtime.model import Add, Artefact, AvgPool, Concat, Conv, Flatten, Linear, MaxPool
 from snnc.runtime.validate import carries_spikes
 
 IM2COL_BUDGET = 32 << 20  # bytes of one im2col block
@@ -224,7 +224,31 @@ def _numpy_neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, ti
     return out, mem, counts, {t: o8[:t].sum(axis=0, dtype=np.int32).astype(np.int64) for t in counts_at}
 
 
+def maxpool_spikes(layer: MaxPool, x: np.ndarray) -> np.ndarray:
+    """semantics.md section 6 maxpool, all T steps at once: x (T, B, H, W, C) spikes; the count of
+    every input position before step t is cumsum - s; per window the first (row-major) position
+    with the largest count passes its spike on (a strict > keeps the earlier position on ties)."""
+    s = x.view(np.uint8) if x.dtype == bool else x.astype(np.uint8)
+    before = np.cumsum(s, axis=0, dtype=np.int32 if s.shape[0] < (1 << 31) else np.int64) - s
+    (kh, kw), (sh, sw) = layer.kernel, layer.stride
+    _, ho, wo = layer.output_shape
+    best = out = None
+    for i in range(kh):
+        for j in range(kw):
+            cut = (slice(None), slice(None), slice(i, i + (ho - 1) * sh + 1, sh), slice(j, j + (wo - 1) * sw + 1, sw))
+            c, v = before[cut], s[cut]
+            if best is None:
+                best, out = c.copy(), v.copy()
+            else:
+                larger = c > best
+                np.copyto(best, c, where=larger)
+                np.copyto(out, v, where=larger)
+    return out.astype(bool)
+
+
 def _passthrough(layer, xs: list[np.ndarray]) -> np.ndarray:
+    if isinstance(layer, MaxPool):
+        return maxpool_spikes(layer, xs[0])
     if isinstance(layer, Flatten):
         (x,) = xs
         if x.ndim == 5:

@@ -18,7 +18,7 @@ import numpy as np
 from snnc.runtime.errors import ArtefactError
 from snnc.runtime.model import (
     FORMAT_NAME, FORMAT_VERSION, Add, Artefact, AvgPool, Concat, Conv, Flatten, Golden, HostLinear, HostOp,
-    InputSpec, Linear, Neuron, Target,
+    InputSpec, Linear, MaxPool, Neuron, Target,
 )
 from snnc.runtime.packing import pack, unpack
 
@@ -200,6 +200,7 @@ ENCODE: dict[type, Callable[[Any, str, Members], dict]] = {
                            "groups": l.groups, "neuron": _neuron(l.neuron)},
     Linear: lambda l, e, m: {"weight": _weight(l, e, m), "neuron": _neuron(l.neuron)},
     AvgPool: lambda l, e, m: {"kernel": list(l.kernel), "stride": list(l.stride), "neuron": _neuron(l.neuron)},
+    MaxPool: lambda l, e, m: {"kernel": list(l.kernel), "stride": list(l.stride)},
     Add: lambda l, e, m: {"multipliers": [list(v) if isinstance(v, tuple) else v for v in l.multipliers],
                           "neuron": _neuron(l.neuron)},
     Concat: lambda l, e, m: {},
@@ -311,6 +312,7 @@ DECODE: dict[str, Callable[[dict, str, Members, str], dict]] = {
                                 "groups": d["groups"], **_get_neuron(d)},
     "linear": lambda d, e, m, w: {**_get_weight(d, e, m, w), **_get_neuron(d)},
     "avgpool": lambda d, e, m, w: {"kernel": d["kernel"], "stride": d["stride"], **_get_neuron(d)},
+    "maxpool": lambda d, e, m, w: {"kernel": d["kernel"], "stride": d["stride"]},
     "add": lambda d, e, m, w: {"multipliers": d["multipliers"], **_get_neuron(d)},
     "concat": lambda d, e, m, w: {},
     "flatten": lambda d, e, m, w: {},
@@ -319,7 +321,7 @@ DECODE: dict[str, Callable[[dict, str, Members, str], dict]] = {
     "host_linear": lambda d, e, m, w: {"weight": _get_float(d["weight"], m, w), "bias": _get_float(d["bias"], m, w),
                                        "input_scale": d["input_scale"], "softmax": d.get("softmax", False)},
 }
-KIND_TYPES = {"conv": Conv, "linear": Linear, "avgpool": AvgPool, "add": Add, "concat": Concat,
+KIND_TYPES = {"conv": Conv, "linear": Linear, "avgpool": AvgPool, "maxpool": MaxPool, "add": Add, "concat": Concat,
               "flatten": Flatten, "host_linear": HostLinear, "host_op": HostOp}
 
 

@@ -219,6 +219,23 @@ class AvgPool(_Layer):
 
 
 @dataclass(frozen=True, eq=False)
+class MaxPool(_Layer):
+    """Spiking max pooling, no neurons: at step t, window (c, y, x) passes on the spike s(t) of the
+    input position whose spike count over steps 0..t-1 is the largest (the first such in the
+    window's row-major order). Its input must carry spikes. No padding; H_out = (H - kh)//sh + 1."""
+
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+
+    kind: ClassVar[str] = "maxpool"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _set(self, "kernel", _ints(self.kernel, f"layer {self.name!r}: kernel"))
+        _set(self, "stride", _ints(self.stride, f"layer {self.name!r}: stride"))
+
+
+@dataclass(frozen=True, eq=False)
 class Add(_Layer):
     """Residual add through IF neurons: I = sum_k m_k * s_k (inputs of equal shape), where m_k =
     multipliers[k] is one integer, or a tuple of one integer per output channel (m_k[c] then
@@ -340,9 +357,9 @@ class HostOp(_Layer):
         return self.op == "softmax"
 
 
-Layer = Union[Conv, Linear, AvgPool, Add, Concat, Flatten, HostLinear, HostOp]
-LAYER_TYPES: dict[str, type] = {cls.kind: cls for cls in (Conv, Linear, AvgPool, Add, Concat, Flatten, HostLinear,
-                                                          HostOp)}
+Layer = Union[Conv, Linear, AvgPool, MaxPool, Add, Concat, Flatten, HostLinear, HostOp]
+LAYER_TYPES: dict[str, type] = {cls.kind: cls for cls in (Conv, Linear, AvgPool, MaxPool, Add, Concat, Flatten,
+                                                          HostLinear, HostOp)}
 WEIGHTED = (Conv, Linear)
 
 

@@ -50,7 +50,7 @@ def carries_spikes(artefact) -> dict[str, bool]:
             spiking[layer.name] = True  # a layer with neurons always emits spikes
         elif layer.kind == "conv":
             spiking[layer.name] = False  # a synaptic conv (no neuron) carries its current
-        elif layer.kind in ("flatten", "concat"):
+        elif layer.kind in ("flatten", "concat", "maxpool"):
             spiking[layer.name] = all(spiking[i] for i in layer.inputs)
         # host_linear: outside the classification
     return spiking
@@ -155,6 +155,30 @@ def add_current(layer, xs: list) -> list:
     return [sum(m_at(m, p) * x[p] for m, x in zip(layer.multipliers, xs)) for p in range(len(xs[0]))]
 
 
+def maxpool_step(layer, x: list, counts: list, in_shape: tuple) -> list:
+    """§6 maxpool, one step: window (c, y, x) passes on the spike of the first position, in row-major
+    window order, whose spike count over the earlier steps (`counts`) is the largest; then the
+    counts take this step's spikes."""
+    _, h, w = in_shape
+    kh, kw = layer.kernel
+    sh, sw = layer.stride
+    c_n, ho, wo = layer.output_shape
+    out = []
+    for c in range(c_n):
+        for y in range(ho):
+            for xx in range(wo):
+                best = None
+                for i in range(kh):
+                    for j in range(kw):
+                        p = (c * h + y * sh + i) * w + xx * sw + j
+                        if best is None or counts[p] > counts[best]:
+                            best = p
+                out.append(x[best])
+    for p, v in enumerate(x):
+        counts[p] += v
+    return out
+
+
 def passthrough(layer, xs: list) -> list:
     """§6 concat (inputs concatenated on the channel axis, in input order: for C-order lists, the
     lists one after the other) and flatten (a C-order list is already its flattening)."""
@@ -221,6 +245,7 @@ def run_sample(artefact, x_int: list[int], timesteps: int) -> tuple[dict[str, li
     v_state = {layer.name: initial_membrane(layer) for layer in core if has_neurons(layer)}
     acc = initial_accumulators(spec, len(x_int))
     values_trace = {layer.name: [] for layer in core}
+    pool_counts = {layer.name: [0] * math.prod(shapes[layer.inputs[0]]) for layer in core if layer.kind == "maxpool"}
     v_trace = {name: [] for name in v_state}
     for _t in range(timesteps):
         # §5: "current": the layers reading "input" get x_int at every step; "rate": spikes
@@ -229,6 +254,8 @@ def run_sample(artefact, x_int: list[int], timesteps: int) -> tuple[dict[str, li
             ins = [values[i] for i in layer.inputs]
             if layer.kind in ("concat", "flatten"):
                 out = passthrough(layer, ins)
+            elif layer.kind == "maxpool":
+                out = maxpool_step(layer, ins[0], pool_counts[layer.name], shapes[layer.inputs[0]])
             elif layer.name not in v_state:  # §6 a synaptic conv: its current I, for the add layers reading it
                 out = conv_current(layer, ins[0], shapes[layer.inputs[0]])
             else:

@@ -43,7 +43,7 @@ from snnc.runtime.encode import quantize_float, rate_spikes
 from snnc.runtime.errors import InputError
 from snnc.runtime.exactness import LayerPlan, scan_plan
 from snnc.runtime.fastsim import _int_dtype
-from snnc.runtime.model import Add, Artefact, AvgPool, Concat, Conv, Flatten, Linear
+from snnc.runtime.model import Add, Artefact, AvgPool, Concat, Conv, Flatten, Linear, MaxPool
 from snnc.runtime.validate import carries_spikes
 
 IM2COL_BUDGET = {"cpu": 32 << 20, "cuda": 1 << 30}  # bytes of one im2col block
@@ -166,6 +166,27 @@ def _avgpool_currents(layer: AvgPool, x: torch.Tensor, plan: LayerPlan) -> torch
             part = x[..., i: i + (ho - 1) * sh + 1: sh, j: j + (wo - 1) * sw + 1: sw]
             acc = part.to(dt) if acc is None else acc.add_(part.to(dt))
     return acc
+
+
+def _maxpool_spikes(layer: MaxPool, x: torch.Tensor) -> torch.Tensor:
+    """fastsim.maxpool_spikes on torch tensors (T, B, C, H, W): per window, the spike of the first
+    (row-major) position with the largest count before the step."""
+    s = x.to(torch.int32)
+    before = torch.cumsum(s, dim=0) - s
+    (kh, kw), (sh, sw) = layer.kernel, layer.stride
+    _, ho, wo = layer.output_shape
+    best = out = None
+    for i in range(kh):
+        for j in range(kw):
+            c = before[..., i: i + (ho - 1) * sh + 1: sh, j: j + (wo - 1) * sw + 1: sw]
+            v = s[..., i: i + (ho - 1) * sh + 1: sh, j: j + (wo - 1) * sw + 1: sw]
+            if best is None:
+                best, out = c.clone(), v.clone()
+            else:
+                larger = c > best
+                best = torch.where(larger, c, best)
+                out = torch.where(larger, v, out)
+    return out.to(torch.bool)
 
 
 def _multiplier(m, ndim: int, dt: torch.dtype, device: torch.device):
@@ -334,6 +355,8 @@ class TorchBackend:
                     out = _avgpool_currents(layer, xs[0], plan)
                 elif isinstance(layer, Add):
                     out = _add_currents(layer, xs, plan, device)
+                elif isinstance(layer, MaxPool):
+                    out = _maxpool_spikes(layer, xs[0])
                 elif isinstance(layer, Flatten):
                     (x,) = xs
                     out = x.reshape(x.shape[0], x.shape[1], -1)

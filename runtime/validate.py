@@ -126,7 +126,7 @@ def _shape_linear(layer, shapes, a, where):
 
 def _shape_avgpool(layer, shapes, a, where):
     (s,) = shapes
-    _require(len(s) == 3, where, "inputs", f"avgpool needs a (C, H, W) input, got {list(s)}")
+    _require(len(s) == 3, where, "inputs", f"{layer.kind} needs a (C, H, W) input, got {list(s)}")
     _require(len(layer.kernel) == 2 and min(layer.kernel) >= 1, where, "kernel", f"{list(layer.kernel)} must be 2 positive ints")
     _require(len(layer.stride) == 2 and min(layer.stride) >= 1, where, "stride", f"{list(layer.stride)} must be 2 positive ints")
     (kh, kw), (sh, sw) = layer.kernel, layer.stride
@@ -254,10 +254,10 @@ def _shape_host_op(layer, shapes, a, where):
 
 
 SHAPE_RULES: dict[str, Callable] = {
-    "conv": _shape_conv, "linear": _shape_linear, "avgpool": _shape_avgpool, "add": _shape_add,
+    "conv": _shape_conv, "linear": _shape_linear, "avgpool": _shape_avgpool, "maxpool": _shape_avgpool, "add": _shape_add,
     "concat": _shape_concat, "flatten": _shape_flatten, "host_linear": _shape_host, "host_op": _shape_host_op,
 }
-N_INPUTS = {"conv": 1, "linear": 1, "avgpool": 1, "flatten": 1, "host_linear": 1}
+N_INPUTS = {"conv": 1, "linear": 1, "avgpool": 1, "maxpool": 1, "flatten": 1, "host_linear": 1}
 
 
 def carries_spikes(a: "Artefact") -> dict[str, bool]:
@@ -315,8 +315,9 @@ def validate_layers(a: "Artefact") -> None:
             host_seen = True
         else:
             _require(not host_seen, where, "placement", "a core layer after a host layer (the host part comes last)")
-        if layer.kind == "concat":
-            _require(all(spikes[i] for i in layer.inputs), where, "inputs", "concat inputs must carry spikes, not input current")
+        if layer.kind in ("concat", "maxpool"):
+            _require(all(spikes[i] for i in layer.inputs), where, "inputs",
+                     f"{layer.kind} inputs must carry spikes, not a current")
         if hasattr(layer, "weight"):
             _check_shape(layer.weight.shape, where, "weight")
         shape = SHAPE_RULES[layer.kind](layer, [shapes[i] for i in layer.inputs], a, where)

@@ -159,6 +159,16 @@ def emit_avgpool(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     return layer, ctx.lam[st.inputs[0]]
 
 
+@EMITTERS.register("maxpool")
+def emit_maxpool(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
+    """The spiking max pool: no neurons, no parameters; what one spike stands for passes through."""
+    k, stride = tuple(attr(st.node, "kernel")), tuple(attr(st.node, "stride"))
+    layer = rt.MaxPool(name=name, inputs=[ctx.layer_of[st.inputs[0]]], output_shape=tuple(ctx.graph.shape(st.output)[1:]),
+                       kernel=k, stride=stride)
+    rep.scale = ctx.lam[st.inputs[0]]
+    return layer, ctx.lam[st.inputs[0]]
+
+
 def add_threshold(theta_max: int) -> int:
     """θ of a residual-add layer: its input multipliers are rint(θ·λ_i/λ_out), so 256 gives 8 bits of them."""
     return min(theta_max, 256)

@@ -33,6 +33,7 @@ class Lowered:
     input_scale: float
     layers: list[LayerReport] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    plan: StagePlan | None = None  # the stage plan it was lowered from (on its spec)
 
 
 def input_quantization(spec: HardwareSpec, opts: CompileOptions, data_min: float, data_max: float) -> tuple[int, int, float]:
@@ -85,7 +86,7 @@ def lower(plan: StagePlan, spec: HardwareSpec, opts: CompileOptions, scales: dic
         provenance={"layer_names": {v: k for k, v in plan.names.items()}},
     )
     qann.meta["input_quantization"] = {"lo": lo, "hi": hi, "scale": s_in}  # the chip's integer input
-    return Lowered(artefact=artefact, qann=qann, input_scale=s_in, layers=reports, warnings=ctx.warnings)
+    return Lowered(artefact=artefact, qann=qann, input_scale=s_in, layers=reports, warnings=ctx.warnings, plan=plan)
 
 
 def quantize_input(x: np.ndarray, lo: int, hi: int, s_in: float) -> np.ndarray:

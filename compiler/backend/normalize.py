@@ -103,7 +103,7 @@ def unify_concat(plan: StagePlan, scales: dict[str, float]) -> dict[str, float]:
     is the input itself, since that one is fixed)."""
     roots: dict[str, set] = {plan.graph.inputs[0]: {None}}
     for st in plan:
-        if st.kind in ("avgpool", "flatten", "concat"):
+        if st.kind in ("avgpool", "maxpool", "flatten", "concat"):
             roots[st.output] = set().union(*(roots[v] for v in st.inputs))
         else:
             roots[st.output] = {st.output}

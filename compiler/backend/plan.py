@@ -193,6 +193,23 @@ def _avgpool(ctx: PlanContext, node: Node) -> None:
     _pool(ctx, node, k)
 
 
+@STAGE_KINDS.register("maxpool")
+def _maxpool(ctx: PlanContext, node: Node) -> None:
+    """The spiking max pool (docs/semantics.md section 6), where the spec's core runs max pooling."""
+    if "maxpool" not in ctx.spec.core_layer_types:
+        return  # HW004 reports it, with the replacement and the spec that would run it
+    what = [w for w, bad in (("padding", any(attr(node, "padding"))), ("ceil_mode", bool(attr(node, "ceil_mode"))),
+                             ("dilation", tuple(attr(node, "dilation")) != (1, 1))) if bad]
+    if what:
+        _not_in_artefact(ctx, node, " and ".join(what), f"use a MaxPool without {' or '.join(what)} at {node.name}")
+        return
+    if not ctx.spikes.get(node.input, False) and not ctx.from_input.get(node.input, False):
+        _not_in_artefact(ctx, node, "an input that carries no spikes",
+                         f"max-pool the output of a spiking layer at {node.name}")
+        return
+    ctx.stages.append(Stage("maxpool", node, list(node.inputs), node.output))
+
+
 @STAGE_KINDS.register("globalavgpool")
 def _globalavgpool(ctx: PlanContext, node: Node) -> None:
     shape = ctx.graph.shape(node.input)
@@ -370,7 +387,8 @@ def _unknown(ctx: PlanContext, node: Node) -> None:
     if layer_type(node) in ctx.spec.core_layer_types:
         _not_in_artefact(ctx, node, f"op {node.op}", {
             "maxpool": f"replace MaxPool {node.name} with AvgPool (stride = kernel) and retrain, or pass "
-                       "--maxpool avgpool (snnc replaces it, reported)",
+                       "--maxpool avgpool (snnc replaces it, reported), or target a spec whose core_layer_types "
+                       "include maxpool (the spiking max pool)",
         }.get(node.op, f"replace {node.op} {node.name} by a supported layer"))
 
 

@@ -72,7 +72,9 @@ DEDICATED = {"batchnorm"}
 
 UNSUPPORTED_HINTS = {
     "maxpool": "replace MaxPool with AvgPool (stride = kernel) and retrain, or pass --maxpool avgpool "
-               "(snnc replaces it by an AvgPool of the same window, reported; accuracy may drop)",
+               "(snnc replaces it by an AvgPool of the same window, reported; accuracy may drop), or target a spec "
+               "whose core_layer_types include maxpool (snnc's exact spiking max pool, docs/semantics.md section 6; "
+               "e.g. examples/hw_v1_maxpool.yaml)",
     "add_const": "fold the constant into the bias of the layer before it, or remove it and retrain",
     "mul": "fold the scale into the weights of the layer before it (or make it a BatchNorm after a conv/linear)",
     "pad": "use the padding of the convolution that follows instead of a separate Pad",

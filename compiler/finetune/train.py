@@ -184,7 +184,12 @@ def finetune(graph: Graph, spec: HardwareSpec, data: Dataset, opts: FinetuneOpti
     snn_steps(opts)  # bad step counts fail before the work starts
     from snnc.compiler.backend.plan import plan_stages
 
-    fused = [st.name for st in plan_stages(graph, spec) if st.kind == "synapse"]
+    stages = plan_stages(graph, spec)
+    pools = [st.name for st in stages if st.kind == "maxpool"]
+    if pools:
+        raise SnncError(f"snnc finetune does not train spiking max pools yet ({', '.join(pools[:3])}); use a spec "
+                        "without maxpool and --maxpool avgpool, or compile post-training")
+    fused = [st.name for st in stages if st.kind == "synapse"]
     if fused:
         raise SnncError(f"snnc finetune does not train fused residual layers yet (convs {', '.join(fused[:3])}"
                         f"{' ...' if len(fused) > 3 else ''} feed a residual add without a ReLU of their own); "

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from snnc.runtime import (
-    Add, Artefact, AvgPool, Concat, Conv, Flatten, HostLinear, HostOp, InputSpec, Linear, Neuron, Target,
+    Add, Artefact, AvgPool, Concat, Conv, Flatten, HostLinear, HostOp, InputSpec, Linear, MaxPool, Neuron, Target,
     make_golden, save,
 )
 
@@ -120,15 +120,19 @@ def fused_residual() -> Artefact:
 
 
 def hybrid_host() -> Artefact:
-    """A hybrid network (--host-from): one spiking conv on the core, then host ops in float64 —
+    """A hybrid network (--host-from): spiking conv -> spiking max pool (overlapping windows) -> conv
+    on the core, then host ops in float64 —
     conv (stride 2) -> relu -> maxpool -> flatten -> linear -> softmax; the golden predictions come
     from the host's floats (argmax, with no near ties in these inputs)."""
     rng = np.random.default_rng(7)
     t = Target(membrane_bits=16, overflow="saturate", fire="ge", threshold_bits=12, bias_bits=8,
                weight_encoding="symmetric", input_bits=8)
     layers = (
-        Conv("c1", ["input"], (3, 6, 6), weight=_w(rng, (3, 1, 3, 3), 2, "symmetric"), bits=2, stride=(1, 1),
-             padding=(1, 1, 1, 1), groups=1, neuron=Neuron([300], [0, 5, -5], "subtract", "half")),
+        Conv("c0", ["input"], (3, 6, 6), weight=_w(rng, (3, 1, 3, 3), 2, "symmetric"), bits=2, stride=(1, 1),
+             padding=(1, 1, 1, 1), groups=1, neuron=Neuron([250], [0, 5, -5], "subtract", "half")),
+        MaxPool("mp", ["c0"], (3, 5, 5), kernel=(2, 2), stride=(1, 1)),  # overlapping windows
+        Conv("c1", ["mp"], (3, 6, 6), weight=_w(rng, (3, 3, 3, 3), 2, "symmetric"), bits=2, stride=(1, 1),
+             padding=(1, 1, 2, 2), groups=1, neuron=Neuron([3], [0, 0, 1], "subtract", "half")),
         HostOp("h_conv", ["c1"], (4, 3, 3), op="conv", attrs={"stride": [2, 2], "padding": [1, 1, 1, 1],
                "dilation": [1, 1], "groups": 1}, params={"weight": rng.normal(size=(4, 3, 3, 3)),
                "bias": rng.normal(size=4)}, input_scales=[0.8]),

@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from snnc.runtime import (
-    Add, Artefact, AvgPool, Concat, Conv, Flatten, HostLinear, InputSpec, Linear, Neuron, Target,
+    Add, Artefact, AvgPool, MaxPool, Concat, Conv, Flatten, HostLinear, InputSpec, Linear, Neuron, Target,
 )
 
 
@@ -92,7 +92,7 @@ def artefacts(draw, with_host=None):
         shape, _ = tensors[cur]
         name = f"l{idx}"
         if len(shape) == 3:
-            kind = draw(st.sampled_from(["conv", "conv", "avgpool", "add", "residual", "concat", "flatten"]))
+            kind = draw(st.sampled_from(["conv", "conv", "avgpool", "maxpool", "add", "residual", "concat", "flatten"]))
         else:
             kind = draw(st.sampled_from(["linear", "linear", "add", "concat"]))
         same = [n for n, (s, sp) in tensors.items() if s == shape and n not in synaptic]  # only adds read a synaptic conv
@@ -119,6 +119,13 @@ def artefacts(draw, with_host=None):
             s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
             out = (c, (h - k[0]) // s[0] + 1, (w - k[1]) // s[1] + 1)
             layer = AvgPool(name, [cur], out, kernel=k, stride=s, neuron=draw(neurons(target, c)))
+        elif kind == "maxpool":
+            if not tensors[cur][1]:
+                continue  # a max pool reads spikes only
+            c, h, w = shape
+            k = (draw(st.integers(1, min(3, h))), draw(st.integers(1, min(3, w))))
+            s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+            layer = MaxPool(name, [cur], (c, (h - k[0]) // s[0] + 1, (w - k[1]) // s[1] + 1), kernel=k, stride=s)
         elif kind == "add":
             ins = [cur] + draw(st.lists(st.sampled_from(same), min_size=1, max_size=2))
             mults = [draw(_multiplier(shape[0])) for _ in ins]

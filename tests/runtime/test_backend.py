@@ -28,7 +28,7 @@ CONCRETE = ["numpy", "reference"] + (["numba"] if numba_available() else [])
 
 
 def test_backend_names():
-    assert BACKENDS == ("auto", "numpy", "numba", "reference")
+    assert BACKENDS == ("auto", "numpy", "numba", "reference", "torch")
     assert resolve_backend("reference") == "reference"
     for name in CONCRETE:
         assert get_backend(name).name == name

@@ -1,6 +1,8 @@
-"""docs/semantics.md section 6, "The fused residual layer": the worked example, step by step, on
+"""docs/semantics.md section 6 worked examples (the fused residual layer, the spiking max pool), step by step on
 every backend; and the loader's rules for synaptic convs and per-channel multipliers."""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -51,3 +53,17 @@ def test_per_channel_multipliers_need_one_per_channel():
         example(multipliers=[5, (3, 4)])
     with pytest.raises(ArtefactError, match="32 bits"):
         example(multipliers=[1 << 31, 1])
+
+
+
+@over_backends
+def test_maxpool_worked_example(backend):
+    """docs/semantics.md section 6 maxpool: one 1x2 window over a rate-coded input (hi 4, rate_init
+    zero): position 0 (x = 2) spikes 0,1,0,1 and position 1 (x = 3) spikes 0,1,1,1; out 0,1,0,1."""
+    from snnc.runtime import Flatten, MaxPool
+
+    spec = InputSpec((1, 1, 2), "rate", 0, 4, rate_init="zero")
+    a = Artefact(spec, (MaxPool("mp", ["input"], (1, 1, 1), kernel=(1, 2), stride=(1, 1)),
+                        Flatten("f", ["mp"], (1,))), dataclasses.replace(TARGET, input_bits=4))
+    res = simulate(a, np.array([[[[2, 3]]]]), 4, trace=True, backend=backend)
+    assert res.spikes["mp"].reshape(-1).tolist() == [0, 1, 0, 1]
