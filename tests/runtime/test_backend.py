@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from snnc.runtime import (
     BACKENDS, Artefact, ArtefactError, InputError, InputSpec, Linear, Neuron, Target, load, simulate, verify,
 )
-from snnc.runtime.backend import get_backend, numba_available, resolve_backend
+from snnc.runtime.backend import get_backend, numba_available, resolve_backend, torch_available
 
 from numpy_only import PRELUDE
 from runtime_strategies import artefacts, batches
 
 GOLDEN = Path(__file__).parent / "golden"
-CONCRETE = ["numpy", "reference"] + (["numba"] if numba_available() else [])
+CONCRETE = ["numpy", "reference"] + (["numba"] if numba_available() else []) + (["torch"] if torch_available() else [])
 
 
 def test_backend_names():
