@@ -153,10 +153,15 @@ class SensitivityReport:
 def prepare_lowering(graph: Graph, spec: HardwareSpec, opts: CompileOptions, calib: Dataset | None,
                      progress: Progress | None = None):
     """The build state after the back end's steps up to `lower` (and bias correction, when asked),
-    at `opts` — without the check, so that a model that does not fit at `opts.bits` can be measured."""
+    at `opts` — without the check, so that a model that does not fit at `opts.bits` can be measured.
+    λ is the `--norm` normalizer's: an automatic calibration option, where compile has one, is
+    turned off (it chooses scales per T by simulating candidates; here every width is lowered
+    with the same λ so that the layers' numbers compare)."""
     from snnc.compiler.backend.steps import STEPS, BuildState, CompileResult
     from snnc.compiler.backend.substitute import substitute
 
+    if getattr(opts, "calibration", "off") != "off":  # λ of --norm: a simulated per-T choice is not measured here
+        opts = replace(opts, calibration="off")
     state = BuildState(graph=graph, spec=spec, opts=opts, calib=calib, progress=progress or (lambda it, desc: it))
     state.graph, notes = substitute(state.graph, state.opts)
     state.result = CompileResult(check=None, warnings=list(notes))
