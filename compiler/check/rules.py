@@ -209,6 +209,9 @@ def conv_followed_by_relu(ctx: Context, node: Node) -> list[Violation]:
                 "or use a spec that has one")
     if len(readers) == 1 and readers[0].op == "maxpool":
         hint = f"move the ReLU after the MaxPool to directly after {node.name} (ReLU and max pooling commute)"
+    elif len(readers) == 1 and readers[0].op == "transpose":
+        hint = (f"the ReLU of {node.name} sits behind a layout transpose ({readers[0].name}) that snnc could not "
+                "cancel: export with the converter's graph optimisers on, so the transpose pair disappears")
     elif len(readers) > 1 or (readers and node.output in g.outputs):
         hint = f"read {node.name}'s output only through one ReLU (the core exposes only the neuron's output)"
     return [V("HW003", ctx, node, f"conv output goes to {actual}, not to a ReLU alone", actual, "relu",
@@ -226,6 +229,13 @@ def core_layer_type(ctx: Context, node: Node) -> list[Violation]:
         return []
     allowed = ", ".join(ctx.spec.core_layer_types)
     hint = UNSUPPORTED_HINTS.get(t, f"replace {node.op} {node.name} by a supported layer type ({allowed})")
+    if t == "transpose":
+        src = ctx.graph.producer(node.input)
+        readers = ", ".join(f"{r.op} {r.name}" for r in ctx.graph.consumers(node.output)) or "the model output"
+        hint = (f"{node.name} is a layout transpose (perm {list(attr(node, 'perm'))}) between "
+                f"{f'{src.op} {src.name}' if src else 'the model input'} and {readers} that snnc could not cancel "
+                "against its inverse (only ReLU, Clip, Add, Mul and BatchNorm may lie between the two): export with "
+                "the converter's graph optimisers on (tf2onnx's default), or keep the model in one layout")
     shown = "add of a constant" if t == "add_const" else t
     return [V("HW004", ctx, node, f"{shown} layers are not supported on the {ctx.spec.name} core", shown,
               list(ctx.spec.core_layer_types), "layer type in core_layer_types", hint)]
@@ -283,37 +293,31 @@ def linear_synapse_row(ctx: Context, node: Node) -> list[Violation]:
 NEURON_OPS = ("conv", "linear", "add", "avgpool", "globalavgpool")  # core layers with IF neurons
 
 
-def _neurons(ctx: Context, node: Node) -> int:
-    shape = ctx.graph.shape(node.output)
-    return int(math.prod(shape[1:])) if shape and None not in shape[1:] else 0
+def _weights(ctx: Context, node: Node) -> int:
+    """Weights the core stores for a conv/linear: a kernel the spec's table lacks counts as the
+    table size it runs as (emit.embed_kernel: a 1x1 is stored as a centred 3x3 on hw_v1)."""
+    w = node.params["weight"]
+    if node.op != "conv":
+        return int(w.size)
+    k = ctx.spec.embedded_kernel(int(w.shape[2])) if w.shape[2] == w.shape[3] else None
+    return int(w.shape[0] * w.shape[1]) * (k * k if k else int(w.shape[2] * w.shape[3]))
 
 
 @graph_rule
 def resource_budgets(ctx: Context) -> list[Violation]:
     """HW013 / HW014: the whole network's neurons and packed weight bits against the spec's budgets
-    (optional spec parameters; no limit when a spec leaves them out)."""
+    (optional spec parameters; no limit when a spec leaves them out), counted as the artefact
+    stores them (`compiler.budgets`, shared with `snnc inspect`): a synaptic conv of a fused
+    residual layer has no neurons of its own."""
+    from snnc.compiler import budgets
+
     core = [n for n in ctx.graph.nodes if ctx.on_core(n)]
-    out = []
-    if ctx.spec.max_neurons is not None:
-        per = [(n, _neurons(ctx, n)) for n in core if n.op in NEURON_OPS and (n.op != "add" or len(n.inputs) == 2)]
-        total = sum(k for _, k in per)
-        if total > ctx.spec.max_neurons:
-            big = sorted(per, key=lambda p: -p[1])[:3]
-            out.append(V("HW013", ctx, None, f"the core layers need {total:,} neurons > {ctx.spec.max_neurons:,}",
-                         total, ctx.spec.max_neurons, "sum of core layers' output sizes <= max_neurons",
-                         "the largest layers are " + ", ".join(f"{n.name} ({k:,})" for n, k in big)
-                         + ": shrink their channels or resolution (e.g. pool earlier), or run the last layers on the host"))
-    if ctx.spec.max_weight_memory_bits is not None:
-        per = [(n, int(n.params["weight"].size) * ctx.bits_of(n)) for n in core if n.op in ("conv", "linear")]
-        total = sum(b for _, b in per)
-        if total > ctx.spec.max_weight_memory_bits:
-            big = sorted(per, key=lambda p: -p[1])[:3]
-            out.append(V("HW014", ctx, None,
-                         f"the core layers' weights need {total:,} bits > {ctx.spec.max_weight_memory_bits:,}",
-                         total, ctx.spec.max_weight_memory_bits, "sum of weights * bits <= max_weight_memory_bits",
-                         "the largest are " + ", ".join(f"{n.name} ({b:,} bits)" for n, b in big)
-                         + ": give them fewer bits (--bits-for LAYER=N) or fewer weights"))
-    return out
+    neurons = [(n.name, budgets.neuron_count((ctx.graph.shape(n.output) or (None,))[1:])) for n in core
+               if n.op in NEURON_OPS and (n.op != "add" or len(n.inputs) == 2)
+               and not (n.op == "conv" and fused_add(ctx.graph, n, ctx.spec) is not None)]
+    weights = [(n.name, budgets.weight_memory_bits(_weights(ctx, n), ctx.bits_of(n))) for n in core
+               if n.op in ("conv", "linear")]
+    return budgets.budget_violations(ctx.spec, neurons, weights)
 
 
 # -- the stage plan ----------------------------------------------------------------------------------------

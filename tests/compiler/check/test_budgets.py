@@ -60,3 +60,35 @@ def test_an_eight_million_neuron_model_does_not_fit_hw_v1(net):
     r = check_graph(g, load_spec("hw_v1"), 2)
     hw013 = [v for v in r.violations if v.code == "HW013"]
     assert hw013 and hw013[0].actual == 32 * 512 * 512 + 32 * 256 * 256
+
+
+def test_budgets_count_what_the_artefact_stores(hw_v1):
+    """A fused residual layer's synaptic convs have no neurons, and a 1x1 conv is stored as a
+    centred 3x3 on hw_v1: check counts both as the artefact (and `snnc inspect`) does."""
+    import dataclasses
+
+    import numpy as np
+
+    from snnc.compiler.check import check_graph
+    from snnc.compiler.ir import Graph, Node, Value
+    from snnc.compiler.passes.pipeline import frontend_pipeline
+
+    rng = np.random.default_rng(0)
+    g = Graph("res", ["x"], ["y"], [
+        Node("c1", "conv", ["x"], ["a"], {"padding": (1, 1, 1, 1)}, {"weight": rng.normal(size=(4, 2, 3, 3))}),
+        Node("r1", "relu", ["a"], ["ar"]),
+        Node("c2", "conv", ["ar"], ["b"], {"padding": (1, 1, 1, 1)}, {"weight": rng.normal(size=(4, 4, 3, 3))}),
+        Node("proj", "conv", ["x"], ["p"], {}, {"weight": rng.normal(size=(4, 2, 1, 1))}),
+        Node("add", "add", ["b", "p"], ["s"]), Node("r2", "relu", ["s"], ["sr"]),
+        Node("flat", "flatten", ["sr"], ["f"]),
+        Node("fc", "linear", ["f"], ["y"], {}, {"weight": rng.normal(size=(3, 64))}),
+    ], {"x": Value("x", (None, 2, 4, 4))})
+    for n in g.nodes:
+        g.add_value(n.output)
+    g = frontend_pipeline(g)
+    neurons = 2 * 4 * 16  # c1 and the add; not c2 or proj
+    weights = (4 * 2 * 9 + 4 * 4 * 9 + 4 * 2 * 9) * 2  # proj as a 3x3, 2 bits
+    tight = dataclasses.replace(hw_v1, max_neurons=neurons, max_weight_memory_bits=weights)
+    assert check_graph(g, tight, 2).violations == []
+    over = dataclasses.replace(hw_v1, max_neurons=neurons - 1, max_weight_memory_bits=weights - 1)
+    assert sorted(v.code for v in check_graph(g, over, 2).violations) == ["HW013", "HW014"]
