@@ -10,6 +10,10 @@ floor(1024 / (k*k*4)): <= 10 for 5x5, <= 28 for 3x3):
           Linear(400->120) ReLU Linear(120->84) ReLU Linear(84->10)
   vgg     [conv3x3 -> BN -> ReLU] x 1->16, 16->16, AvgPool2, 16->28, 28->28, AvgPool2, 28->28,
           flatten (28*7*7) Dropout(0.25) Linear(1372->10)
+          (vgg_bn_mnist was trained for 6 epochs, more than issue 13's "Adam, <= 3 epochs")
+  resnet  conv3x3(1->16)-BN-ReLU AvgPool2, BasicBlock(16->16) AvgPool2, BasicBlock(16->28) with a
+          1x1 conv + BN projection on the skip, BasicBlock(28->28), flatten (28*7*7) Linear(1372->10);
+          BasicBlock = conv3x3-BN-ReLU-conv3x3-BN, + skip, ReLU (torchvision's, without stride)
 
 Input convention: the model takes float pixels x/255 in [0, 1] with NO mean/std normalization
 (the chip receives the raw uint8 pixel as an integer current; the compiler maps the scale 1/255).
@@ -18,6 +22,7 @@ Usage (from the repository root):
 
   python examples/train_mnist.py --arch lenet5 --epochs 10 --seed 0 --out examples/models
   python examples/train_mnist.py --arch vgg    --epochs 6  --seed 0 --out examples/models
+  python examples/train_mnist.py --arch resnet --epochs 3  --seed 0 --out examples/models
   python examples/train_mnist.py --write-demo-data --out examples/data
 
 `--data` is the path of an MNIST .npz with uint8 x_train, y_train, x_test, y_test (default:
@@ -42,7 +47,7 @@ from torch import nn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT / ".." / "shared" / "data" / "mnist.npz"
-ARCH_NAMES = {"lenet5": "lenet5_mnist", "vgg": "vgg_bn_mnist"}
+ARCH_NAMES = {"lenet5": "lenet5_mnist", "vgg": "vgg_bn_mnist", "resnet": "resnet_mnist"}
 X_SCALE = np.float32(1.0 / 255.0)  # model input = uint8 pixel * X_SCALE
 N_DEMO_CALIB = 256
 N_DEMO_TEST = 1000
@@ -97,11 +102,49 @@ class VGGBN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock without stride: conv-BN-ReLU-conv-BN, + skip, ReLU. The skip is the
+    identity, or a 1x1 conv + BN projection when the channel count changes."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.proj = None if cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = x if self.proj is None else self.proj(x)
+        return self.relu2(self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x))))) + skip)
+
+
+class ResNetMNIST(nn.Module):
+    """Small ResNet: stem conv3x3(1->16)-BN-ReLU, AvgPool2, BasicBlock(16->16) (identity skip),
+    AvgPool2, BasicBlock(16->28) (1x1 conv + BN projection), BasicBlock(28->28), flatten, Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            *_conv_bn_relu(1, 16), nn.AvgPool2d(2),            # 16x14x14
+            BasicBlock(16, 16), nn.AvgPool2d(2),               # 16x7x7
+            BasicBlock(16, 28), BasicBlock(28, 28),            # 28x7x7
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(28 * 7 * 7, 10))  # host layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
 def build_model(arch: str) -> nn.Module:
     if arch == "lenet5":
         return LeNet5()
     if arch == "vgg":
         return VGGBN()
+    if arch == "resnet":
+        return ResNetMNIST()
     raise ValueError(f"unknown arch {arch!r}; expected one of {sorted(ARCH_NAMES)}")
 
 
@@ -111,18 +154,23 @@ def check_hw_v1_constraints(model: nn.Module, max_bits: int = 4, row_bits: int =
     A self-check for the example models only; the real checker is `snnc check`.
     """
     problems = []
+    # a residual block's second conv and its 1x1 projection feed the add, whose ReLU their neurons share
+    fused = {id(b.conv2) for b in model.modules() if isinstance(b, BasicBlock)}
+    fused |= {id(b.proj[0]) for b in model.modules() if isinstance(b, BasicBlock) and b.proj is not None}
     mods = [m for m in model.modules() if not isinstance(m, nn.Sequential) and m is not model
-            and not isinstance(m, (LeNet5, VGGBN))]
+            and not isinstance(m, (LeNet5, VGGBN, ResNetMNIST, BasicBlock))]
     for i, m in enumerate(mods):
         if isinstance(m, nn.MaxPool2d):
             problems.append(f"module {i}: MaxPool2d is not allowed (average pooling only)")
         if isinstance(m, nn.Conv2d):
             k = m.kernel_size[0]
-            if m.kernel_size not in ((3, 3), (5, 5)):
+            if m.kernel_size not in ((3, 3), (5, 5)) and not (id(m) in fused and m.kernel_size == (1, 1)):
                 problems.append(f"module {i}: conv kernel {m.kernel_size} is not 3x3 or 5x5")
             limit = row_bits // (k * k * max_bits)
             if m.in_channels > limit:
                 problems.append(f"module {i}: conv in_channels {m.in_channels} > {limit} ({k}x{k} at {max_bits} bits)")
+            if id(m) in fused:
+                continue
             nxt = [n for n in mods[i + 1:i + 3] if not isinstance(n, nn.BatchNorm2d)]
             if not nxt or not isinstance(nxt[0], nn.ReLU):
                 problems.append(f"module {i}: conv is not followed by ReLU")

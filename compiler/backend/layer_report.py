@@ -22,3 +22,4 @@ class LayerReport:
     bias_clipped: int = 0
     membrane_bound: int | None = None  # static bound on |V| over T steps
     saturation_possible: bool = False
+    calibration: str | None = None  # what --calibration auto chose for this layer, and why

@@ -45,6 +45,12 @@ class CompileOptions:
                                    "contract; the chip's rules apply to the layers before it only.")
     bias_correction: bool = option(False, "Correct each layer's integer bias, layer by layer, by its mean firing-rate "
                                    "error at the target T on calibration inputs (Li et al. 2021).")
+    calibration: str = option("auto", "With calibration data, choose each spiking layer's output scale and integer bias for "
+                              "the target T (-T) by simulating candidates on the calibration inputs, with one threshold "
+                              "per channel where the spec allows "
+                              "(docs/compile.md, 'Automatic calibration'); off: the --norm scale as it is (the "
+                              "behaviour before issue 13). Without calibration data both are off.",
+                              choices=("auto", "off"))
     calib_samples: int = option(1000, "Use at most this many calibration inputs.", minimum=1)
     batch_size: int = option(100, "Inputs per batch during calibration.", minimum=1)
     # per-layer weight widths: ((model layer name, bits), ...); every other layer takes `bits`
@@ -63,7 +69,8 @@ class CompileOptions:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for name, default in (("bias_correction", False), ("maxpool", "refuse"), ("host_from", None)):
+        for name, default in (("bias_correction", False), ("maxpool", "refuse"), ("host_from", None),
+                              ("calibration", "off")):
             if d[name] == default:  # recorded only when used, so existing artefacts keep their bytes
                 del d[name]
         if not self.layer_bits:  # recorded only when used: uniform-width artefacts keep their bytes

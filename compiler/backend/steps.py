@@ -82,6 +82,7 @@ class BuildState:
     input_range: tuple[int, int, float] | None = None
     scales: dict[str, float] | None = None
     rate_errors: dict[str, float] | None = None  # bias correction: mean |rate error| per layer before it
+    autocal: Any = None  # autocal.AutoCal: what --calibration auto chose
     done: bool = False  # a step ended the build (the check failed)
 
     def __post_init__(self) -> None:
@@ -171,17 +172,31 @@ def step_calibrate(s: BuildState) -> None:
 
 
 def step_normalize(s: BuildState) -> None:
+    if s.opts.calibration == "auto" and s.calib is None:
+        s.opts = replace(s.opts, calibration="off")  # nothing to calibrate on: recorded as what happened
+    if s.opts.calibration == "auto":
+        from snnc.compiler.backend.autocal import autocalibrate
+
+        if s.spec.per_channel_threshold and not s.opts.per_channel:
+            s.opts = replace(s.opts, per_channel=True)  # auto: one threshold per channel where the spec has them
+        s.autocal = autocalibrate(s.plan, s.spec, s.opts, s.stats, s.input_range, s.calib, s.graph, s.opts.timesteps)
+        s.result.normalizer, s.scales = "auto", s.autocal.scales
+        return
     s.result.normalizer, s.scales = normalize(NormInputs(s.plan, s.spec, s.opts, s.stats, s.input_range, s.calib))
 
 
 def step_lower(s: BuildState) -> None:
     s.result.lowered = lower(s.plan, s.spec, s.opts, s.scales, s.input_range)
+    if s.autocal is not None:
+        from snnc.compiler.backend.autocal import finish
+
+        finish(s.result.lowered, s.autocal, s.opts.timesteps)
     s.result.warnings.extend(s.result.lowered.warnings)
 
 
 def step_correct(s: BuildState) -> None:
-    if not s.opts.bias_correction or s.calib is None:
-        return
+    if not s.opts.bias_correction or s.calib is None or s.autocal is not None:
+        return  # with --calibration auto the biases are already corrected, layer by layer
     from snnc.compiler.backend.correct import SAMPLES, correct_biases
 
     low = s.result.lowered
@@ -279,4 +294,6 @@ def _with_provenance(art, s: BuildState):
             "samples": min(len(s.calib), s.opts.calib_samples),
         },
     }
+    if s.autocal is not None:  # the choices, so that the compile can be reproduced and audited
+        prov["autocal"] = s.autocal.provenance()
     return replace(art, provenance=prov)

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from snnc.compiler.atomic import clean_stale
+from snnc.compiler.backend.options import CompileOptions
 from snnc.compiler.cli.common import EXIT_FAILED, EXIT_OK, fail, handle_user_errors
+from snnc.compiler.cli.options import field_option
 from snnc.compiler.cli.options import (
     bits_option, build_compile_options, compile_options, format_option, hw_option, load_calib,
     OutputFile, load_spec_and_bits, quiet_option, resolve_auto_bits,
@@ -23,6 +26,7 @@ from snnc.compiler.cli.progress import progress
 @click.option("--timesteps", "-T", type=click.IntRange(1), default=32, show_default=True,
               help="Timesteps for the golden vectors and the agreement check.")
 @compile_options
+@field_option(CompileOptions, "calibration")
 @click.option("--dry-run", is_flag=True, help="With --bits auto: print the per-layer plan and its cost, compile nothing.")
 @format_option
 @quiet_option
@@ -52,7 +56,8 @@ def compile_cmd(model, hw, bits, out, timesteps, dry_run, fmt, quiet, **kw):
         raise SystemExit(EXIT_OK)
     out = out or str(Path(model).with_suffix(".snn"))
     clean_stale(out)  # temporary files a killed earlier compile left next to the artefact
-    opts = build_compile_options(bits, timesteps, kw)
+    calibration = kw.pop("calibration")
+    opts = replace(build_compile_options(bits, timesteps, kw), calibration=calibration)
     result = compile_graph(graph, spec, opts, data, out=out, source_sha256=file_sha256(model),
                            progress=progress(not quiet and fmt == "text"))
     if result.exit_code != EXIT_OK:
@@ -117,5 +122,9 @@ def render_summary(s: dict) -> str:
         a = s["agreement"]
         out.append(f"agreement SNN vs quantized ANN: {a['snn_vs_quantized_ann'] * 100:.1f}%, vs float model: "
                    f"{a['snn_vs_float'] * 100:.1f}% of {a['samples']} calibration inputs at T={a['timesteps']}")
+    cal = [l for l in s["layers"] if l.get("calibration")]
+    if cal:  # --calibration auto: what it chose per layer, and why (docs/compile.md)
+        out.append(f"calibration auto (target T={s['agreement']['timesteps'] if s['agreement'] else '-'}):")
+        out += [f"  {l['name']}: {l['calibration']}" for l in cal]
     out.append(f"wrote {s['artefact']} ({s['golden_samples']} golden vectors)")
     return "\n".join(out)

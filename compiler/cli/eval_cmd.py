@@ -16,7 +16,9 @@ from pathlib import Path
 
 import click
 
+from snnc.compiler.backend.options import CompileOptions
 from snnc.compiler.cli.common import EXIT_FAILED, fail, handle_user_errors
+from snnc.compiler.cli.options import field_option
 from snnc.compiler.cli.options import (
     COMPILE_FIELDS, BitsType, OutputDir, build_compile_options, compile_options, resolve_auto_bits, format_option, hw_option, load_calib, load_spec_and_bits,
     quiet_option, timesteps_list,
@@ -98,6 +100,7 @@ def given_options(names: tuple[str, ...]) -> list[str]:
 @click.option("--bits", type=BitsType(), default=None, metavar="N|auto",
               help="Weight bits (required for a model), or auto: per-layer widths that fit the spec.")
 @compile_options
+@field_option(CompileOptions, "calibration")
 @click.option("--sweep", multiple=True, callback=_sweeps, metavar="KEY=V1,V2",
               help=f"Evaluate every combination of these values side by side (repeatable; KEY: {', '.join(SWEEP_KEYS)}).")
 @click.option("--e-mac", type=click.FloatRange(0, min_open=True), default=4.6, show_default=True, metavar="PJ",
@@ -152,8 +155,10 @@ def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float
                 fail("--bits auto chooses the widths; do not sweep bits as well")
             bits, kw["layer_bits"] = resolve_auto_bits(graph, load_spec_and_bits(hw, bits), bits,
                                                        kw.get("layer_bits", ()), quiet=quiet)
+        calibration = kw.pop("calibration")
         opts = build_compile_options(bits or 1, max(timesteps), kw).to_dict()
         options = {k: v for k, v in opts.items() if k not in ("bits", "timesteps", "batch_size")}
+        options["calibration"] = calibration  # to_dict leaves out "off"
         run = eval_model(graph, hw, bits, options, calib, test, timesteps, sweep=sweep, name=target,
                          source_sha256=file_sha256(target), warn=None if quiet else warn, **common)
         if not sweep and not run.fits:
