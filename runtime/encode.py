@@ -88,6 +88,83 @@ def rate_spikes(spec: InputSpec, x_int: np.ndarray, timesteps: int) -> np.ndarra
     return (cum - prev).astype(np.uint8)
 
 
+SPLITMIX_GAMMA = 0x9E3779B97F4A7C15
+SPLITMIX_M1 = 0xBF58476D1CE4E5B9
+SPLITMIX_M2 = 0x94D049BB133111EB
+ENCODINGS = ("current", "rate", "poisson", "population", "ttfs")
+
+
+def splitmix64(state: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function on uint64 states (all arithmetic modulo 2^64):
+    z ^= z >> 30; z *= M1; z ^= z >> 27; z *= M2; z ^= z >> 31."""
+    z = np.array(state, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z ^= z >> np.uint64(30)
+        z *= np.uint64(SPLITMIX_M1)
+        z ^= z >> np.uint64(27)
+        z *= np.uint64(SPLITMIX_M2)
+        z ^= z >> np.uint64(31)
+    return z
+
+
+def poisson_hash(seed: int, size: int, timesteps: int) -> np.ndarray:
+    """(T, size) uint64: h(i, t) = splitmix64(seed + k*GAMMA mod 2^64), k = i*2^32 + t + 1 — the
+    k-th output of the SplitMix64 generator started at state `seed` (semantics.md section 5)."""
+    i = np.arange(size, dtype=np.uint64)[None, :]
+    t = np.arange(timesteps, dtype=np.uint64)[:, None]
+    with np.errstate(over="ignore"):
+        k = (i << np.uint64(32)) + t + np.uint64(1)
+        state = np.uint64(seed) + k * np.uint64(SPLITMIX_GAMMA)
+    return splitmix64(state)
+
+
+def poisson_spikes(spec: InputSpec, x_int: np.ndarray, timesteps: int) -> np.ndarray:
+    """Poisson (Bernoulli per step) coding: (T, B, ...) uint8, spike iff (h(i, t) mod hi) < x_int,
+    i the element's C-order index within one sample (so a sample's train does not depend on the
+    batch it is in, and equal inputs give equal trains)."""
+    per = x_int.shape[1:]
+    size = int(np.prod(per, dtype=np.int64))
+    r = (poisson_hash(spec.seed, size, timesteps) % np.uint64(spec.hi)).astype(np.int64)  # < hi <= 2^62
+    r = r.reshape((timesteps, 1) + per)
+    return (r < x_int[None]).astype(np.uint8)
+
+
+def population_values(spec: InputSpec, x_int: np.ndarray) -> np.ndarray:
+    """(B, C*P, ...) int64: neuron p of element (c, ...) at channel c*P + p is driven by
+    v_p = min(max(P*x_int - p*hi, 0), hi); sum over p of v_p = P*x_int."""
+    pp = spec.population
+    p = np.arange(pp, dtype=np.int64).reshape((1, 1, pp) + (1,) * (x_int.ndim - 2))
+    v = np.clip(pp * x_int[:, :, None] - p * spec.hi, 0, spec.hi)  # (B, C, P, ...)
+    return v.reshape((x_int.shape[0], x_int.shape[1] * pp) + x_int.shape[2:])
+
+
+def population_spikes(spec: InputSpec, x_int: np.ndarray, timesteps: int) -> np.ndarray:
+    """Population coding: (T, B, C*P, ...) uint8, each neuron a deterministic rate encoder
+    (`rate_spikes`, rate_init as for "rate") of its value v_p (`population_values`)."""
+    return rate_spikes(spec, population_values(spec, x_int), timesteps)
+
+
+def ttfs_spikes(spec: InputSpec, x_int: np.ndarray, timesteps: int) -> np.ndarray:
+    """Time-to-first-spike coding: (T, B, ...) uint8; an element with x_int > 0 spikes once, at step
+    t_s = floor((hi - x_int)*(window - 1)/hi) (not at all when t_s >= T); x_int = 0 never."""
+    ts = ((spec.hi - x_int) * (spec.window - 1)) // spec.hi
+    ts = np.where(x_int > 0, ts, -1)
+    t = np.arange(timesteps, dtype=np.int64).reshape((timesteps,) + (1,) * x_int.ndim)
+    return (t == ts[None]).astype(np.uint8)
+
+
+SPIKE_ENCODERS = {"rate": rate_spikes, "poisson": poisson_spikes, "population": population_spikes, "ttfs": ttfs_spikes}
+
+
+def input_spikes(spec: InputSpec, x_int: np.ndarray, timesteps: int) -> np.ndarray:
+    """What the layers reading "input" receive: (T, B, *spec.encoded_shape) uint8 spikes for a
+    spiking encoding; for "current", x_int itself as (1, B, *shape) int64 (the same every step).
+    The one encoder every backend calls (the reference implements section 5 on its own)."""
+    if spec.encoding == "current":
+        return x_int[None]
+    return SPIKE_ENCODERS[spec.encoding](spec, x_int, timesteps)
+
+
 # ------------------------------------------------------------------------------ the input layout
 
 def _dims(shape) -> str:

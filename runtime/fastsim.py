@@ -21,7 +21,7 @@ from numpy.lib.stride_tricks import as_strided
 # SimResult and simulate live in backend.py (shared by every backend); re-exported here for the
 # modules that import them from fastsim
 from snnc.runtime.backend import ChunkResult, SimResult, host_logits, simulate  # noqa: F401
-from snnc.runtime.encode import quantize_float, rate_spikes
+from snnc.runtime.encode import input_spikes, quantize_float
 from snnc.runtime.exactness import LayerPlan, scan_plan
 from snnc.runtime.model import Add, Artefact, AvgPool, Concat, Conv, Flatten, Linear, MaxPool
 from snnc.runtime.validate import carries_spikes
@@ -265,10 +265,9 @@ def run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, count
     `neuron_layer` computing the layers with neurons (`_numpy_neuron_layer` or jit_backend's)."""
     spec = a.input
     spiking = carries_spikes(a)
-    if spec.encoding == "rate":
-        x0 = rate_spikes(spec, x_int, timesteps).astype(bool)
-    else:
-        x0 = x_int[None]
+    x0 = input_spikes(spec, x_int, timesteps)  # (T, B, ...) spikes, or (1, B, ...) the current
+    if spec.spiking:
+        x0 = x0.astype(bool)
     values = {"input": _to_internal(x0, len(spec.shape))}
     uses = {name: 0 for name in values}
     for layer in a.core_layers:
@@ -322,7 +321,7 @@ class NumpyBackend:
 
     def prepare(self, a: Artefact, plans: dict[str, LayerPlan]) -> dict:
         """The weight matrices of every conv and linear layer, in their proven matmul dtype."""
-        shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
+        shapes = {"input": a.input.encoded_shape, **{layer.name: layer.output_shape for layer in a.layers}}
         return {layer.name: _weight_mats(layer, plans[layer.name].matmul_dtype, shapes[layer.inputs[0]])
                 for layer in a.core_layers if isinstance(layer, (Conv, Linear))}
 

@@ -207,7 +207,7 @@ def prepare_all(a, plans: dict[str, LayerPlan], tuning: JitTuning = DEFAULT_TUNI
     hit = _PREPARED.get(a)
     if hit is not None and hit[0] == key:
         return hit[1]
-    shapes = {"input": a.input.shape, **{layer.name: layer.output_shape for layer in a.layers}}
+    shapes = {"input": a.input.encoded_shape, **{layer.name: layer.output_shape for layer in a.layers}}
     prepared = {layer.name: prepare(layer, plans[layer.name], a.target, shapes[layer.inputs[0]], tuning)
                 for layer in a.core_layers if layer.has_neurons}
     for layer in a.core_layers:  # a synaptic conv's current: the numpy path's matrices (fastsim.run_chunk)

@@ -246,7 +246,10 @@ def to_manifest(a: Artefact) -> tuple[dict, Members]:
         "target": {k: getattr(t, k) for k in Target.__dataclass_fields__},
         "input": {"shape": list(i.shape), "encoding": i.encoding, "lo": i.lo, "hi": i.hi,
                   "scale": i.scale, "rate_init": i.rate_init,
-                  **({"layout": i.layout} if i.layout != "NCHW" else {})},  # the default is not written
+                  **({"layout": i.layout} if i.layout != "NCHW" else {}),  # the default is not written
+                  **({"seed": i.seed} if i.encoding == "poisson" else {}),  # each with its encoding only
+                  **({"population": i.population} if i.encoding == "population" else {}),
+                  **({"window": i.window} if i.encoding == "ttfs" else {})},
         "layers": layers,
         "hardware_spec": dict(a.hardware_spec),
         "hardware_spec_sha256": spec_sha256(dict(a.hardware_spec)),

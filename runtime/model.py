@@ -82,6 +82,11 @@ class InputSpec:
     encoding "current": every timestep, the consuming layers receive s = x_int.
     encoding "rate": each element is an accumulator a (a_0 = floor(hi/2) for rate_init "half",
     0 for "zero"); each step a <- a + x_int, and if a >= hi it emits 1 and a <- a - hi.
+    encoding "poisson": element i spikes at step t iff (h(seed, i, t) mod hi) < x_int, h the
+    SplitMix64 output of docs/semantics.md section 5 (the same trains for equal inputs).
+    encoding "population": element (c, ...) becomes `population` = P neurons, encoded channel
+    c*P + p, neuron p a rate encoder of min(max(P*x_int - p*hi, 0), hi).
+    encoding "ttfs": element spikes once, at step floor((hi - x_int)*(window - 1)/hi), never for 0.
     layout: the order of the arrays handed to simulate/run/verify (and of the golden inputs).
     "NCHW" (default): (B, *shape). "NHWC" (rank-3 shape (C, H, W) only): (B, H, W, C), which the
     runtime transposes to (B, C, H, W) before anything else; the semantics see only `shape`.
@@ -94,10 +99,26 @@ class InputSpec:
     scale: float = 1.0
     rate_init: str = "half"
     layout: str = "NCHW"
+    seed: int = 0  # "poisson": the PRNG seed, in [0, 2^63 - 1] (a JSON int64)
+    population: int = 1  # "population": neurons per input element P
+    window: int = 1  # "ttfs": the window T_w of first-spike times [0, T_w - 1]
 
     def __post_init__(self) -> None:
         _set(self, "shape", _ints(self.shape, "input.shape"))
         _set(self, "scale", float(self.scale))
+
+    @property
+    def spiking(self) -> bool:
+        """Does the input carry 0/1 spikes (every encoding but "current")?"""
+        return self.encoding != "current"
+
+    @property
+    def encoded_shape(self) -> tuple[int, ...]:
+        """The per-sample shape of what the layers reading "input" receive: `shape`, except for
+        "population": (C*P, H, W) or (F*P,), element (c, ...) copy p at channel c*P + p."""
+        if self.encoding != "population":
+            return self.shape
+        return (self.shape[0] * self.population,) + self.shape[1:]
 
     @property
     def external_shape(self) -> tuple[int, ...]:

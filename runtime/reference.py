@@ -44,7 +44,7 @@ def has_neurons(layer) -> bool:
 
 def carries_spikes(artefact) -> dict[str, bool]:
     """§3: for "input" and every core layer, whether it carries spikes (else it carries current)."""
-    spiking = {"input": artefact.input.encoding == "rate"}
+    spiking = {"input": artefact.input.encoding != "current"}  # §5: every encoding but "current" spikes
     for layer in artefact.layers:
         if has_neurons(layer):
             spiking[layer.name] = True  # a layer with neurons always emits spikes
@@ -93,6 +93,51 @@ def rate_step(spec, acc: list[int], x_int: list[int]) -> list[int]:
         else:
             spikes.append(0)
     return spikes
+
+
+MASK64 = (1 << 64) - 1
+
+
+def splitmix64_output(seed: int, k: int) -> int:
+    """§5 Poisson: the k-th output of SplitMix64 from the state `seed`, modulo 2^64 throughout."""
+    z = (seed + k * 0x9E3779B97F4A7C15) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def poisson_step(spec, x_int: list[int], t: int) -> list[int]:
+    """§5 Poisson, step t: element i spikes iff (h mod hi) < x_int[i], h = output k = i*2^32 + t + 1."""
+    return [1 if splitmix64_output(spec.seed, i * (1 << 32) + t + 1) % spec.hi < x else 0 for i, x in enumerate(x_int)]
+
+
+def population_inputs(spec, x_int: list[int]) -> list[int]:
+    """§5 population: the C*P (or F*P) neuron values, element e = (c, rest) at (c*P + p, rest):
+    v_p = min(max(P*x - p*hi, 0), hi). x_int is flat in C order over (C, *rest)."""
+    pp = len(x_int) // spec.shape[0]  # elements per channel (H*W, or 1 for a flat input)
+    out = []
+    for c in range(spec.shape[0]):
+        for p in range(spec.population):
+            for r in range(pp):
+                out.append(min(max(spec.population * x_int[c * pp + r] - p * spec.hi, 0), spec.hi))
+    return out
+
+
+def ttfs_step(spec, x_int: list[int], t: int) -> list[int]:
+    """§5 time-to-first-spike, step t: x > 0 spikes iff t == floor((hi - x)*(window - 1)/hi)."""
+    return [1 if x > 0 and t == (spec.hi - x) * (spec.window - 1) // spec.hi else 0 for x in x_int]
+
+
+def input_step(spec, acc: list[int], x_int: list[int], drive: list[int], t: int) -> list:
+    """§5: what the layers reading "input" receive at step t (acc: the rate encoders' accumulators,
+    over `drive`: x_int for "rate", the population values for "population")."""
+    if spec.encoding == "current":
+        return list(x_int)
+    if spec.encoding in ("rate", "population"):
+        return rate_step(spec, acc, drive)
+    if spec.encoding == "poisson":
+        return poisson_step(spec, x_int, t)
+    return ttfs_step(spec, x_int, t)
 
 
 # ------------------------------------------------------------------------------ §6 the synaptic current I
@@ -240,16 +285,18 @@ def run_sample(artefact, x_int: list[int], timesteps: int) -> tuple[dict[str, li
     (spikes, or the current a flatten of a current-coded input carries); membranes[name][t] the V
     of a layer with neurons after step t."""
     spec = artefact.input
-    shapes = {"input": spec.shape, **{layer.name: layer.output_shape for layer in artefact.layers}}
+    drive = population_inputs(spec, x_int) if spec.encoding == "population" else list(x_int)
+    in_shape = (spec.shape[0] * spec.population,) + tuple(spec.shape[1:]) if spec.encoding == "population" else spec.shape
+    shapes = {"input": in_shape, **{layer.name: layer.output_shape for layer in artefact.layers}}
     core = [layer for layer in artefact.layers if layer.placement != "host"]
     v_state = {layer.name: initial_membrane(layer) for layer in core if has_neurons(layer)}
-    acc = initial_accumulators(spec, len(x_int))
+    acc = initial_accumulators(spec, len(drive))
     values_trace = {layer.name: [] for layer in core}
     pool_counts = {layer.name: [0] * math.prod(shapes[layer.inputs[0]]) for layer in core if layer.kind == "maxpool"}
     v_trace = {name: [] for name in v_state}
-    for _t in range(timesteps):
-        # §5: "current": the layers reading "input" get x_int at every step; "rate": spikes
-        values = {"input": list(x_int) if spec.encoding == "current" else rate_step(spec, acc, x_int)}
+    for t in range(timesteps):
+        # §5: "current": the layers reading "input" get x_int at every step; else spikes
+        values = {"input": input_step(spec, acc, x_int, drive, t)}
         for layer in core:
             ins = [values[i] for i in layer.inputs]
             if layer.kind in ("concat", "flatten"):

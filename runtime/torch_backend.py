@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from snnc.runtime.backend import ChunkResult
-from snnc.runtime.encode import quantize_float, rate_spikes
+from snnc.runtime.encode import input_spikes, quantize_float
 from snnc.runtime.errors import InputError
 from snnc.runtime.exactness import LayerPlan, scan_plan
 from snnc.runtime.fastsim import _int_dtype
@@ -329,8 +329,8 @@ class TorchBackend:
         device = self.device
         spec = a.input
         spiking = carries_spikes(a)
-        if spec.encoding == "rate":
-            x0 = torch.from_numpy(rate_spikes(spec, x_int, timesteps).astype(bool)).to(device)
+        if spec.spiking:
+            x0 = torch.from_numpy(input_spikes(spec, x_int, timesteps).astype(bool)).to(device)
         else:
             x0 = torch.from_numpy(np.ascontiguousarray(x_int))[None].to(device)
         values: dict[str, torch.Tensor] = {"input": x0}

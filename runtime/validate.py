@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 MAX_BITS = 62  # every width must leave int64 headroom for exact V + I + bias
 MAX_TIMESTEPS = 4096  # T of golden vectors (docs/artefact.md, "Limits")
+MAX_POPULATION = 256  # input.population P
+MAX_WINDOW = 1 << 31  # input.window T_w
 MAX_DIM = 1 << 24  # any one size of a shape
 LAYOUTS = ("NCHW", "NHWC")  # input.layout: the order of the arrays the artefact takes
 MAX_ELEMENTS = 1 << 31  # values in any one shape (input, a layer's output, a weight)
@@ -58,7 +60,7 @@ def validate_input(spec: "InputSpec", target: "Target") -> None:
     _require(len(spec.shape) in (1, 3) and all(d >= 1 for d in spec.shape), w, "shape",
              f"{list(spec.shape)} must be (C, H, W) or (F,) with positive sizes")
     _check_shape(spec.shape, w, "shape")
-    _check_enum(spec.encoding, ("current", "rate"), w, "encoding")
+    _check_enum(spec.encoding, ("current", "rate", "poisson", "population", "ttfs"), w, "encoding")
     _check_enum(spec.rate_init, ("zero", "half"), w, "rate_init")
     _check_enum(spec.layout, LAYOUTS, w, "layout")
     _require(spec.layout == "NCHW" or len(spec.shape) == 3, w, "layout",
@@ -70,8 +72,25 @@ def validate_input(spec: "InputSpec", target: "Target") -> None:
     _require(lo_min <= spec.lo <= spec.hi <= hi_max, w, "lo/hi",
              f"[{spec.lo}, {spec.hi}] must be a non-empty range inside the {ib}-bit "
              f"{'signed' if spec.lo < 0 else 'unsigned'} range [{lo_min}, {hi_max}]")
-    if spec.encoding == "rate":
-        _require(spec.lo == 0 and spec.hi >= 1, w, "lo/hi", f"rate coding needs lo = 0 and hi >= 1, got [{spec.lo}, {spec.hi}]")
+    if spec.spiking:
+        _require(spec.lo == 0 and spec.hi >= 1, w, "lo/hi",
+                 f"{spec.encoding} coding needs lo = 0 and hi >= 1, got [{spec.lo}, {spec.hi}]")
+    _require(_is_int(spec.seed) and 0 <= spec.seed <= (1 << 63) - 1, w, "seed", f"{spec.seed!r} must be an integer in [0, 2^63 - 1]")
+    _require(spec.seed == 0 or spec.encoding == "poisson", w, "seed", f"is for encoding \"poisson\" only, got {spec.seed}")
+    _require(_is_int(spec.population) and 1 <= spec.population <= MAX_POPULATION, w, "population",
+             f"{spec.population!r} must be an integer in [1, {MAX_POPULATION}]")
+    _require(spec.population == 1 or spec.encoding == "population", w, "population",
+             f"is for encoding \"population\" only, got {spec.population}")
+    if spec.encoding == "population":
+        _require(spec.population * spec.hi <= 1 << 62, w, "population", f"P * hi = {spec.population * spec.hi} must be <= 2^62")
+        _check_shape(spec.encoded_shape, w, "population")
+    _require(_is_int(spec.window) and 1 <= spec.window <= MAX_WINDOW, w, "window",
+             f"{spec.window!r} must be an integer in [1, {MAX_WINDOW}]")
+    _require(spec.window == 1 or spec.encoding == "ttfs", w, "window", f"is for encoding \"ttfs\" only, got {spec.window}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def validate_neuron(n: "Neuron", channels: int, target: "Target", where: str) -> None:
@@ -262,7 +281,7 @@ N_INPUTS = {"conv": 1, "linear": 1, "avgpool": 1, "maxpool": 1, "flatten": 1, "h
 
 def carries_spikes(a: "Artefact") -> dict[str, bool]:
     """For every name ('input' and each layer): does it carry 0/1 spikes (else an integer current)?"""
-    out = {"input": a.input.encoding == "rate"}
+    out = {"input": a.input.spiking}
     for layer in a.layers:
         out[layer.name] = layer.has_neurons or (layer.kind != "conv" and all(out[i] for i in layer.inputs))
     return out
@@ -286,8 +305,8 @@ def _check_host_inputs(layer, a: "Artefact", spikes: dict[str, bool], where: str
 
 def validate_layers(a: "Artefact") -> None:
     _require(len(a.layers) >= 1, "layers", "layers", "an artefact needs at least one layer")
-    shapes: dict[str, tuple[int, ...]] = {"input": a.input.shape}
-    spikes = {"input": a.input.encoding == "rate"}
+    shapes: dict[str, tuple[int, ...]] = {"input": a.input.encoded_shape}
+    spikes = {"input": a.input.spiking}
     synaptic: dict[str, bool] = {}  # synaptic conv (no neuron) -> read by an add yet
     host_seen = False
     for idx, layer in enumerate(a.layers):

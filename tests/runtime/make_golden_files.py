@@ -190,8 +190,46 @@ def nhwc_rgb() -> Artefact:
     return make_golden(art, x, 8)
 
 
+def _encoded_conv_net(rng, spec: InputSpec, builder: str, timesteps: int) -> Artefact:
+    """conv (3x3, pad 1) on the encoded input -> avgpool -> flatten -> linear -> host, 8-bit input."""
+    t = Target(membrane_bits=12, overflow="saturate", fire="ge", threshold_bits=10, bias_bits=6,
+               weight_encoding="symmetric", input_bits=8)
+    c = spec.encoded_shape[0]
+    layers = (
+        Conv("conv1", ["input"], (3, 6, 6), weight=_w(rng, (3, c, 3, 3), 2, "symmetric"), bits=2,
+             padding=(1, 1, 1, 1), neuron=Neuron([2, 3, 2], [0, 1, -1], "subtract", "half")),
+        AvgPool("pool1", ["conv1"], (3, 3, 3), kernel=(2, 2), stride=(2, 2), neuron=Neuron([4], [0, 0, 0])),
+        Flatten("flat", ["pool1"], (27,)),
+        Linear("fc1", ["flat"], (4,), weight=_w(rng, (4, 27), 3, "symmetric"), bits=3,
+               neuron=Neuron([3], [0, 1, 0, -1], "subtract", "half")),
+        HostLinear("head", ["fc1"], (3,), weight=rng.normal(size=(3, 4)), bias=rng.normal(size=3), input_scale=1.0),
+    )
+    art = Artefact(spec, layers, t, SPEC, {"builder": builder})
+    x = rng.random((4,) + spec.shape).astype(np.float32)
+    return make_golden(art, x, timesteps)
+
+
+def poisson_conv() -> Artefact:
+    """Poisson input (semantics.md section 5, a seed above 2^32), 2-channel 6x6."""
+    return _encoded_conv_net(np.random.default_rng(7), InputSpec((2, 6, 6), "poisson", 0, 255, scale=1 / 255,
+                                                                 seed=0x5EED_0123_4567), "poisson_conv", 16)
+
+
+def population_conv() -> Artefact:
+    """Population input, P = 3: the conv reads the encoded (6, 6, 6) tensor (channel c*3 + p)."""
+    return _encoded_conv_net(np.random.default_rng(8), InputSpec((2, 6, 6), "population", 0, 255, scale=1 / 255,
+                                                                 rate_init="zero", population=3), "population_conv", 12)
+
+
+def ttfs_conv() -> Artefact:
+    """Time-to-first-spike input, window 10 > T = 8: late spikes never arrive."""
+    return _encoded_conv_net(np.random.default_rng(9), InputSpec((2, 6, 6), "ttfs", 0, 255, scale=1 / 255, window=10),
+                             "ttfs_conv", 8)
+
+
 BUILDERS = {"lenet_host": lenet_host, "rate_mlp": rate_mlp, "wrap_residual": wrap_residual, "doc_example": doc_example,
-            "nhwc_rgb": nhwc_rgb, "fused_residual": fused_residual, "hybrid_host": hybrid_host}
+            "nhwc_rgb": nhwc_rgb, "fused_residual": fused_residual, "hybrid_host": hybrid_host,
+            "poisson_conv": poisson_conv, "population_conv": population_conv, "ttfs_conv": ttfs_conv}
 
 
 def doc_json(value, indent: int = 0, used: int = 0, width: int = 100) -> str:

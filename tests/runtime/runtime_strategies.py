@@ -26,7 +26,7 @@ def targets(draw):
 @st.composite
 def inputs_spec(draw, target):
     ib = target.input_bits
-    encoding = draw(st.sampled_from(["current", "rate"]))
+    encoding = draw(st.sampled_from(["current", "rate", "poisson", "population", "ttfs"]))
     signed = encoding == "current" and draw(st.booleans())
     if signed:
         lo_min, hi_max = -(1 << (ib - 1)), (1 << (ib - 1)) - 1
@@ -39,9 +39,16 @@ def inputs_spec(draw, target):
         shape = (draw(st.integers(1, 3)), draw(st.integers(2, 6)), draw(st.integers(2, 6)))
     else:
         shape = (draw(st.integers(1, 8)),)
+    extra = {}  # each encoding's own field (docs/semantics.md section 5)
+    if encoding == "poisson":
+        extra["seed"] = draw(st.one_of(st.integers(0, 3), st.integers(0, 2**63 - 1)))
+    elif encoding == "population":
+        extra["population"] = draw(st.integers(1, 3))
+    elif encoding == "ttfs":
+        extra["window"] = draw(st.integers(1, 8))
     return InputSpec(shape=shape, encoding=encoding, lo=lo, hi=hi,
                      scale=draw(st.sampled_from([1.0, 0.5, 0.1, 1 / 3])),
-                     rate_init=draw(st.sampled_from(["zero", "half"])))
+                     rate_init=draw(st.sampled_from(["zero", "half"])), **extra)
 
 
 def _weights(draw, shape, bits, encoding):
@@ -84,7 +91,7 @@ def artefacts(draw, with_host=None):
     target = draw(targets())
     spec = draw(inputs_spec(target))
     enc = target.weight_encoding
-    tensors = {"input": (spec.shape, spec.encoding == "rate")}  # name -> (shape, carries spikes)
+    tensors = {"input": (spec.encoded_shape, spec.spiking)}  # name -> (shape, carries spikes)
     layers = []
     synaptic: set[str] = set()
     cur = "input"

@@ -21,7 +21,8 @@ FILES = sorted(GOLDEN.glob("*.snn"))
 
 
 def test_golden_files_exist():
-    assert {f.stem for f in FILES} == {"lenet_host", "rate_mlp", "wrap_residual", "doc_example", "nhwc_rgb", "fused_residual", "hybrid_host"}
+    assert {f.stem for f in FILES} == {"lenet_host", "rate_mlp", "wrap_residual", "doc_example", "nhwc_rgb", "fused_residual", "hybrid_host",
+                                      "poisson_conv", "population_conv", "ttfs_conv"}
 
 
 @over_backends
