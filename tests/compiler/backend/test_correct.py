@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def build(correct: bool):
     graph = prepare(ROOT / "examples" / "models" / "lenet5_mnist.onnx")
     data = load_dataset(ROOT / "examples" / "data" / "mnist_demo.npz")
-    opts = CompileOptions(bits=4, timesteps=4, calib_samples=128, bias_correction=correct)
+    opts = CompileOptions(bits=4, timesteps=4, calib_samples=128, bias_correction=correct, calibration="off")
     return compile_graph(graph, load_spec("hw_v1"), opts, data)
 
 
