@@ -125,7 +125,7 @@ def dense_ops(layer, in_shapes: list[tuple[int, ...]]) -> tuple[int, int]:
 
 
 def input_shapes(art: Artefact) -> dict[str, tuple[int, ...]]:
-    shapes = {"input": tuple(art.input.shape)}
+    shapes = {"input": tuple(art.input.encoded_shape)}  # population: the C*P encoded channels
     shapes.update({layer.name: tuple(layer.output_shape) for layer in art.layers})
     return shapes
 

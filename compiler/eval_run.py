@@ -78,6 +78,9 @@ def config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, ex
     layers, energies = activity_summary(art, acc, e_mac_pj=e_mac, e_ac_pj=e_ac)
     tmax = max(acc.snn_acc)
     res: dict = {"quantized_ann": acc.qann_acc, "snn": acc.snn_acc, "agreement_snn_vs_quantized_ann": acc.agreement}
+    # input spikes per image at each T (docs/encodings.md); None for a current-coded input
+    res["input_spikes_per_image"] = {t: (float(a.count_sums["input"].sum()) / acc.samples if "input" in a.count_sums
+                                         and acc.samples else None) for t, a in acc.activity.items()}
     if lowered is not None:
         reports = {rep.artefact_name: rep for rep in lowered.layers}
         for layer in layers:

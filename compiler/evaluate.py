@@ -23,7 +23,7 @@ from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.interpret import run as run_float
 from snnc.compiler.backend.lower import quantize_input
 from snnc import runtime
-from snnc.runtime.encode import clip_warning, clipped_count, rate_spikes, to_external, to_int_input
+from snnc.runtime.encode import clip_warning, clipped_count, input_spikes, to_external, to_int_input
 
 
 @dataclass
@@ -70,8 +70,8 @@ def _accumulate(act: Activity, art, counts: dict[str, np.ndarray], x_int: np.nda
         if name in with_neurons:
             h = np.bincount(c.reshape(-1), minlength=t + 1)
             act.histograms[name] = h if name not in act.histograms else act.histograms[name] + h
-    if x_int is not None:  # rate-coded input: its spike counts over T
-        s = rate_spikes(art.input, x_int, t).sum(axis=0, dtype=np.int64).sum(axis=0)
+    if x_int is not None:  # spike-coded input: its spike counts over T
+        s = input_spikes(art.input, x_int, t).sum(axis=0, dtype=np.int64).sum(axis=0)
         act.count_sums["input"] = s if "input" not in act.count_sums else act.count_sums["input"] + s
 
 
@@ -88,7 +88,7 @@ def evaluate(art, dataset: Dataset, timesteps: Sequence[int], *, graph: Graph | 
     agree = {t: 0 for t in timesteps}
     activity = {t: Activity() for t in timesteps}
     lo, hi, s_in = art.input.lo, art.input.hi, art.input.scale
-    rate = art.input.encoding == "rate"
+    rate = art.input.spiking  # every encoding but current: count the input spikes
     batches = _Sized(dataset.batches(batch_size, shape, limit=n, layout=art.input.layout), -(-n // batch_size))
     clipped = values = 0
     for xb, yb in wrap(batches, "evaluate"):

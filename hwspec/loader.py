@@ -60,7 +60,7 @@ SCHEMA: dict[str, _Field] = {
     "bias_bits": _Field("int", minimum=1, maximum=62),
     "reset_modes": _Field("list_str", choices=("zero", "subtract")),
     "initial_membrane": _Field("list_str", choices=("zero", "half")),
-    "input_encodings": _Field("list_str", choices=("current", "rate")),
+    "input_encodings": _Field("list_str", choices=("current", "rate", "poisson", "population", "ttfs")),
     "input_bits": _Field("int", minimum=1, maximum=16),
 }
 

@@ -72,13 +72,14 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     neuron = ctx.neuron(qw.theta.tolist(), bias_int.tolist())
     ins = [ctx.layer_of[st.inputs[0]]]
     out_shape = tuple(ctx.graph.shape(st.output)[1:])
+    q_core = encoded_input_weight(ctx, st, qw.q)  # = qw.q except on a population-coded input
     if st.kind == "conv":
-        q, padding = embed_kernel(qw.q, tuple(attr(st.node, "padding")), spec)
+        q, padding = embed_kernel(q_core, tuple(attr(st.node, "padding")), spec)
         layer = rt.Conv(name=name, inputs=ins, output_shape=out_shape, weight=q.astype(np.int8), bits=bits,
                         stride=tuple(attr(st.node, "stride")), padding=padding,
                         groups=int(attr(st.node, "groups")), neuron=neuron)
     else:
-        layer = rt.Linear(name=name, inputs=ins, output_shape=out_shape, weight=qw.q.astype(np.int8),
+        layer = rt.Linear(name=name, inputs=ins, output_shape=out_shape, weight=q_core.astype(np.int8),
                           bits=bits, neuron=neuron)
     theta_b = qw.theta.reshape((-1,) + (1,) * (w.ndim - 1)).astype(np.float64)
     qn = ctx.qnodes[st.name]
@@ -86,7 +87,7 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     qn.params["bias"] = (bias_int.reshape(-1) / qw.theta.astype(np.float64) * lam_out).astype(np.float64)
     clip_activation(ctx.qnodes[st.act.name], lam_out)
     fan_in = int(np.prod(layer.weight.shape[1:]))  # of the kernel the core runs (embed_kernel)
-    i_max = int(np.abs(qw.q).reshape(w.shape[0], -1).sum(axis=1).max()) * ctx.smax[st.inputs[0]]
+    i_max = int(np.abs(q_core).reshape(w.shape[0], -1).sum(axis=1).max()) * ctx.smax[st.inputs[0]]
     rep.bits, rep.theta_min, rep.theta_max = bits, int(qw.theta.min()), int(qw.theta.max())
     rep.weight_bytes = (layer.weight.size * bits + 7) // 8
     rep.fan_in, rep.row_bits, rep.row_budget = fan_in, fan_in * bits, spec.synapse_row_bits
@@ -98,6 +99,16 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
         ctx.warnings.append(f"layer {name}: {clipped} bias value(s) clipped to the {spec.bias_bits}-bit bias range")
     ctx.warnings.extend(collapse_warnings(name, qw.q, qw.theta, bn, bias_int, spec.weight_encoding))
     return layer, lam_out
+
+
+def encoded_input_weight(ctx: EmitContext, st: Stage, q: np.ndarray) -> np.ndarray:
+    """The integer weights a conv / linear reading "input" applies to the encoded input: with the
+    population encoding (docs/semantics.md section 5: element channel c's P neurons are channels
+    c*P + p) each input channel's (or feature's) weights repeated for its P neurons, unscaled (λ of
+    the input, hi·s/P, carries the 1/P); else q itself."""
+    if ctx.opts.input_encoding != "population" or ctx.layer_of[st.inputs[0]] != "input":
+        return q
+    return np.repeat(q, ctx.opts.input_population, axis=1)
 
 
 def embed_kernel(q: np.ndarray, padding: tuple[int, ...], spec: HardwareSpec) -> tuple[np.ndarray, tuple[int, ...]]:

@@ -40,8 +40,11 @@ def input_quantization(spec: HardwareSpec, opts: CompileOptions, data_min: float
     """(lo, hi, scale) of the integer input: unsigned when the data is non-negative."""
     b = spec.input_bits
     lo, hi = (0, 2**b - 1) if data_min >= 0 else (-(2 ** (b - 1)), 2 ** (b - 1) - 1)
-    if opts.input_encoding == "rate" and lo < 0:
-        raise SnncError("rate input encoding needs non-negative inputs; use --input-encoding current")
+    if opts.input_encoding != "current" and lo < 0:
+        raise SnncError(f"{opts.input_encoding} input encoding needs non-negative inputs; use --input-encoding current")
+    if opts.norm == "spikenorm" and opts.input_encoding in ("population", "ttfs"):
+        raise SnncError(f"--norm spikenorm simulates current or rate inputs only, not {opts.input_encoding}; "
+                        "use --norm percentile or max")
     if opts.input_scale is not None:
         return lo, hi, float(opts.input_scale)
     amax = max(abs(data_min), abs(data_max))
@@ -56,8 +59,14 @@ def lower(plan: StagePlan, spec: HardwareSpec, opts: CompileOptions, scales: dic
     lo, hi, s_in = input_range
     x = graph.inputs[0]
     qann = graph.copy()
+    if opts.input_encoding == "population":  # the emitters widen conv / linear weights over the P neurons only
+        bad = [st.name for st in plan if x in st.inputs and st.kind not in ("conv", "linear")]
+        if bad:
+            raise SnncError(f"population input encoding: {', '.join(bad)} reads the input and is not a conv or linear "
+                            "layer (only those take the encoded C*P channels); use --input-encoding rate")
     ctx = EmitContext(plan=plan, spec=spec, opts=opts, scales=scales, qnodes={n.name: n for n in qann.nodes},
-                      lam={x: input_unit(opts.input_encoding, hi, s_in)}, layer_of={x: "input"},
+                      lam={x: input_unit(opts.input_encoding, hi, s_in, population=opts.input_population,
+                                         timesteps=opts.timesteps)}, layer_of={x: "input"},
                       smax={x: max(abs(lo), abs(hi)) if opts.input_encoding == "current" else 1})
     mem_max = 2 ** (spec.membrane_bits - 1) - 1
     layers, reports = [], []
@@ -79,7 +88,8 @@ def lower(plan: StagePlan, spec: HardwareSpec, opts: CompileOptions, scales: dic
 
     artefact = rt.Artefact(
         input=rt.InputSpec(shape=tuple(graph.shape(x)[1:]), encoding=opts.input_encoding, lo=lo, hi=hi, scale=s_in,
-                           layout=model_layout(graph)),  # NHWC for a model whose input transpose moved to the host
+                           layout=model_layout(graph),  # NHWC for a model whose input transpose moved to the host
+                           **encoding_fields(opts)),
         layers=tuple(layers),
         target=rt.Target(**spec.target_block()),
         hardware_spec=spec.to_json_dict(),
@@ -87,6 +97,18 @@ def lower(plan: StagePlan, spec: HardwareSpec, opts: CompileOptions, scales: dic
     )
     qann.meta["input_quantization"] = {"lo": lo, "hi": hi, "scale": s_in}  # the chip's integer input
     return Lowered(artefact=artefact, qann=qann, input_scale=s_in, layers=reports, warnings=ctx.warnings, plan=plan)
+
+
+def encoding_fields(opts: CompileOptions) -> dict:
+    """input.seed / population / window of the artefact: the chosen encoding's own field only
+    (docs/semantics.md section 5); a ttfs window defaults to the timesteps T."""
+    if opts.input_encoding == "poisson":
+        return {"seed": opts.input_seed}
+    if opts.input_encoding == "population":
+        return {"population": opts.input_population}
+    if opts.input_encoding == "ttfs":
+        return {"window": opts.input_window or opts.timesteps}
+    return {}
 
 
 def quantize_input(x: np.ndarray, lo: int, hi: int, s_in: float) -> np.ndarray:

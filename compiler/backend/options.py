@@ -33,8 +33,15 @@ class CompileOptions:
     reset: str = option("subtract", "Reset by subtracting the threshold, or to zero.", choices=("subtract", "zero"))
     v_init: str = option("half", "Initial membrane: floor(threshold/2) or 0.", choices=("half", "zero"))
     per_channel: bool = option(False, "One threshold per output channel (where the spec allows).")
-    input_encoding: str = option("current", "Integer current every timestep, or deterministic rate-coded spikes.",
-                                 choices=("current", "rate"))
+    input_encoding: str = option("current", "Integer current every timestep, deterministic rate-coded spikes, Poisson "
+                                 "spikes (seeded integer PRNG), population coding (P rate-coded neurons per input), or "
+                                 "one time-to-first-spike per input (docs/semantics.md section 5).",
+                                 choices=("current", "rate", "poisson", "population", "ttfs"))
+    input_seed: int = option(0, "Seed of the Poisson input encoding's PRNG (input.seed).", minimum=0, maximum=2**63 - 1)
+    input_population: int = option(4, "Neurons per input element P of the population encoding (input.population).",
+                                   minimum=1, maximum=256)
+    input_window: int | None = option(None, "Window T_w of the ttfs input encoding's first-spike times (input.window; "
+                                      "default: the timesteps T).", minimum=1, maximum=2**31)
     input_scale: float | None = option(None, "Float value of one integer input step (default: from the "
                                        "calibration data range).", positive=True)
     maxpool: str = option("refuse", "MaxPool layers: refuse them (the artefact has no max pooling), or replace each by "
@@ -70,7 +77,7 @@ class CompileOptions:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for name, default in (("bias_correction", False), ("maxpool", "refuse"), ("host_from", None),
-                              ("calibration", "off")):
+                              ("calibration", "off"), ("input_seed", 0), ("input_population", 4), ("input_window", None)):
             if d[name] == default:  # recorded only when used, so existing artefacts keep their bytes
                 del d[name]
         if not self.layer_bits:  # recorded only when used: uniform-width artefacts keep their bytes

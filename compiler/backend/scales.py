@@ -17,9 +17,22 @@ from snnc.compiler.backend.plan import SPIKING, Stage, StagePlan
 OutScale = Callable[[Stage, list[float]], float]
 
 
-def input_unit(encoding: str, hi: int, s_in: float) -> float:
-    """λ of the input: the float value of one input unit per step."""
-    return s_in * (hi if encoding == "rate" else 1)
+def input_unit(encoding: str, hi: int, s_in: float, *, population: int = 1, timesteps: int = 1) -> float:
+    """λ of the input: the float value of one input unit per step (docs/semantics.md section 5).
+
+    current: one integer step, s_in. rate, poisson: a spike every step is the largest input,
+    hi·s_in (Poisson's expected rate is x_int/hi). population: the P neurons of an element fire
+    P·x_int/hi spikes per step together, so one spike stands for hi·s_in/P. ttfs: an element fires
+    once in T steps whatever its value (the value is its timing, which integrate-and-fire sums
+    do not see), so its one spike stands for the largest input held for all T steps: T·hi·s_in.
+    """
+    if encoding in ("rate", "poisson"):
+        return s_in * hi
+    if encoding == "population":
+        return s_in * hi / population
+    if encoding == "ttfs":
+        return s_in * hi * timesteps
+    return s_in
 
 
 def walk(plan: StagePlan, lam_input: float, out: OutScale) -> dict[str, float]:
