@@ -121,3 +121,14 @@ def test_encoded_shapes_and_manifest_fields(tmp_path):
 def test_bad_fields_name_the_field(kw, field):
     with pytest.raises(ArtefactError, match=f"input.*{field}"):
         echo(InputSpec((3,), **{"encoding": kw.pop("encoding"), **kw}))
+
+
+@over_backends
+def test_poisson_trains_do_not_depend_on_the_layout(backend):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, size=(2, 3, 4, 5))  # (B, C, H, W)
+    nchw = InputSpec((3, 4, 5), "poisson", 0, 255, seed=9)
+    nhwc = dataclasses.replace(nchw, layout="NHWC")
+    a = trains(nchw, x, 8, backend)
+    b = trains(nhwc, np.transpose(x, (0, 2, 3, 1)), 8, backend)
+    assert np.array_equal(a, b)
