@@ -71,7 +71,26 @@ def _header(target: str, data: str, timesteps: Sequence[int], e_mac: float, e_ac
             "energy_model": {"e_mac_pj": e_mac, "e_ac_pj": e_ac, "source": ENERGY_SOURCE, "note": ENERGY_NOTE}}
 
 
-def config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, extras=None) -> dict:
+def device_backend(device: str = "auto"):
+    """`snnc eval --device`'s simulator: auto -> "auto" (a CUDA GPU through torch when present, else
+    numba or numpy), cpu -> numba when importable else numpy, cuda / cuda:N -> the torch backend on
+    that GPU (`runtime.torch_backend.torch_backend`)."""
+    from snnc.runtime.backend import numba_available
+
+    if device == "auto":
+        return "auto"
+    if device == "cpu":
+        return "numba" if numba_available() else "numpy"
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        try:
+            from snnc.runtime.torch_backend import torch_backend
+        except ImportError:
+            raise SnncError(f"--device {device}: needs torch (pip install torch)") from None
+        return torch_backend(device)
+    raise SnncError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+
+
+def config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, extras=None, backend="auto") -> dict:
     """One configuration's numbers; fills `extras` (a ConfigPlots) with what only the report draws."""
     from snnc.compiler.evaluate import activity_summary, ann_layer_values, layer_correlation
 
@@ -89,14 +108,14 @@ def config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, ex
                 layer.weight_error, layer.scale = rep.weight_error, rep.scale
         n = min(CORRELATION_SAMPLES, acc.samples)
         corr = layer_correlation(art, lowered.qann, ann_layer_values(graph, lowered),
-                                 test.take(n, tuple(art.input.shape), layout=art.input.layout), tmax)
+                                 test.take(n, tuple(art.input.shape), layout=art.input.layout), tmax, backend=backend)
         for layer in layers:
             if layer.name in corr:
                 layer.correlation = corr[layer.name].r
         res["correlation_samples"] = n
         if extras is not None:
             extras.correlation = corr
-        res["diagnosis"] = lag_diagnosis(art, acc, lowered, graph, test, n, corr, tmax)
+        res["diagnosis"] = lag_diagnosis(art, acc, lowered, graph, test, n, corr, tmax, backend)
     if extras is not None:
         extras.histograms = {layer.name: acc.activity[tmax].histograms[layer.name] for layer in layers}
     res["layers"] = [layer.to_dict() for layer in layers]
@@ -110,7 +129,7 @@ def config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, ex
 LAG = 0.01  # the SNN "lags" at T when it is more than one point below the quantized ANN
 
 
-def lag_diagnosis(art, acc, lowered, graph, test, n, corr_tmax, tmax) -> dict | None:
+def lag_diagnosis(art, acc, lowered, graph, test, n, corr_tmax, tmax, backend="auto") -> dict | None:
     """At the smallest T where the SNN lags the quantized ANN, the first layer whose firing rates
     depart from the ANN's and the remedies that apply (None when it never lags)."""
     from snnc.compiler.evaluate import ann_layer_values, diagnose, layer_correlation
@@ -122,7 +141,8 @@ def lag_diagnosis(art, acc, lowered, graph, test, n, corr_tmax, tmax) -> dict | 
         return None
     t = lagging[0]
     corr = corr_tmax if t == tmax else layer_correlation(art, lowered.qann, ann_layer_values(graph, lowered),
-                                                         test.take(n, tuple(art.input.shape), layout=art.input.layout), t)
+                                                         test.take(n, tuple(art.input.shape), layout=art.input.layout), t,
+                                                         backend=backend)
     d = diagnose(corr, [layer.name for layer in art.layers], t)
     return None if d is None else {**d.to_dict(), "text": d.to_text()}
 
@@ -140,18 +160,50 @@ def _finish(result: dict, configs: list[dict], extras: list, samples: int, float
 def eval_artefact(art, test: Dataset, timesteps: Sequence[int], *, name: str = "artefact", data: str = "",
                   float_graph: Graph | None = None, limit: int | None = None, e_mac: float = E_MAC_PJ,
                   e_ac: float = E_AC_PJ, report: bool = False, progress: Progress | None = None,
-                  command: str | None = None) -> EvalRun:
-    """The SNN's accuracy, activity and energy for a compiled artefact (and `float_graph`'s accuracy)."""
+                  command: str | None = None, backend="auto", ray: str | None = None) -> EvalRun:
+    """The SNN's accuracy, activity and energy for a compiled artefact (and `float_graph`'s accuracy).
+    `backend`: the simulator (`device_backend`); `ray`: a Ray address to split the data over
+    (`distributed.Executor`), None to run here."""
+    from snnc.compiler.distributed import Executor
+
     from snnc.compiler.evaluate import evaluate
     from snnc.compiler.report import ConfigPlots
 
     t0 = time.perf_counter()
     result = _header(name, data, timesteps, e_mac, e_ac, command)
-    acc = evaluate(art, test, timesteps, graph=float_graph, limit=limit, batch_size=BATCH, progress=progress)
+    executor = Executor(ray, progress=progress)
+    acc = evaluate(art, test, timesteps, graph=float_graph, limit=limit, batch_size=BATCH, progress=progress,
+                   backend=backend, executor=executor)
     extra = ConfigPlots() if report else None
     configs = [{"label": Path(name).name, "sweep": {}, "options": dict(art.provenance.get("options") or {}),
-                **config_result(art, acc, e_mac, e_ac, extras=extra)}]
+                **config_result(art, acc, e_mac, e_ac, extras=extra, backend=backend)}]
     return _finish(result, configs, [extra], acc.samples, acc.float_acc, False, t0)
+
+
+@dataclass
+class Compiled:
+    """What eval keeps of one configuration's build (small enough to come back from a Ray task)."""
+
+    options: CompileOptions
+    exit_code: int
+    check_text: str
+    warnings: list
+    artefact: Any = None
+    lowered: Any = None
+
+
+def compile_config(graph: Graph, hw: Any, bits: int | None, timesteps: int, options: dict, calib: Dataset | None,
+                   source_sha256: str | None, overrides: dict, progress: Progress | None = None) -> Compiled:
+    """Compile one configuration of a sweep in memory (a work item of `eval_model`)."""
+    from snnc.hwspec import HardwareSpec, load_spec
+
+    spec = hw if isinstance(hw, HardwareSpec) else load_spec(hw)
+    opts = CompileOptions(bits=overrides.get("bits", bits), timesteps=timesteps,
+                          **{**options, **{k: v for k, v in overrides.items() if k != "bits"}})
+    res = compile_graph(graph, spec, opts, calib, source_sha256=source_sha256, progress=progress)
+    if res.exit_code != 0:
+        return Compiled(opts, res.exit_code, res.check.to_text(), list(res.warnings))
+    return Compiled(opts, 0, "", list(res.warnings), res.artefact, res.lowered)
 
 
 def eval_model(graph: Graph, hw: Any, bits: int | None, options: dict, calib: Dataset | None, test: Dataset,
@@ -159,10 +211,14 @@ def eval_model(graph: Graph, hw: Any, bits: int | None, options: dict, calib: Da
                data: str = "", source_sha256: str | None = None, limit: int | None = None,
                e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ, report: bool = False,
                progress: Progress | None = None, warn: Callable[[str], None] | None = None,
-               command: str | None = None) -> EvalRun:
+               command: str | None = None, backend="auto", ray: str | None = None) -> EvalRun:
     """Compile `graph` for every combination of `sweep` (over `options`, the CompileOptions keyword
     arguments other than bits and timesteps) and score the float model, the quantized ANN and the
-    SNN at every T. A configuration that does not fit is reported (`fits: False`, the check text)."""
+    SNN at every T. A configuration that does not fit is reported (`fits: False`, the check text).
+    `backend`: the simulator (`device_backend`). `ray`: a Ray address (`distributed.Executor`): the
+    configurations compile as Ray tasks, and each one's test data is split into shards, each a task;
+    None runs everything here, one after another. The numbers are the same either way."""
+    from snnc.compiler.distributed import Executor
     from snnc.compiler.evaluate import evaluate
     from snnc.compiler.report import ConfigPlots
     from snnc.hwspec import HardwareSpec, load_spec
@@ -180,25 +236,28 @@ def eval_model(graph: Graph, hw: Any, bits: int | None, options: dict, calib: Da
     configs: list[dict] = []
     extras: list = []
     float_acc, samples = None, 0
-    for overrides in (wrap(grid, "configurations") if len(grid) > 1 else grid):
-        b = overrides.get("bits", bits)
-        opts = CompileOptions(bits=b, timesteps=max(timesteps),
-                              **{**options, **{k: v for k, v in overrides.items() if k != "bits"}})
-        res = compile_graph(graph, spec0, opts, calib, source_sha256=source_sha256, progress=wrap)
+    executor = Executor(ray, progress=wrap)
+    compile_args = (graph, hw if executor.distributed and not isinstance(hw, HardwareSpec) else spec0, bits,
+                    max(timesteps), options, calib, source_sha256)
+    compiled = executor.map(compile_config, grid, shared=compile_args, desc="compile") if executor.distributed else None
+    for i, overrides in enumerate(wrap(grid, "configurations") if len(grid) > 1 and compiled is None else grid):
+        res = compiled[i] if compiled is not None else compile_config(*compile_args, overrides, progress=wrap)
+        opts = res.options
         entry = {"label": label(overrides) or Path(name).name, "sweep": overrides, "options": opts.to_dict()}
         if res.exit_code != 0:
-            configs.append({**entry, "fits": False, "check": res.check.to_text()})
+            configs.append({**entry, "fits": False, "check": res.check_text})
             extras.append(None)
             continue
         for w in res.warnings if warn else []:
             warn(f"{entry['label'] + ': ' if overrides else ''}{w}")
         acc = evaluate(res.artefact, test, timesteps, graph=graph if float_acc is None else None,
-                       qann=res.lowered.qann, limit=limit, batch_size=BATCH, progress=wrap)
+                       qann=res.lowered.qann, limit=limit, batch_size=BATCH, progress=wrap, backend=backend,
+                       executor=executor)
         if float_acc is None:
             float_acc = acc.float_acc
         samples = acc.samples
         extra = ConfigPlots() if report else None
         configs.append({**entry, "fits": True,
-                        **config_result(res.artefact, acc, e_mac, e_ac, res.lowered, graph, test, extra)})
+                        **config_result(res.artefact, acc, e_mac, e_ac, res.lowered, graph, test, extra, backend)})
         extras.append(extra)
     return _finish(result, configs, extras, samples, float_acc, bool(sweep), t0)

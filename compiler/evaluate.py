@@ -75,49 +75,115 @@ def _accumulate(act: Activity, art, counts: dict[str, np.ndarray], x_int: np.nda
         act.count_sums["input"] = s if "input" not in act.count_sums else act.count_sums["input"] + s
 
 
-def evaluate(art, dataset: Dataset, timesteps: Sequence[int], *, graph: Graph | None = None, qann: Graph | None = None,
-             limit: int | None = None, batch_size: int = 500,
-             progress: Callable[[Iterator, str], Iterator] | None = None) -> Accuracy:
-    if dataset.y is None:
-        raise SnncError(f"{dataset.source}: no labels (y) to score against")
+@dataclass
+class Tally:
+    """Integer sums over a range of samples (whole batches): what `evaluate` adds up. Sums of
+    integers, so the tallies of shards add up to the tally of one pass, bit for bit."""
+
+    samples: int = 0
+    correct_f: int = 0
+    correct_q: int = 0
+    correct_s: dict[int, int] = field(default_factory=dict)
+    agree: dict[int, int] = field(default_factory=dict)
+    activity: dict[int, Activity] = field(default_factory=dict)
+    clipped: int = 0
+    values: int = 0
+
+    def __iadd__(self, other: "Tally") -> "Tally":
+        self.samples += other.samples
+        self.correct_f += other.correct_f
+        self.correct_q += other.correct_q
+        self.clipped += other.clipped
+        self.values += other.values
+        for t, c in other.correct_s.items():
+            self.correct_s[t] = self.correct_s.get(t, 0) + c
+        for t, c in other.agree.items():
+            self.agree[t] = self.agree.get(t, 0) + c
+        for t, act in other.activity.items():
+            mine = self.activity.setdefault(t, Activity())
+            for attr in ("count_sums", "histograms"):
+                dst, src = getattr(mine, attr), getattr(act, attr)
+                for name, v in src.items():
+                    dst[name] = v.copy() if name not in dst else dst[name] + v
+        return self
+
+
+def tally(art, dataset: Dataset, timesteps: Sequence[int], *, graph: Graph | None = None, qann: Graph | None = None,
+          limit: int | None = None, batch_size: int = 500, progress: Callable[[Iterator, str], Iterator] | None = None,
+          backend="auto") -> Tally:
+    """The integer sums of `evaluate` over the first `limit` samples (all by default)."""
     shape = art.input.shape
     wrap = progress or (lambda it, desc: it)
     n = len(dataset) if limit is None else min(limit, len(dataset))
-    correct_f = correct_q = 0
-    correct_s = {t: 0 for t in timesteps}
-    agree = {t: 0 for t in timesteps}
-    activity = {t: Activity() for t in timesteps}
+    out = Tally(samples=n, correct_s={t: 0 for t in timesteps}, agree={t: 0 for t in timesteps},
+                activity={t: Activity() for t in timesteps})
     lo, hi, s_in = art.input.lo, art.input.hi, art.input.scale
     rate = art.input.spiking  # every encoding but current: count the input spikes
     batches = _Sized(dataset.batches(batch_size, shape, limit=n, layout=art.input.layout), -(-n // batch_size))
-    clipped = values = 0
     for xb, yb in wrap(batches, "evaluate"):
         c, v = clipped_count(art.input, xb)
-        clipped, values = clipped + c, values + v
+        out.clipped, out.values = out.clipped + c, out.values + v
         qpred = None
         if graph is not None:
-            correct_f += int((run_float(graph, xb)[graph.outputs[0]].argmax(axis=1) == yb).sum())
+            out.correct_f += int((run_float(graph, xb)[graph.outputs[0]].argmax(axis=1) == yb).sum())
         if qann is not None:
             qpred = run_float(qann, quantize_input(xb, lo, hi, s_in))[qann.outputs[0]].argmax(axis=1)
-            correct_q += int((qpred == yb).sum())
+            out.correct_q += int((qpred == yb).sum())
         x_int = to_int_input(art.input, xb) if rate else None
         # one run of max(T) steps gives every shorter T exactly (runtime.simulate's counts_at)
-        sim = runtime.simulate(art, to_external(art.input, xb), max(timesteps), counts_at=timesteps)
+        sim = runtime.simulate(art, to_external(art.input, xb), max(timesteps), counts_at=timesteps, backend=backend)
         for t in timesteps:
             pred = sim.predictions_at[t]
-            correct_s[t] += int((pred == yb).sum())
+            out.correct_s[t] += int((pred == yb).sum())
             if qpred is not None:
-                agree[t] += int((pred == qpred).sum())
-            _accumulate(activity[t], art, sim.counts_at[t], x_int, t)
-    if (note := clip_warning(art.input, clipped, values, dataset.source)) is not None:
+                out.agree[t] += int((pred == qpred).sum())
+            _accumulate(out.activity[t], art, sim.counts_at[t], x_int, t)
+    return out
+
+
+def _tally_shard(art, graph, qann, timesteps, batch_size, backend, shard: Dataset) -> Tally:
+    """One data shard's tally (a work item of `distributed.Executor.map`)."""
+    return tally(art, shard, timesteps, graph=graph, qann=qann, batch_size=batch_size, backend=backend)
+
+
+SHARD_BATCHES = 10  # batches per data shard when evaluation is distributed
+
+
+def evaluate(art, dataset: Dataset, timesteps: Sequence[int], *, graph: Graph | None = None, qann: Graph | None = None,
+             limit: int | None = None, batch_size: int = 500,
+             progress: Callable[[Iterator, str], Iterator] | None = None, backend="auto",
+             executor=None, shard_batches: int | None = None) -> Accuracy:
+    """Accuracy and activity over the first `limit` samples. `backend` is `runtime.simulate`'s.
+    With a distributed `executor` (`distributed.Executor`) the samples are split into shards of
+    `shard_batches` (default SHARD_BATCHES) whole batches, each a work item; the integer sums are
+    the same as in one pass."""
+    if dataset.y is None:
+        raise SnncError(f"{dataset.source}: no labels (y) to score against")
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if executor is None or not executor.distributed:
+        tot = tally(art, dataset, timesteps, graph=graph, qann=qann, limit=n, batch_size=batch_size,
+                    progress=progress, backend=backend)
+    else:
+        from dataclasses import replace
+
+        from snnc.compiler.distributed import shard_ranges
+
+        shards = [replace(dataset, x=np.asarray(dataset.x[a:b]), y=np.asarray(dataset.y[a:b]))
+                  for a, b in shard_ranges(n, batch_size, shard_batches or SHARD_BATCHES)]
+        tot = Tally(correct_s={t: 0 for t in timesteps}, agree={t: 0 for t in timesteps},
+                    activity={t: Activity() for t in timesteps})
+        for part in executor.map(_tally_shard, shards, shared=(art, graph, qann, tuple(timesteps), batch_size, backend),
+                                 desc="evaluate shards"):
+            tot += part
+    if (note := clip_warning(art.input, tot.clipped, tot.values, dataset.source)) is not None:
         warnings.warn(note, SnncWarning, stacklevel=2)
     return Accuracy(
         samples=n,
-        float_acc=correct_f / n if graph is not None else None,
-        qann_acc=correct_q / n if qann is not None else None,
-        snn_acc={t: c / n for t, c in correct_s.items()},
-        agreement={t: c / n for t, c in agree.items()} if qann is not None else {},
-        activity=activity,
+        float_acc=tot.correct_f / n if graph is not None else None,
+        qann_acc=tot.correct_q / n if qann is not None else None,
+        snn_acc={t: c / n for t, c in tot.correct_s.items()},
+        agreement={t: c / n for t, c in tot.agree.items()} if qann is not None else {},
+        activity=tot.activity,
     )
 
 
@@ -200,12 +266,12 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def layer_correlation(art, qann: Graph, values: dict[str, tuple[str, float]], x: np.ndarray, timesteps: int,
-                      max_points: int = 4000) -> dict[str, Correlation]:
+                      max_points: int = 4000, backend="auto") -> dict[str, Correlation]:
     """Per layer: the quantized ANN's activation normalized by λ (in [0, 1]) against the SNN's
-    firing rate at `timesteps`, neuron by neuron, on the samples x."""
+    firing rate at `timesteps`, neuron by neuron, on the samples x (simulated by `backend`)."""
     lo, hi, s_in = art.input.lo, art.input.hi, art.input.scale
     env = run_float(qann, quantize_input(x, lo, hi, s_in), all_values=True)
-    sim = runtime.simulate(art, to_external(art.input, x), timesteps)
+    sim = runtime.simulate(art, to_external(art.input, x), timesteps, backend=backend)
     rng = np.random.default_rng(0)
     out = {}
     for name, (value, lam) in values.items():

@@ -111,15 +111,23 @@ def given_options(names: tuple[str, ...]) -> list[str]:
               help="With an artefact: also score this float model on the same data, as the reference.")
 @click.option("--report", "report_dir", type=OutputDir(), default=None, metavar="DIR",
               help="Write DIR/report.md with PNG plots (needs matplotlib).")
+@click.option("--device", default="auto", show_default=True, callback=lambda c, p, v: _device(v), metavar="auto|cpu|cuda|cuda:N",
+              help="Where the SNN is simulated: auto (a CUDA GPU through torch when present, else the CPU), "
+                   "cpu (numba, else numpy), cuda or cuda:N (torch on that GPU). Identical numbers on every device.")
+@click.option("--ray", default=None, is_flag=False, flag_value="auto", metavar="[ADDRESS]",
+              help="Distribute configurations and data shards over Ray (optional package): auto (the cluster "
+                   "`ray start --head` started, or RAY_ADDRESS; the default value), local (a new single-machine "
+                   "instance), or HOST:PORT. Identical numbers to the default single-process run (docs/scale.md).")
 @format_option
 @quiet_option
 @handle_user_errors
-def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float_model, report_dir, fmt, quiet, **kw):
+def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float_model, report_dir, device, ray, fmt,
+             quiet, **kw):
     """Accuracy, firing rates, SynOps and energy of MODEL (float, quantized, SNN) or ARTEFACT (SNN)."""
     from snnc import runtime
     from snnc.compiler.backend.build import file_sha256, prepare
     from snnc.compiler.data import load_dataset
-    from snnc.compiler.eval_run import eval_artefact, eval_model
+    from snnc.compiler.eval_run import device_backend, eval_artefact, eval_model
 
     if not Path(target).is_file():
         fail(f"{target}: no such file")
@@ -140,7 +148,7 @@ def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float
         fail("--bits is required when evaluating a model (or pass a compiled .snn artefact)")
     wrap = progress(not quiet)
     common = dict(data=data, limit=limit, e_mac=e_mac, e_ac=e_ac, report=bool(report_dir), progress=wrap,
-                  command=command_line())
+                  command=command_line(), backend=device_backend(device), ray=ray)
     test = load_dataset(data, role="eval", scale=kw.get("data_scale"))
     if is_artefact:
         run = eval_artefact(runtime.load(target), test, timesteps, name=target,
@@ -178,6 +186,12 @@ def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float
         click.echo(f"wrote {path}", err=True)
     if not run.fits:
         sys.exit(EXIT_FAILED)
+
+
+def _device(value: str) -> str:
+    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise click.BadParameter(f"{value!r}: expected auto, cpu, cuda or cuda:N")
 
 
 def warn(message: str) -> None:
