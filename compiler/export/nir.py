@@ -340,6 +340,9 @@ def _export_host_linear(layer: HostLinear, out: _Export) -> None:
 
 def _export_input(out: _Export) -> None:
     i, t = out.art.input, out.art.target
+    if i.encoding not in ("current", "rate"):
+        raise SnncError(f"input encoding {i.encoding!r}: snnc has no NIR mapping for it (its spike generator is not a "
+                        "NIR node); compile with --input-encoding current or rate to export")
     out.add(INPUT, out.nir.Input(input_type={"input": np.asarray(i.shape)}), role="input", encoding=i.encoding,
             lo=i.lo, hi=i.hi, scale=i.scale, rate_init=i.rate_init, layout=i.layout, input_bits=t.input_bits,
             quantization="x_int = clip(rint(x / scale), lo, hi); NIR readers take x_int")

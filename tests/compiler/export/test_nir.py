@@ -9,6 +9,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import dataclasses
+
 import pytest
 from click.testing import CliRunner
 
@@ -19,7 +21,8 @@ from snnc.runtime import Add, Artefact, Conv, InputSpec, Neuron, Target, load, m
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests/runtime/golden"
 GOLDEN_FILES = sorted(GOLDEN.glob("*.snn"))
-GOLDEN_FILES = [p for p in GOLDEN_FILES if p.stem != "hybrid_host"]  # host ops: no NIR form (tested below)
+NO_NIR = ("hybrid_host", "poisson_conv", "population_conv", "ttfs_conv")  # refused by name (tested below)
+GOLDEN_FILES = [p for p in GOLDEN_FILES if p.stem not in NO_NIR]
 LENET = ROOT / "examples/models/lenet5_mnist.onnx"
 DEMO = ROOT / "examples/data/mnist_demo.npz"
 
@@ -320,5 +323,23 @@ def test_a_hybrid_artefact_is_refused_by_name():
     from snnc.runtime import load
 
     art = load(Path(__file__).parents[2] / "runtime" / "golden" / "hybrid_host.snn")
-    with pytest.raises(SnncError, match="'h_conv'.*hybrid"):
+    with pytest.raises(SnncError, match="kind '(maxpool|host_op)'"):
         to_nir(art)
+    layers = tuple(dataclasses.replace(x, inputs=("c0",)) if x.name == "h_conv" else x
+                   for x in art.layers if x.kind == "host_op" or x.name == "c0")  # the core part without the max pool
+    host_only = dataclasses.replace(art, layers=layers, golden=None)
+    with pytest.raises(SnncError, match="'h_conv'.*hybrid"):
+        to_nir(host_only)
+
+
+@pytest.mark.parametrize("name", ["poisson_conv", "population_conv", "ttfs_conv"])
+def test_spike_generating_input_encodings_are_refused(name):
+    pytest.importorskip("nir")
+    from pathlib import Path
+
+    from snnc.compiler.errors import SnncError
+    from snnc.compiler.export.nir import to_nir
+    from snnc.runtime import load
+
+    with pytest.raises(SnncError, match="input encoding"):
+        to_nir(load(Path(__file__).parents[2] / "runtime" / "golden" / f"{name}.snn"))
