@@ -58,21 +58,23 @@ class HardwareSpec:
             raise SpecError(f"--bits {bits}: the spec {self.name} allows {', '.join(map(str, self.weight_bits))}")
         return int(bits)
 
-    def embedded_kernel(self, kernel: int) -> int | None:
+    def embedded_kernel(self, kernel: int, bits: int | None = None) -> int | None:
         """The table's kernel size a k x k convolution runs as: k itself, else the smallest k' > k of
         the table with k' - k even (the k x k kernel, centred and zero-padded to k' x k', with the
         conv's padding grown by (k' - k)/2 on every side, computes exactly the same outputs);
-        None if there is none."""
+        None if there is none, or at 1 bit (bipolar weights have no zero to pad with)."""
         sizes = self.kernel_sizes
         if kernel in sizes:
             return kernel
+        if bits == 1:
+            return None
         bigger = [k for k in sizes if k > kernel and (k - kernel) % 2 == 0]
         return min(bigger) if bigger else None
 
     def conv_limit(self, kernel: int, bits: int) -> int | None:
         """Max in_channels of a k x k convolution at `bits` (through `embedded_kernel`), or None if
         the kernel size is not supported."""
-        k = self.embedded_kernel(kernel)
+        k = self.embedded_kernel(kernel, bits)
         row = self.conv_in_channels_limit.get(k) if k is not None else None
         return None if row is None else row.get(bits)
 

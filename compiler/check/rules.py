@@ -136,9 +136,15 @@ def conv_kernel(ctx: Context, node: Node) -> list[Violation]:
         return [V("HW006", ctx, node, f"{kh}x{kw} kernel is not square", f"{kh}x{kw}", _kernels(ctx.spec),
                   "kh == kw (conv_in_channels_limit is indexed by square kernel size)",
                   f"use a square kernel ({_kernels(ctx.spec)}) for layer {node.name} and retrain")]
-    if ctx.spec.embedded_kernel(kh) is not None:
+    if ctx.spec.embedded_kernel(kh, ctx.bits_of(node)) is not None:
         return []  # in the table, or embedded in a larger size of it (exact: emit.embed_kernel)
     sizes = ctx.spec.kernel_sizes
+    if ctx.spec.embedded_kernel(kh) is not None:  # embeddable, but not at 1 bit: bipolar weights have no 0
+        k = ctx.spec.embedded_kernel(kh)
+        return [V("HW002", ctx, node, f"a {kh}x{kh} kernel runs as a centred {k}x{k} on {ctx.spec.name}, which needs "
+                  "zero weights: 1-bit weights are bipolar (-1, +1)", f"{kh}x{kh} at 1 bit", _kernels(ctx.spec),
+                  f"kernel size in conv_in_channels_limit ({_kernels(ctx.spec)}), or >= 2 bits to embed it",
+                  f"use --bits-for {node.name}=2 (or more), or a {k}x{k} conv")]
     if kh > max(sizes):
         small = min(sizes)
         n = math.ceil((kh - 1) / (small - 1)) if small > 1 else None
@@ -158,7 +164,7 @@ def conv_in_channels(ctx: Context, node: Node) -> list[Violation]:
     if not ctx.on_core(node) or ctx.bits_of(node) not in ctx.spec.weight_bits:
         return []
     kh, kw = kernel_of(node)
-    if kh != kw or ctx.spec.embedded_kernel(kh) is None:
+    if kh != kw or ctx.spec.embedded_kernel(kh, ctx.bits_of(node)) is None:
         return []  # HW006 / HW002
     k, spec, bits = ctx.spec.embedded_kernel(kh), ctx.spec, ctx.bits_of(node)  # a 1x1 runs as a 3x3 on hw_v1
     groups = int(attr(node, "groups"))

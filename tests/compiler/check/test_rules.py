@@ -113,6 +113,11 @@ def test_1x1_kernel_runs_as_a_centred_3x3(net, hw_v1):
     assert "1x1 conv (run as 3x3)" in r.violations[0].message
 
 
+def test_1x1_kernel_at_1_bit_cannot_be_embedded(net, hw_v1):
+    r = check_graph(one_conv(net, 4, 1), hw_v1, 1)  # bipolar weights have no 0 to pad the 3x3 with
+    assert found(r) == [("HW002", "conv1")] and "--bits-for conv1=2" in r.violations[0].hint
+
+
 def test_even_kernel_is_a_violation(net, hw_v1):
     r = check_graph(one_conv(net, 4, 2), hw_v1, 2)  # 2x2 centres in neither 3x3 nor 5x5
     assert found(r) == [("HW002", "conv1")]
