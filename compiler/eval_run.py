@@ -218,6 +218,10 @@ def eval_model(graph: Graph, hw: Any, bits: int | None, options: dict, calib: Da
     `backend`: the simulator (`device_backend`). `ray`: a Ray address (`distributed.Executor`): the
     configurations compile as Ray tasks, and each one's test data is split into shards, each a task;
     None runs everything here, one after another. The numbers are the same either way."""
+    from dataclasses import replace
+
+    import numpy as np
+
     from snnc.compiler.distributed import Executor
     from snnc.compiler.evaluate import evaluate
     from snnc.compiler.report import ConfigPlots
@@ -237,6 +241,10 @@ def eval_model(graph: Graph, hw: Any, bits: int | None, options: dict, calib: Da
     extras: list = []
     float_acc, samples = None, 0
     executor = Executor(ray, progress=wrap)
+    if executor.distributed and calib is not None and type(calib.x) is not np.ndarray:
+        # a lazy .npz member holds an open file: the tasks get the samples themselves (all of them,
+        # so that the compile reads exactly what it reads here)
+        calib = replace(calib, x=np.asarray(calib.x))
     compile_args = (graph, hw if executor.distributed and not isinstance(hw, HardwareSpec) else spec0, bits,
                     max(timesteps), options, calib, source_sha256)
     compiled = executor.map(compile_config, grid, shared=compile_args, desc="compile") if executor.distributed else None

@@ -139,6 +139,30 @@ def local_ray():
     ray.shutdown()
 
 
+def _no_open_files(fn, items, *, shared=(), desc=""):
+    """The local map, after checking that the datasets that would travel to Ray pickle (no open files)."""
+    import pickle
+
+    pickle.dumps([s for s in [*shared, *items] if isinstance(s, Dataset)])
+    return [fn(*shared, item) for item in list(items)]
+
+
+@pytest.mark.slow
+def test_a_lazy_npz_calibration_set_travels_as_samples(monkeypatch):
+    """load_dataset keeps a large .npz member lazy (an open file); the tasks get its samples."""
+    graph = prepare(str(FITS))
+    calib = load_dataset(str(DEMO), role="calib")
+    test = load_dataset(str(DEMO), role="eval")
+    test = Dataset(x=test.x[:20], y=test.y[:20], scale=test.scale, source=test.source)
+    ex = InProcessShards()
+    monkeypatch.setattr(ex, "map", _no_open_files)
+    monkeypatch.setattr(distributed, "Executor", lambda ray=None, progress=None: ex)
+    opts = {**OPTIONS, "calib_samples": 16}
+    split = eval_model(graph, "hw_v1", 4, opts, calib, test, [4], ray="fake")
+    local = eval_model(graph, "hw_v1", 4, opts, calib, test, [4])
+    assert _strip(split.result) == _strip(local.result)
+
+
 @pytest.mark.slow
 def test_ray_equals_the_local_run(local_ray, demo, monkeypatch):
     """Configurations and data shards as Ray tasks on a local instance: the same numbers."""
