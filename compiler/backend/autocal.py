@@ -230,8 +230,7 @@ def _concat_fed(plan) -> set[str]:
 
 
 def finish(low: Lowered, cal: AutoCal, timesteps: int) -> Lowered:
-    """The lowered network with the chosen biases and initial membranes, and report rows that say so;
-    the quantized ANN takes the corrected biases too (it stays the float form of the integers)."""
+    """The lowered network with the chosen biases and initial membranes, and report rows that say so."""
     low.artefact = apply_overrides(low.artefact, cal.overrides)
     by_name = {c.layer: c for c in cal.choices}
     for rep in low.layers:
@@ -241,28 +240,4 @@ def finish(low: Lowered, cal: AutoCal, timesteps: int) -> Lowered:
         rep.calibration = c.to_text()
         if rep.membrane_bound is not None:
             rep.membrane_bound += timesteps * c.bias_shift
-    _qann_biases(low, set(cal.overrides))
     return low
-
-
-def _qann_biases(low: Lowered, changed: set[str]) -> None:
-    """bias_int / θ · λ_out on the quantized ANN's node of each changed conv/linear layer, or on the
-    main synapse conv of a fused residual add (where emit puts that layer's bias)."""
-    if low.plan is None:
-        return
-    qnodes = {n.name: n for n in low.qann.nodes}
-    scale = {rep.artefact_name: rep.scale for rep in low.layers}
-    for st in low.plan:
-        name = low.plan.names[st.name]
-        if name not in changed or scale.get(name) is None:
-            continue
-        layer = low.artefact.layer(name)
-        theta = np.broadcast_to(np.asarray(layer.neuron.threshold, dtype=np.float64), (len(layer.neuron.bias),))
-        bias = np.asarray(layer.neuron.bias, dtype=np.float64) / theta * scale[name]
-        if st.kind in ("conv", "linear"):
-            qnodes[st.name].params["bias"] = bias
-        elif st.kind == "add":
-            syn = [s for s in low.plan if s.kind == "synapse" and s.feeds == st.output]
-            if syn:  # emit.py: the main synapse (the most weights) carries the fused layer's bias
-                main = max(syn, key=lambda s: np.asarray(s.node.params["weight"]).size)
-                qnodes[main.name].params["bias"] = bias
