@@ -13,7 +13,7 @@ OUT=${OUT:-out}
 mkdir -p "$OUT"
 set -x
 snnc check "$MODEL" --hw hw_v1 --bits 2
-snnc compile "$MODEL" --hw hw_v1 --bits 2 --norm max --per-channel --calib "$DATA" --timesteps 16 -o "$OUT/lenet5_2bit.snn"
+snnc compile "$MODEL" --hw hw_v1 --bits 2 --norm max --per-channel --calibration off --calib "$DATA" --timesteps 16 -o "$OUT/lenet5_2bit.snn"
 snnc verify "$OUT/lenet5_2bit.snn"
 python -c "import numpy as np; np.save('$OUT/digits.npy', np.load('$DATA')['x'][:8, None])"
 snnc run "$OUT/lenet5_2bit.snn" "$OUT/digits.npy" --timesteps 16

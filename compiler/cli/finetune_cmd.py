@@ -92,7 +92,7 @@ def finetune_cmd(model, data, hw, bits, out, epochs, lr, batch_size, per_channel
     log = (lambda s: click.echo(s, err=True)) if talk else None
     res = finetune(graph, spec, train, opts, calib=calib, progress=talk and sys.stderr.isatty(), log=log)
     save_onnx(res.graph, out)
-    copts = CompileOptions(bits=bits, norm="max", per_channel=per_channel, calib_samples=calib_samples,
+    copts = CompileOptions(bits=bits, norm="max", calibration="off", per_channel=per_channel, calib_samples=calib_samples,
                            input_scale=input_scale, reset=reset, v_init=v_init)
     match = compile_matches(prepare(out), res.final, spec, copts, calib) if verify else None
     command = compile_command(out, hw, copts, data, data_scale)

@@ -37,6 +37,6 @@ def test_compile_and_eval_report_the_diagnosis():
 
     model, data = ROOT / "examples" / "models" / "vgg_bn_mnist.onnx", ROOT / "examples" / "data" / "mnist_demo.npz"
     res = CliRunner().invoke(cli, ["eval", str(model), "--bits", "4", "--calib", str(data), "--calib-samples", "200",
-                                   "--data", str(data), "--limit", "100", "-T", "4"])
+                                   "--data", str(data), "--limit", "100", "-T", "4", "--calibration", "off"])
     assert res.exit_code == 0, res.output
     assert "diagnosis: the SNN departs from the quantized ANN first at layer" in res.stdout

@@ -40,7 +40,7 @@ def test_printed_compile_command_reproduces_the_verified_integers(tiny_onnx, ima
     assert res.exit_code == 0, res.output
     printed = runtime.load(snn)
 
-    copts = CompileOptions(bits=2, norm="max", per_channel=True, calib_samples=64)  # what finetune verified
+    copts = CompileOptions(bits=2, norm="max", calibration="off", per_channel=True, calib_samples=64)  # what finetune verified
     calib = load_dataset(data, role="calib", scale=0.00392156862745098)
     verified = compile_graph(prepare(out), load_spec("hw_v1"), copts, calib).artefact
     assert printed.input.scale == verified.input.scale
@@ -53,10 +53,10 @@ def test_printed_compile_command_reproduces_the_verified_integers(tiny_onnx, ima
 
 
 def test_compile_flags_cover_every_non_default_option():
-    opts = CompileOptions(bits=3, norm="max", percentile=99.0, reset="zero", v_init="zero", per_channel=True,
+    opts = CompileOptions(bits=3, norm="max", calibration="off", percentile=99.0, reset="zero", v_init="zero", per_channel=True,
                           input_encoding="rate", input_scale=0.5, calib_samples=7, timesteps=8)
     words = compile_flags(opts)
     assert words == ["--bits", "3", "--timesteps", "8", "--norm", "max", "--percentile", "99.0", "--reset", "zero",
                      "--v-init", "zero", "--per-channel", "--input-encoding", "rate", "--input-scale", "0.5",
-                     "--calib-samples", "7"]
+                     "--calibration", "off", "--calib-samples", "7"]
     assert compile_flags(CompileOptions(bits=2)) == ["--bits", "2"]

@@ -41,7 +41,7 @@ def test_export_compiles_to_the_trained_integers(tiny_onnx, tiny_data, tmp_path,
                 assert int(r.theta[0]) == li.theta[o] and np.array_equal(r.q, li.q[o:o + 1])
     path = save_onnx(res.graph, tmp_path / "qat.onnx")
     calib = Dataset(x=data.x[:64], y=None, scale=data.scale, source=str(tiny_data))
-    copts = CompileOptions(bits=bits, norm="max", per_channel=per_channel, calib_samples=64, timesteps=8)
+    copts = CompileOptions(bits=bits, norm="max", calibration="off", per_channel=per_channel, calib_samples=64, timesteps=8)
     graph = prepare(path)
     match = compile_matches(graph, res.final, spec, copts, calib)
     assert match.ok, match.problems

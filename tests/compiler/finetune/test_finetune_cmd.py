@@ -22,7 +22,7 @@ def test_finetune_writes_a_verified_model(tiny_onnx, tiny_data, tmp_path):
     assert res.exit_code == 0, res.output
     s = json.loads(res.stdout)
     assert s["verified"] is True and not s["problems"] and out.is_file()
-    assert "--norm max --per-channel --calib-samples 64" in s["compile_command"]
+    assert "--norm max --per-channel --calibration off --calib-samples 64" in s["compile_command"]
     assert len(s["layers"]) == 3  # two convs and the hidden linear; the last linear stays on the host
 
 

@@ -40,7 +40,7 @@ def test_trained_snn_is_the_simulated_snn(tiny_onnx, tiny_data, spec, bits, per_
     assert res.final.exact, res.final.problems
 
     calib = Dataset(x=data.x[:64], y=None, scale=data.scale, source=str(tiny_data))
-    copts = CompileOptions(bits=bits, norm="max", per_channel=per_channel, calib_samples=64, timesteps=T,
+    copts = CompileOptions(bits=bits, norm="max", calibration="off", per_channel=per_channel, calib_samples=64, timesteps=T,
                            reset=reset, v_init=v_init)
     art = compile_graph(res.graph, spec, copts, calib).artefact
     x = data.take(48, (1, 8, 8))
@@ -151,7 +151,7 @@ def test_residual_add_trains_and_matches_up_to_the_add(tiny_data, spec, tmp_path
                                                              calib_samples=64, device="cpu", timesteps=T))
     assert np.isfinite(res.history[0]["loss"])
     calib = Dataset(x=data.x[:64], y=None, scale=data.scale, source=str(tiny_data))
-    art = compile_graph(res.graph, spec, CompileOptions(bits=4, norm="max", per_channel=True, calib_samples=64,
+    art = compile_graph(res.graph, spec, CompileOptions(bits=4, norm="max", calibration="off", per_channel=True, calib_samples=64,
                                                         timesteps=T), calib).artefact
     x = data.take(32, (1, 8, 8))
     sim = runtime.simulate(art, x, T)

@@ -94,7 +94,10 @@ def test_noopt_checks_exactly_as_the_optimised_export(models, name, bits):
     a = check_graph(models[name][1], spec, bits)
     b = check_graph(models[OPTIMISED[name]][1], spec, bits)
     assert _shape_of_report(a) == _shape_of_report(b)
-    assert a.fits, a.to_text()
+    if bits == 1 and "resnet" in name:  # the 1x1 projection cannot be centred in a 3x3 of bipolar weights
+        assert [(v.code, v.actual) for v in a.violations] == [("HW002", "1x1 at 1 bit")]
+    else:
+        assert a.fits, a.to_text()
 
 
 @pytest.mark.slow
