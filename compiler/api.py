@@ -21,17 +21,10 @@ import numpy as np
 
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph
+from snnc.compiler.sensitivity import SensitivityReport, sensitivity
 
 __all__ = ["import_module", "check_module", "compile_module", "eval_module", "sensitivity", "SensitivityReport"]
 
-
-def __getattr__(name: str):
-    """`sensitivity` / `SensitivityReport` (the module snnc.compiler.sensitivity), imported on first use."""
-    if name in ("sensitivity", "SensitivityReport"):
-        import importlib
-
-        return getattr(importlib.import_module("snnc.compiler.sensitivity"), name)
-    raise AttributeError(f"module 'snnc.compiler.api' has no attribute {name!r}")
 
 
 def import_module(module: Any, example_input: Any, *, canonical: bool = False) -> Graph:
