@@ -60,3 +60,18 @@ def test_compile_flags_cover_every_non_default_option():
                      "--v-init", "zero", "--per-channel", "--input-encoding", "rate", "--input-scale", "0.5",
                      "--calibration", "off", "--calib-samples", "7"]
     assert compile_flags(CompileOptions(bits=2)) == ["--bits", "2"]
+
+
+def test_every_flag_compile_flags_prints_is_a_compile_option():
+    """A printed compile command must run: each --flag compile_flags can emit is an option of snnc compile."""
+    import dataclasses
+
+    from snnc.compiler.backend.options import NOT_FLAGS, flag
+    from snnc.compiler.cli.compile_cmd import compile_cmd
+
+    accepted = {o for p in compile_cmd.params for o in p.opts}
+    for f in dataclasses.fields(CompileOptions):
+        if f.name in NOT_FLAGS:
+            continue
+        name = "--bits-for" if f.name == "layer_bits" else flag(f.name)
+        assert name in accepted, f"compile_flags may print {name}, which snnc compile does not take"
