@@ -30,6 +30,7 @@ def test_importing_snnc_compiler_does_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.slow
 def test_check_module_reports_by_module_path():
     report = snnc.check_module(small_cnn(), torch.randn(1, 1, 12, 12), bits=2)
     assert report.exit_code == 0
@@ -41,6 +42,7 @@ def test_check_module_reports_by_module_path():
     assert snnc.check_module(wide, torch.randn(2, 1, 4, 4), bits=1).exit_code == 0
 
 
+@pytest.mark.slow
 def test_compile_module_three_lines(tmp_path):
     model, x = small_cnn(), torch.rand(64, 1, 12, 12)
     result = snnc.compile_module(model, x[:1], bits=2, calib=x, out=tmp_path / "m.snn", timesteps=8)

@@ -68,6 +68,7 @@ def test_both_conv_strategies_equal_reference(case):
         fastsim.UNROLL_MAX_ENTRIES, fastsim.UNROLL_MAX_WASTE = saved
 
 
+@pytest.mark.slow
 @over_backends
 @settings(max_examples=30, deadline=None)
 @given(cases())

@@ -178,6 +178,7 @@ def test_tf32_settings_are_forced_off_while_running_and_restored():
             s.fp32_precision = v
 
 
+@pytest.mark.slow
 def test_importing_the_runtime_does_not_import_torch():
     script = textwrap.dedent("""
         import sys

@@ -2,6 +2,8 @@
 layer's own width, compile emits it, and the hints name the flag that makes a model fit."""
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 
@@ -41,6 +43,7 @@ def test_bad_layer_names_and_widths():
     assert res.exit_code == 2 and "LAYER=N" in res.stderr
 
 
+@pytest.mark.slow
 def test_compile_emits_each_layers_width(tmp_path):
     out = tmp_path / "m.snn"
     res = invoke("compile", LENET, "--bits", "4", "--bits-for", "/features/features.3/Conv=2", "--bits-for",

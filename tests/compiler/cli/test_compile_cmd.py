@@ -25,6 +25,7 @@ def calib(demo_subset):
     return demo_subset(64)
 
 
+@pytest.mark.slow
 def test_compile_writes_a_verified_artefact(tmp_path, calib):
     out = tmp_path / "m.snn"
     res = invoke("compile", FITS, "--hw", "hw_v1", "--bits", 2, "--calib", calib, "-T", 8, "-o", out)
@@ -39,6 +40,7 @@ def test_compile_writes_a_verified_artefact(tmp_path, calib):
     assert all(layer.bits == 2 for layer in art.layers if hasattr(layer, "bits"))
 
 
+@pytest.mark.slow
 def test_same_inputs_give_a_byte_identical_artefact(tmp_path, calib):
     a, b = tmp_path / "a.snn", tmp_path / "sub" / "b.snn"
     b.parent.mkdir()
@@ -55,6 +57,7 @@ def test_violating_model_exits_1_and_writes_nothing(tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_json_summary_has_every_layer(tmp_path, calib):
     res = invoke("compile", FITS, "--bits", 4, "--calib", calib, "-T", 4, "-o", tmp_path / "m.snn", "--format", "json")
     assert res.exit_code == 0
@@ -66,6 +69,7 @@ def test_json_summary_has_every_layer(tmp_path, calib):
     assert conv["row_bits"] <= conv["row_budget"] and conv["theta_min"] >= 1
 
 
+@pytest.mark.slow
 def test_without_calibration_it_warns_and_still_compiles(tmp_path):
     res = invoke("compile", FITS, "--bits", 2, "-T", 4, "-o", tmp_path / "m.snn")
     assert res.exit_code == 0

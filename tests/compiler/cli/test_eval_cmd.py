@@ -33,6 +33,7 @@ def model_json(calib):
     return json.loads(res.stdout)
 
 
+@pytest.mark.slow
 def test_eval_model_and_artefact(tmp_path, calib, model_json):
     r = model_json
     assert r["samples"] == 48 and set(r["snn"]) == {"4", "8"}
@@ -48,6 +49,7 @@ def test_eval_model_and_artefact(tmp_path, calib, model_json):
     assert e["snn_pj"] == pytest.approx(e["snn_accumulates"] + e["snn_macs"])  # 1 pJ each
 
 
+@pytest.mark.slow
 def test_per_layer_metrics_and_energy(model_json):
     r = model_json
     layers = r["layers"]
@@ -109,6 +111,7 @@ def test_sweep_side_by_side_with_report(tmp_path, calib):
         assert f"]({name})" in md
 
 
+@pytest.mark.slow
 def test_sweep_text_table_and_a_config_that_does_not_fit(tmp_path):
     rng = np.random.default_rng(0)
     data = tmp_path / "d.npz"
@@ -135,12 +138,14 @@ def test_bad_input_exits_2_with_one_line(extra, msg):
     assert msg in res.output and "Traceback" not in res.output
 
 
+@pytest.mark.slow
 def test_sweep_of_an_artefact_is_refused(tmp_path, calib):
     assert invoke("compile", FITS, "--bits", 2, "--calib", calib, "-T", 4, "-o", tmp_path / "m.snn", "-q").exit_code == 0
     res = CliRunner().invoke(cli, ["eval", str(tmp_path / "m.snn"), "--data", str(calib), "--sweep", "bits=2,4"])
     assert res.exit_code == 2 and "--sweep needs a model" in res.output
 
 
+@pytest.mark.slow
 def test_artefact_with_float_reference_model(tmp_path, calib, model_json):
     """--float-model scores a reference float model on the same data next to the artefact's SNN."""
     assert invoke("compile", FITS, "--bits", 4, "--calib", calib, "-T", 8, "-o", tmp_path / "m.snn", "-q").exit_code == 0

@@ -24,6 +24,7 @@ def artefact(tmp_path_factory):
     return out, res
 
 
+@pytest.mark.slow
 def test_compile_repeats_the_checks_warnings(artefact):
     _, res = artefact
     check = CliRunner().invoke(cli, ["check", str(LENET), "--bits", "4"])
@@ -31,6 +32,7 @@ def test_compile_repeats_the_checks_warnings(artefact):
     assert "warning: HW101 linear-synapse-row /classifier/classifier.1/Gemm" in res.stderr
 
 
+@pytest.mark.slow
 def test_eval_of_a_model_repeats_them_too():
     res = CliRunner().invoke(cli, ["eval", str(LENET), "--bits", "4", "--calib", str(DATA), "--calib-samples", "32",
                                    "--data", str(DATA), "--limit", "16", "-T", "2"])
@@ -40,6 +42,7 @@ def test_eval_of_a_model_repeats_them_too():
 
 @pytest.mark.parametrize("extra,named", [(["--bits", "2"], "--bits"), (["--norm", "max"], "--norm"),
                                          (["--calib", str(DATA)], "--calib"), (["--per-channel"], "--per-channel")])
+@pytest.mark.slow
 def test_eval_of_an_artefact_refuses_compile_options(artefact, extra, named):
     out, _ = artefact
     res = CliRunner().invoke(cli, ["eval", str(out), "--data", str(DATA), "--limit", "8", "-T", "2"] + extra)
@@ -47,6 +50,7 @@ def test_eval_of_an_artefact_refuses_compile_options(artefact, extra, named):
     assert "already compiled" in res.stderr
 
 
+@pytest.mark.slow
 def test_eval_of_an_artefact_takes_its_own_options(artefact):
     out, _ = artefact
     res = CliRunner().invoke(cli, ["eval", str(out), "--data", str(DATA), "--limit", "8", "-T", "2"])

@@ -25,6 +25,7 @@ def spec():
     return load_spec("hw_v1")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bits,per_channel,levels", CASES)
 def test_export_compiles_to_the_trained_integers(tiny_onnx, tiny_data, tmp_path, spec, bits, per_channel, levels):
     torch.set_num_threads(1)

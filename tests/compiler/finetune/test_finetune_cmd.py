@@ -15,6 +15,7 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_finetune_writes_a_verified_model(tiny_onnx, tiny_data, tmp_path):
     out = tmp_path / "q.onnx"
     res = invoke("finetune", tiny_onnx, "--data", tiny_data, "--bits", 2, "--per-channel", "--max-steps", 2,
@@ -26,6 +27,7 @@ def test_finetune_writes_a_verified_model(tiny_onnx, tiny_data, tmp_path):
     assert len(s["layers"]) == 3  # two convs and the hidden linear; the last linear stays on the host
 
 
+@pytest.mark.slow
 def test_snn_training_with_reset_and_v_init(tiny_onnx, tiny_data, tmp_path):
     """--timesteps trains the SNN; the compile command carries the reset/v_init it trained with,
     and the verification compiles with them."""
@@ -48,6 +50,7 @@ def test_bad_inputs_exit_2(tiny_onnx, tmp_path):
     assert res.exit_code == 2 and "--bits 7" in res.output
 
 
+@pytest.mark.slow
 def test_calibrates_on_what_compile_reads(tiny_onnx, tmp_path, images):
     """With calib_x in the file, compile calibrates on it: so does finetune (trains on x_train)."""
     import numpy as np

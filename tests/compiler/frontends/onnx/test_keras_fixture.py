@@ -91,6 +91,7 @@ def test_nchw_data_for_the_nhwc_model_is_refused(keras):
         compile_graph(canon, load_spec("hw_v1"), CompileOptions(bits=2, timesteps=8), data)
 
 
+@pytest.mark.slow
 def test_cli_compile_run_eval_take_the_same_nhwc_arrays(tmp_path):
     """`snnc compile --calib` on NHWC data, then `snnc run` on the same NHWC array prints the
     compile's golden predictions, and `snnc eval` of the artefact scores NHWC test data."""
@@ -169,6 +170,7 @@ def load_model_proto(model):
     return load_onnx(model)
 
 
+@pytest.mark.slow
 def test_spikenorm_takes_nhwc_data_too(tmp_path):
     np.savez(tmp_path / "calib.npz", x=nhwc_calib())
     res = invoke("compile", FIXTURES / "keras_cnn.onnx", "--bits", "2", "-T", "4", "--norm", "spikenorm",
