@@ -50,15 +50,8 @@ MODELS = {"lenet5": ("lenet5_mnist", "LeNet5"), "vgg": ("vgg_bn_mnist", "VGGBN")
 SETTLE_SECONDS = 0.3
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_runtime import cpu_model  # noqa: E402  (one machine description for every benchmark)
 
 
 def compile_artefact(name: str, workdir: Path) -> Path:

@@ -2,6 +2,8 @@
 shards giving the numbers of the single-process run (here, and on a local Ray instance)."""
 from __future__ import annotations
 
+from tiny_models import tiny_artefact
+
 from pathlib import Path
 
 import numpy as np
@@ -65,21 +67,7 @@ def test_missing_ray_is_one_error(monkeypatch):
 
 def _tiny_artefact():
     """input (4,) rate coded -> linear 3 (spiking) -> host 2 classes, and 37 labelled samples."""
-    from snnc.runtime import model as rt
-
-    target = rt.Target(membrane_bits=16, overflow="saturate", fire="ge", threshold_bits=8, bias_bits=8,
-                       weight_encoding="symmetric", input_bits=4)
-    w = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [1, 1, -1, -1]], np.int8)
-    art = rt.Artefact(
-        input=rt.InputSpec(shape=(4,), encoding="rate", lo=0, hi=7, scale=1 / 7),
-        layers=(rt.Linear(name="fc", inputs=["input"], output_shape=(3,), weight=w, bits=2,
-                          neuron=rt.Neuron(threshold=[7], bias=[0, 0, 0], reset="subtract", v_init="zero")),
-                rt.HostLinear(name="host", inputs=["fc"], output_shape=(2,),
-                              weight=np.array([[1, -1, 0], [-1, 1, 0]], np.float32), bias=np.zeros(2, np.float32))),
-        target=target)
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 8, size=(37, 4)).astype(np.uint8)
-    y = (x[:, 1] + x[:, 3] > x[:, 0] + x[:, 2]).astype(np.int64)
+    art, x, y = tiny_artefact("rate", 37)
     return art, Dataset(x=x, y=y, scale=1 / 7, source="mem")
 
 

@@ -1,6 +1,8 @@
 """`snnc eval --device`: the simulator each device maps to, and the same numbers on the CPU."""
 from __future__ import annotations
 
+from tiny_models import tiny_artefact
+
 import json
 
 import numpy as np
@@ -13,24 +15,10 @@ from snnc.compiler.data import Dataset
 from snnc.compiler.errors import SnncError
 from snnc.compiler.eval_run import device_backend, eval_artefact
 from snnc.runtime.backend import numba_available
-from snnc.runtime import model as rt
 
 
 def _artefact_and_data(n: int = 30):
-    target = rt.Target(membrane_bits=16, overflow="saturate", fire="ge", threshold_bits=8, bias_bits=8,
-                       weight_encoding="symmetric", input_bits=4)
-    w = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [1, 1, -1, -1]], np.int8)
-    art = rt.Artefact(
-        input=rt.InputSpec(shape=(4,), encoding="current", lo=0, hi=7, scale=1 / 7),
-        layers=(rt.Linear(name="fc", inputs=["input"], output_shape=(3,), weight=w, bits=2,
-                          neuron=rt.Neuron(threshold=[7], bias=[0, 0, 0], reset="subtract", v_init="zero")),
-                rt.HostLinear(name="host", inputs=["fc"], output_shape=(2,),
-                              weight=np.array([[1, -1, 0], [-1, 1, 0]], np.float32), bias=np.zeros(2, np.float32))),
-        target=target)
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 8, size=(n, 4)).astype(np.uint8)
-    y = (x[:, 1] + x[:, 3] > x[:, 0] + x[:, 2]).astype(np.int64)
-    return art, x, y
+    return tiny_artefact("current", n)
 
 
 def test_device_names_map_to_backends():
