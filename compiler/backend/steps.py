@@ -38,6 +38,11 @@ from snnc.hwspec import HardwareSpec
 
 GOLDEN_SAMPLES = 8
 AGREEMENT_SAMPLES = 256
+# The agreement's SNN simulation is bounded by a work budget in MAC-timesteps (T x dense MACs per
+# image x samples): a ResNet-18 at 32x32 (0.56 GMAC per image) at T=16 gets 32 samples instead of
+# 256, an MNIST LeNet or VGG (< 5 MMAC) keeps 256 at any T up to about 200 (`agreement_samples`).
+AGREEMENT_WORK = 1 << 38
+AGREEMENT_MIN_SAMPLES = 32
 AGREEMENT_WARNING = 0.9  # warn when the SNN matches the quantized ANN but not the float model
 DIAGNOSE_BELOW = 0.97  # below this agreement with the quantized ANN, say where the SNN departs from it
 DIAGNOSIS_SAMPLES = 64
@@ -213,13 +218,13 @@ def step_golden(s: BuildState) -> None:
 def step_agreement(s: BuildState) -> None:
     if s.calib is None:
         return
-    n = min(AGREEMENT_SAMPLES, len(s.calib), s.opts.calib_samples)
+    n = agreement_samples(s.result.artefact, s.opts.timesteps, min(len(s.calib), s.opts.calib_samples))
     x = s.calib.take(n, s.sample_shape)
     xq = quantize_input(x, *s.input_range)
     out = s.graph.outputs[0]
     ann = run_float(s.result.lowered.qann, xq)[out].argmax(axis=1)
     ref = run_float(s.graph, x)[out].argmax(axis=1)
-    snn = runtime.simulate(s.result.artefact, to_external(s.result.artefact.input, x), s.opts.timesteps).predictions
+    snn = _snn_predictions(s.result.artefact, to_external(s.result.artefact.input, x), s.opts.timesteps)
     s.result.agreement = float(np.mean(ann == snn))
     s.result.float_agreement = float(np.mean(ref == snn))
     s.result.agreement_samples = n
@@ -228,7 +233,7 @@ def step_agreement(s: BuildState) -> None:
 
         art = s.result.artefact
         corr = layer_correlation(art, s.result.lowered.qann, ann_layer_values(s.graph, s.result.lowered),
-                                 x[:DIAGNOSIS_SAMPLES], s.opts.timesteps)
+                                 x[:min(DIAGNOSIS_SAMPLES, n)], s.opts.timesteps)
         d = diagnose(corr, [layer.name for layer in art.layers], s.opts.timesteps)
         if d is not None:
             s.result.warnings.append(f"agreement {s.result.agreement:.1%}: {d.to_text()}")
@@ -237,6 +242,42 @@ def step_agreement(s: BuildState) -> None:
             f"the SNN agrees with the quantized ANN on {s.result.agreement:.1%} of {n} calibration inputs but with the "
             f"float model on only {s.result.float_agreement:.1%}: the quantization itself loses the model "
             "(see the layer warnings; try --per-channel, more bits, another --percentile, or snnc finetune)")
+
+
+def dense_macs(art) -> int:
+    """The dense MACs of one image through the artefact's conv and linear core layers
+    (`energy.dense_ops`: every input active once), at least 1."""
+    from snnc.compiler.energy import dense_ops, input_shapes
+
+    shapes = input_shapes(art)
+    total = 0
+    for layer in art.core_layers:
+        if layer.kind in ("conv", "linear"):
+            total += dense_ops(layer, [shapes[i] for i in layer.inputs])[0]
+    return max(1, total)
+
+
+def agreement_samples(art, timesteps: int, available: int) -> int:
+    """How many calibration inputs the agreement step simulates: AGREEMENT_SAMPLES, fewer when
+    T x MACs per image x samples would pass AGREEMENT_WORK, never fewer than AGREEMENT_MIN_SAMPLES
+    (nor more than `available`)."""
+    budget = AGREEMENT_WORK // (max(1, int(timesteps)) * dense_macs(art))
+    return max(1, min(available, AGREEMENT_SAMPLES, max(AGREEMENT_MIN_SAMPLES, budget)))
+
+
+def _snn_predictions(art, x: np.ndarray, timesteps: int) -> np.ndarray:
+    """The SNN's predictions on x; those of the leading inputs that are the golden inputs come from
+    the golden vectors (the same simulation: a sample's result does not depend on its batch)."""
+    g = art.golden
+    k = 0 if g is None or g.predictions is None or g.timesteps != timesteps else min(len(g.inputs), len(x))
+    if k and not (g.inputs.shape[1:] == x.shape[1:] and g.inputs.dtype.kind == "f" and x.dtype.kind == "f"
+                  and np.array_equal(np.asarray(g.inputs[:k], dtype=np.float64), np.asarray(x[:k], dtype=np.float64))):
+        k = 0  # the runtime quantizes float64(x): equal float values give equal results
+    head = np.asarray(g.predictions[:k], dtype=np.int64) if k else np.zeros(0, dtype=np.int64)
+    if k == len(x):
+        return head
+    rest = runtime.simulate(art, x[k:], timesteps).predictions
+    return np.concatenate([head, np.asarray(rest, dtype=np.int64)])
 
 
 def step_write(s: BuildState) -> None:
