@@ -94,6 +94,8 @@ def reads_padding(layer: Conv, in_shape: tuple[int, ...]) -> bool:
     (out - 1) * stride + k - 1 - top; a window reads padding when it starts before 0 or ends
     at or after the input size.
     """
+    if layer.dilated:  # the zeros inserted between the input's pixels read 0 too (semantics section 8)
+        return True
     _, h, w = in_shape
     _, ho, wo = layer.output_shape
     kh, kw = layer.weight.shape[2:]

@@ -38,6 +38,17 @@ def _to_external(x: np.ndarray, ndim: int) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(x, -1, -3)) if ndim == 3 else x
 
 
+def dilate(layer: Conv, x: np.ndarray) -> np.ndarray:
+    """The conv's input with its input_dilation's zeros inserted: x (..., H, W, C) internal layout
+    -> (..., H', W', C), H' = (H - 1)*dh + 1 (docs/semantics.md section 6); x itself when undilated."""
+    if not layer.dilated:
+        return x
+    (dh, dw), (h, w) = layer.input_dilation, x.shape[-3:-1]
+    out = np.zeros(x.shape[:-3] + ((h - 1) * dh + 1, (w - 1) * dw + 1, x.shape[-1]), x.dtype)
+    out[..., ::dh, ::dw, :] = x
+    return out
+
+
 def _conv_currents(layer: Conv, x: np.ndarray, plan: LayerPlan, wts) -> np.ndarray:
     """im2col with columns ordered (kh, kw, C), so each window row is kw*C contiguous values.
 
@@ -52,6 +63,8 @@ def _conv_currents(layer: Conv, x: np.ndarray, plan: LayerPlan, wts) -> np.ndarr
     dt = plan.matmul_dtype
     if isinstance(wts, Unrolled):
         return (x.reshape(n, h * w * c).astype(dt) @ wts.matrix).reshape(tt, b, ho, wo, o)
+    x = dilate(layer, x)  # input_dilation: the windows read the dilated input
+    h, w = x.shape[2:4]
     x = x.reshape(n, h, w, c)
     if x.dtype == bool:
         x = x.view(np.uint8)
@@ -134,10 +147,13 @@ class Unrolled:
         o, cg, kh, kw = layer.weight.shape
         _, ho, wo = layer.output_shape
         (sh, sw), (top, left, _, _) = layer.stride, layer.padding
+        dh, dw = layer.input_dilation
         oo, ci, ii, jj, yy, xx = np.meshgrid(np.arange(o), np.arange(cg), np.arange(kh), np.arange(kw),
                                              np.arange(ho), np.arange(wo), indexing="ij")
-        row, col = yy * sh + ii - top, xx * sw + jj - left
-        valid = (row >= 0) & (row < h) & (col >= 0) & (col < w)
+        row, col = yy * sh + ii - top, xx * sw + jj - left  # positions of the dilated input
+        valid = (row >= 0) & (row < (h - 1) * dh + 1) & (col >= 0) & (col < (w - 1) * dw + 1)
+        valid &= (row % dh == 0) & (col % dw == 0)  # the inserted zeros contribute nothing
+        row, col = row // dh, col // dw
         chan = (oo // (o // layer.groups)) * cg + ci
         src = ((row * w + col) * c + chan)[valid]
         dst = ((yy * wo + xx) * o + oo)[valid]

@@ -31,9 +31,9 @@ from snnc.runtime import jit_kernels as kernels
 from snnc.runtime.backend import ChunkResult
 from snnc.runtime.encode import CLIP_GUARD, quantize_float
 from snnc.runtime.exactness import LayerPlan, scan_plan
-from snnc.runtime.fastsim import _add_currents, _weight_mats as weight_mats, run_chunk
+from snnc.runtime.fastsim import _add_currents, _weight_mats as weight_mats, dilate, run_chunk
 from snnc.runtime.jit_currents import VECTOR_BYTES
-from snnc.runtime.model import Add, Artefact, AvgPool, Conv, Linear
+from snnc.runtime.model import Add, Artefact, AvgPool, Conv, Linear, dilated_shape
 
 
 @dataclass(frozen=True)
@@ -208,13 +208,20 @@ def prepare_all(a, plans: dict[str, LayerPlan], tuning: JitTuning = DEFAULT_TUNI
     if hit is not None and hit[0] == key:
         return hit[1]
     shapes = {"input": a.input.encoded_shape, **{layer.name: layer.output_shape for layer in a.layers}}
-    prepared = {layer.name: prepare(layer, plans[layer.name], a.target, shapes[layer.inputs[0]], tuning)
+    # a dilated conv's kernel reads the dilated input (neuron_layer inserts the zeros): its shape
+    prepared = {layer.name: prepare(layer, plans[layer.name], a.target, _read_shape(layer, shapes[layer.inputs[0]]),
+                                    tuning)
                 for layer in a.core_layers if layer.has_neurons}
     for layer in a.core_layers:  # a synaptic conv's current: the numpy path's matrices (fastsim.run_chunk)
         if isinstance(layer, Conv) and not layer.has_neurons:
             prepared[layer.name] = weight_mats(layer, plans[layer.name].matmul_dtype, shapes[layer.inputs[0]])
     _PREPARED[a] = (key, prepared)
     return prepared
+
+
+def _read_shape(layer, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of what the layer's kernel reads: the dilated input of a dilated conv."""
+    return dilated_shape(layer, in_shape) if isinstance(layer, Conv) and layer.dilated else in_shape
 
 
 def _as_kernel_input(x: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -329,7 +336,7 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
     results = (out, cnt_dtype, counts, prep.src, mem, at, cnt_at, trace, sb, tuning.neuron_block)
     cur_dtype = np.empty(0, prep.cur_dtype)
     if isinstance(layer, (Conv, Linear)):
-        x, spikes = _as_kernel_input(xs[0])
+        x, spikes = _as_kernel_input(dilate(layer, xs[0]) if isinstance(layer, Conv) else xs[0])
         if isinstance(layer, Linear):
             x = x.reshape(x.shape[0], nb, 1, 1, -1)
         w4 = prep.w4 if isinstance(layer, Conv) and not spikes else np.empty((0, 1, 1, 1), np.int8)

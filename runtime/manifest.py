@@ -197,7 +197,9 @@ def _float(arr: np.ndarray, member: str, members: Members) -> dict:
 
 ENCODE: dict[type, Callable[[Any, str, Members], dict]] = {
     Conv: lambda l, e, m: {"weight": _weight(l, e, m), "stride": list(l.stride), "padding": list(l.padding),
-                           "groups": l.groups, "neuron": _neuron(l.neuron)},
+                           "groups": l.groups, "neuron": _neuron(l.neuron),
+                           # written only when not [1, 1]: undilated convs keep the bytes they always had
+                           **({"input_dilation": list(l.input_dilation)} if l.dilated else {})},
     Linear: lambda l, e, m: {"weight": _weight(l, e, m), "neuron": _neuron(l.neuron)},
     AvgPool: lambda l, e, m: {"kernel": list(l.kernel), "stride": list(l.stride), "neuron": _neuron(l.neuron)},
     MaxPool: lambda l, e, m: {"kernel": list(l.kernel), "stride": list(l.stride)},
@@ -312,7 +314,8 @@ def _get_neuron(d: dict) -> dict:
 
 DECODE: dict[str, Callable[[dict, str, Members, str], dict]] = {
     "conv": lambda d, e, m, w: {**_get_weight(d, e, m, w), "stride": d["stride"], "padding": d["padding"],
-                                "groups": d["groups"], **_get_neuron(d)},
+                                "groups": d["groups"], "input_dilation": d.get("input_dilation", [1, 1]),
+                                **_get_neuron(d)},
     "linear": lambda d, e, m, w: {**_get_weight(d, e, m, w), **_get_neuron(d)},
     "avgpool": lambda d, e, m, w: {"kernel": d["kernel"], "stride": d["stride"], **_get_neuron(d)},
     "maxpool": lambda d, e, m, w: {"kernel": d["kernel"], "stride": d["stride"]},

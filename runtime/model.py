@@ -179,7 +179,10 @@ class Conv(_Layer):
     where g = o // (O / groups), Ci = C_in / groups; out-of-range input positions are 0 (also for
     an input current whose range [lo, hi] excludes 0).
     weight: int8 array (O, C_in/groups, kh, kw) of the true integer values, `bits` wide.
-    padding: (top, left, bottom, right). Output H = (H + top + bottom - kh) // sh + 1.
+    padding: (top, left, bottom, right). Output H = (H' + top + bottom - kh) // sh + 1.
+    input_dilation: (dh, dw), default (1, 1): s above is the input with dh - 1 zero rows (dw - 1
+    zero columns) inserted between consecutive rows (columns), H' = (H - 1) * dh + 1 rows (H' = H
+    without dilation); a transposed convolution is this conv (docs/semantics.md section 6).
     """
 
     weight: np.ndarray = None  # type: ignore[assignment]
@@ -188,6 +191,7 @@ class Conv(_Layer):
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     groups: int = 1
     neuron: Neuron | None = None
+    input_dilation: tuple[int, int] = (1, 1)
 
     kind: ClassVar[str] = "conv"
 
@@ -200,6 +204,20 @@ class Conv(_Layer):
         _set(self, "weight", _frozen_array(self.weight, np.int8, f"layer {self.name!r}: weight"))
         _set(self, "stride", _ints(self.stride, f"layer {self.name!r}: stride"))
         _set(self, "padding", _ints(self.padding, f"layer {self.name!r}: padding"))
+        _set(self, "input_dilation", _ints(self.input_dilation, f"layer {self.name!r}: input_dilation"))
+
+    @property
+    def dilated(self) -> bool:
+        """Does the conv insert zeros between its input's pixels (input_dilation other than (1, 1))?"""
+        return tuple(self.input_dilation) != (1, 1)
+
+
+def dilated_shape(layer: "Conv", in_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(C, H', W') = (C, (H - 1) * dh + 1, (W - 1) * dw + 1): the input a conv's windows read
+    (docs/semantics.md section 6, input_dilation); the input shape itself without dilation."""
+    c, h, w = in_shape
+    dh, dw = layer.input_dilation
+    return (c, (h - 1) * dh + 1, (w - 1) * dw + 1)
 
 
 @dataclass(frozen=True, eq=False)

@@ -144,10 +144,14 @@ def input_step(spec, acc: list[int], x_int: list[int], drive: list[int], t: int)
 
 def conv_current(layer, x: list, in_shape) -> list:
     """§6 conv: I[o, y, x] = sum over c < Cg, i < kh, j < kw of
-    w[o, c, i, j] * s[q*Cg + c, y*sh + i - top, x*sw + j - left]; out-of-range positions read 0."""
+    w[o, c, i, j] * s'[q*Cg + c, y*sh + i - top, x*sw + j - left]; out-of-range positions read 0.
+    s' is the input dilated by input_dilation (dh, dw): s'[c, y', x'] = s[c, y'/dh, x'/dw] where dh
+    divides y' and dw divides x', else 0; H' = (H - 1)*dh + 1, W' = (W - 1)*dw + 1."""
     c_in, h, w = in_shape
     o_n, cg, kh, kw = layer.weight.shape
     sh, sw = layer.stride
+    dh, dw = getattr(layer, "input_dilation", (1, 1))
+    hd, wd = (h - 1) * dh + 1, (w - 1) * dw + 1
     top, left, _, _ = layer.padding
     _, ho, wo = layer.output_shape
     og = o_n // layer.groups
@@ -161,8 +165,9 @@ def conv_current(layer, x: list, in_shape) -> list:
                 for c in range(cg):
                     for i in range(kh):
                         for j in range(kw):
-                            yy, xi = y * sh + i - top, xx * sw + j - left
-                            if 0 <= yy < h and 0 <= xi < w:  # else: padding, reads 0
+                            yd, xd = y * sh + i - top, xx * sw + j - left  # a position of s'
+                            if 0 <= yd < hd and 0 <= xd < wd and yd % dh == 0 and xd % dw == 0:  # else 0
+                                yy, xi = yd // dh, xd // dw
                                 total += wt[o][c][i][j] * x[((q * cg + c) * h + yy) * w + xi]
                 out.append(total)
     return out

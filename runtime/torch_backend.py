@@ -125,6 +125,11 @@ def _conv_currents(layer: Conv, x: torch.Tensor, tl: TorchLayer, device: torch.d
     im2col as fastsim does it: the zero-padded input channels-last, the windows a strided view
     (m, Ho, Wo, kh, kw, Cg) whose rows are runs of kw*Cg contiguous values, copied in blocks of
     IM2COL_BUDGET bytes, times the (kh*kw*Cg, O/g) weight matrix of each group."""
+    if layer.dilated:  # input_dilation: the windows read the input with zeros inserted (semantics section 6)
+        (dh, dw), (h, w) = layer.input_dilation, x.shape[-2:]
+        xd = torch.zeros(x.shape[:-2] + ((h - 1) * dh + 1, (w - 1) * dw + 1), dtype=x.dtype, device=x.device)
+        xd[..., ::dh, ::dw] = x
+        x = xd
     tt, b, c, h, w = x.shape
     o, cg, kh, kw = layer.weight.shape
     (sh, sw), (top, left, bottom, right) = layer.stride, layer.padding

@@ -128,10 +128,14 @@ def _shape_conv(layer, shapes: list[tuple[int, ...]], a: "Artefact", where: str)
     g = layer.groups
     _require(s[0] % g == 0 and o % g == 0, where, "groups", f"{g} must divide input channels {s[0]} and output channels {o}")
     _require(ci * g == s[0], where, "weight", f"shape {list(w.shape)}: C/groups = {ci} but the input has {s[0]} channels / {g} groups")
+    dil = tuple(layer.input_dilation)
+    _require(len(dil) == 2 and min(dil) >= 1, where, "input_dilation", f"{list(dil)} must be 2 ints >= 1")
     top, left, bottom, right = layer.padding
-    ho = _conv_out(s[1], kh, layer.stride[0], top + bottom)
-    wo = _conv_out(s[2], kw, layer.stride[1], left + right)
-    _require(ho >= 1 and wo >= 1, where, "weight", f"kernel {kh}x{kw} does not fit the padded input {list(s)}")
+    hd, wd = (s[1] - 1) * dil[0] + 1, (s[2] - 1) * dil[1] + 1  # the dilated input (semantics section 6)
+    ho = _conv_out(hd, kh, layer.stride[0], top + bottom)
+    wo = _conv_out(wd, kw, layer.stride[1], left + right)
+    shown = list(s) if dil == (1, 1) else f"{list(s)} (dilated by {list(dil)}: {[s[0], hd, wd]})"
+    _require(ho >= 1 and wo >= 1, where, "weight", f"kernel {kh}x{kw} does not fit the padded input {shown}")
     return (o, ho, wo)
 
 

@@ -105,6 +105,8 @@ def artefacts(draw, with_host=None):
         same = [n for n, (s, sp) in tensors.items() if s == shape and n not in synaptic]  # only adds read a synaptic conv
         if kind == "conv":
             c, h, w = shape
+            dil = draw(st.sampled_from([(1, 1), (1, 1), (2, 2), (2, 1), (1, 3)]))  # input_dilation
+            h, w = (h - 1) * dil[0] + 1, (w - 1) * dil[1] + 1  # the windows read the dilated input
             kh, kw = draw(st.integers(1, min(3, h + 1))), draw(st.integers(1, min(3, w + 1)))
             pad = [draw(st.integers(0, 1)) for _ in range(4)]
             kh, kw = min(kh, h + pad[0] + pad[2]), min(kw, w + pad[1] + pad[3])
@@ -115,7 +117,8 @@ def artefacts(draw, with_host=None):
             wo = (w + pad[1] + pad[3] - kw) // stride[1] + 1
             bits = draw(st.integers(1, 4))
             layer = Conv(name, [cur], (o, ho, wo), weight=_weights(draw, (o, c // groups, kh, kw), bits, enc),
-                         bits=bits, stride=stride, padding=pad, groups=groups, neuron=draw(neurons(target, o)))
+                         bits=bits, stride=stride, padding=pad, groups=groups, neuron=draw(neurons(target, o)),
+                         input_dilation=dil)
         elif kind == "linear":
             o, bits = draw(st.integers(1, 6)), draw(st.integers(1, 4))
             layer = Linear(name, [cur], (o,), weight=_weights(draw, (o, shape[0]), bits, enc), bits=bits,
