@@ -39,8 +39,8 @@ from snnc.hwspec import HardwareSpec
 GOLDEN_SAMPLES = 8
 AGREEMENT_SAMPLES = 256
 # The agreement's SNN simulation is bounded by a work budget in MAC-timesteps (T x dense MACs per
-# image x samples): a ResNet-18 at 32x32 (0.56 GMAC per image) at T=16 gets 32 samples instead of
-# 256, an MNIST LeNet or VGG (< 5 MMAC) keeps 256 at any T up to about 200 (`agreement_samples`).
+# image x samples): a ResNet-18 at 32x32 (0.48 GMAC per image) at T=16 gets 35 samples instead of
+# 256; an MNIST LeNet or VGG (< 5 MMAC) keeps 256 at any T up to about 250 (`agreement_samples`).
 AGREEMENT_WORK = 1 << 38
 AGREEMENT_MIN_SAMPLES = 32
 AGREEMENT_WARNING = 0.9  # warn when the SNN matches the quantized ANN but not the float model
