@@ -6,8 +6,10 @@
 Runs in the peer's own environment (docs/runtime.md, "Peer benchmark": SpikingJelly is never a
 dependency of snnc, nor installed in CI). Without spikingjelly it still runs and says so.
 
-For each example model (examples/models/<name>.onnx, compiled here with `snnc compile --bits 4
---norm max --per-channel --calib examples/data/mnist_demo.npz`; its torch definition from
+For each example model (examples/models/<name>.onnx, compiled here, at every run, with snnc's
+default options: `snnc compile --bits 4 --calib examples/data/mnist_demo.npz -T <T>`, i.e. the
+automatic calibration, which tunes the artefact for the T it compiles at, so once per T unless
+`--compile-at T0` compiles one artefact at T0 for every T; its torch definition from
 examples/train_mnist.py with the weights of <name>.pt2) and each T, on one batch of `--batch`
 MNIST demo test images, it times:
   snnc-<backend>  simulate(artefact, x, T, backend=...) for every installed backend but the
@@ -51,23 +53,30 @@ SETTLE_SECONDS = 0.3
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_runtime import cpu_model  # noqa: E402  (one machine description for every benchmark)
+from bench_runtime import cpu_model
 
 
-def compile_artefact(name: str, workdir: Path) -> Path:
-    out = workdir / f"{name}_4bit.snn"
-    if not out.exists():
-        cmd = [sys.executable, "-m", "snnc.compiler.cli.main", "compile", str(ROOT / "examples" / "models" / f"{name}.onnx"),
-               "--hw", "hw_v1", "--bits", "4", "--norm", "max", "--per-channel",
-               "--calib", str(ROOT / "examples" / "data" / "mnist_demo.npz"), "--timesteps", "32", "-o", str(out)]
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return out
+def compile_command(name: str, out: Path, T: int) -> list[str]:
+    """snnc's default compile (automatic calibration for the target T), 4-bit weights."""
+    return [sys.executable, "-m", "snnc.compiler.cli.main", "compile", str(ROOT / "examples" / "models" / f"{name}.onnx"),
+            "--hw", "hw_v1", "--bits", "4", "--calib", str(ROOT / "examples" / "data" / "mnist_demo.npz"),
+            "-T", str(T), "-o", str(out)]
+
+
+def compile_artefact(name: str, workdir: Path, T: int) -> tuple[Path, str]:
+    """Compile afresh (never a stale artefact from an older compiler); returns the artefact and the
+    compiler's agreement line."""
+    out = workdir / f"{name}_4bit_T{T}.snn"
+    out.unlink(missing_ok=True)
+    done = subprocess.run(compile_command(name, out, T), check=True, capture_output=True, text=True)
+    agree = [line.strip() for line in done.stdout.splitlines() if line.startswith("agreement")]
+    return out, (agree[0] if agree else "")
 
 
 def macs_per_step(art) -> dict[str, int]:
     """MACs per step of every conv / linear layer (what a dense simulation computes every step)."""
-    from snnc.runtime import Conv, Linear
     import numpy as np
+    from snnc.runtime import Conv, Linear
 
     return {layer.name: int(np.prod(layer.output_shape)) * int(np.prod(layer.weight.shape[1:]))
             for layer in art.core_layers if isinstance(layer, (Conv, Linear))}
@@ -153,6 +162,9 @@ class Torch:
         import train_mnist
 
         self.ann = getattr(train_mnist, cls_name)()
+        import logging
+
+        logging.getLogger("torch._library.triton").setLevel(logging.ERROR)  # "Triton not available" (CPU build)
         state = torch.export.load(str(ROOT / "examples" / "models" / f"{name}.pt2")).state_dict
         self.ann.load_state_dict(dict(state))
         self.ann.eval()
@@ -172,9 +184,14 @@ class Torch:
         import contextlib
         import io
 
-        with contextlib.redirect_stderr(io.StringIO()):  # its calibration progress bar
-            converter = ann2snn.Converter(recipe=ann2snn.RateCodingRecipe(dataloader=loader, mode="max"), device="cpu")
-            self.sj = converter.convert(copy.deepcopy(self.ann)).eval()
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # its calibration progress bar
+                converter = ann2snn.Converter(recipe=ann2snn.RateCodingRecipe(dataloader=loader, mode="max"), device="cpu")
+                self.sj = converter.convert(copy.deepcopy(self.ann)).eval()
+        except Exception as exc:  # noqa: BLE001  (reported verbatim; snnc and the ANN are still timed)
+            self.sj = None
+            self.sj_error = f"SpikingJelly's Converter failed: {type(exc).__name__}: {exc}"
+            return
         self.sj_multi = copy.deepcopy(self.sj)
         functional.set_step_mode(self.sj_multi, "m")
 
@@ -226,6 +243,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workdir", default="/tmp/snnc-bench-peer")
+    ap.add_argument("--compile-at", type=int, default=None, metavar="T0",
+                    help="compile one artefact per model at T0 for every T (default: one per T, at that T)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     os.environ.setdefault("NUMBA_NUM_THREADS", str(args.threads))
@@ -266,6 +285,8 @@ def main() -> int:
     t_op = synop_seconds(args.threads)
     print(f"one synaptic operation (int8 row add, numba, {args.threads} threads): "
           + (f"{t_op * 1e9:.3f} ns" if t_op else "n/a (numba not installed)"))
+    shown = " ".join(compile_command("MODEL", Path("OUT"), 0)[4:-4]).replace(str(ROOT) + "/", "")
+    print(f"snnc artefacts: snnc compile {shown} -T {args.compile_at or '<T>'} (default options: automatic calibration for that T)")
     print(f"batch {args.batch} MNIST demo test images, {args.rounds} alternating rounds, medians; "
           "vs sj = img/s / sj-single img/s at the same T; acc on the timed batch")
     print(f"{'model':<7} {'T':>3}  {'system':<11} {'img/s':>9} {'ms/batch':>9} {'vs sj':>7} {'acc':>6}")
@@ -275,28 +296,33 @@ def main() -> int:
         if not (ROOT / "examples" / "models" / f"{name}.onnx").exists() or not (ROOT / "examples" / "models" / f"{name}.pt2").exists():
             print(f"{key}: examples/models/{name}.onnx / .pt2 not present: skipped")
             continue
+        arts = {}
         try:
-            art = load(compile_artefact(name, workdir))
+            for T in sorted({args.compile_at} if args.compile_at else set(ts)):
+                path, agree = compile_artefact(name, workdir, T)
+                arts[T] = load(path)
+                print(f"{key}: compiled at T={T}: {agree}", flush=True)
         except subprocess.CalledProcessError as exc:
             print(f"{key}: snnc compile failed ({(exc.stderr or '').strip().splitlines()[-1:]}): skipped")
             continue
         peers = Torch(name, cls_name, calib, args.threads)
         if peers.sj_error:
             print(f"{key}: {peers.sj_error}")
-        macs = sum(macs_per_step(art).values())
         for T in ts:
+            art = arts[args.compile_at or T]
+            macs = sum(macs_per_step(art).values())
             systems = {label: (lambda be=be, T=T, art=art: simulate(art, x, T, backend=be)) for label, be in backends.items()}
             if peers.sj is not None:
                 systems["sj-single"] = lambda T=T, peers=peers: peers.sj_single(xt, T)
                 systems["sj-multi"] = lambda T=T, peers=peers: peers.sj_multistep(xt, T)
             systems["ann"] = lambda peers=peers: peers.ann_logits(xt)
-            if T == ts[0]:  # untimed warm-up: numba's compilation (or cache load), torch's first calls
-                for label, be in backends.items():
-                    simulate(art, x[:8], T, backend=be)
-                if peers.sj is not None:
-                    peers.sj_single(xt[:8], T)
-                    peers.sj_multistep(xt[:8], T)
-                peers.ann_logits(xt[:8])
+            # untimed warm-up, at every T (a new artefact): numba's compilation (or cache load), torch's first calls
+            for be in backends.values():
+                simulate(art, x[:8], T, backend=be)
+            if peers.sj is not None:
+                peers.sj_single(xt[:8], T)
+                peers.sj_multistep(xt[:8], T)
+            peers.ann_logits(xt[:8])
             times: dict[str, list[float]] = {k: [] for k in systems}
             probe: list[float] = []
             acc: dict[str, float] = {}
