@@ -52,7 +52,28 @@ def _host_kernel(op: str) -> Kernel:
 
 
 for _op in host_ops.HOST_OPS:
-    KERNELS.register(_op)(_host_kernel(_op))
+    if _op != "conv":  # the IR conv has one attribute more (input_dilation), below
+        KERNELS.register(_op)(_host_kernel(_op))
+_host_conv = _host_kernel("conv")
+
+
+def dilate_input(x: np.ndarray, input_dilation) -> np.ndarray:
+    """(N, C, H, W) -> (N, C, (H-1)*ih + 1, (W-1)*iw + 1): ih-1 zero rows (iw-1 zero columns) between
+    the rows (columns) of x, which sits at the positions divisible by (ih, iw); x itself for (1, 1)."""
+    ih, iw = (int(v) for v in input_dilation)
+    if (ih, iw) == (1, 1):
+        return x
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, (h - 1) * ih + 1, (w - 1) * iw + 1), dtype=np.float64)
+    out[:, :, ::ih, ::iw] = x
+    return out
+
+
+@kernel("conv")
+def _conv(node: Node, xs: list[np.ndarray]) -> np.ndarray:
+    """runtime.host_ops.conv of the input dilated by input_dilation (a transposed convolution
+    lowered by the front ends: zero insertion, padding k-1-p (+ output_padding), flipped kernel)."""
+    return _host_conv(node, [dilate_input(xs[0], attr(node, "input_dilation"))])
 
 
 # -- other ops ---------------------------------------------------------------------------------

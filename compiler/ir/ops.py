@@ -27,8 +27,10 @@ REQUIRED = object()
 
 OPS: dict[str, OpSchema] = {
     "conv": OpSchema(
-        "y[n,o,i,j] = b[o] + sum_{c,u,v} W[o,c,u,v] * xpad[n, g*I/G + c, i*sh + u*dh, j*sw + v*dw]",
-        attrs={"stride": (1, 1), "padding": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1},
+        "y[n,o,i,j] = b[o] + sum_{c,u,v} W[o,c,u,v] * xpad[n, g*I/G + c, i*sh + u*dh, j*sw + v*dw]; with "
+        "input_dilation (ih, iw) != (1, 1), x first gets ih-1 zero rows (iw-1 zero columns) between its rows "
+        "(columns): a transposed convolution, as the front ends lower ConvTranspose (docs/semantics.md section 6)",
+        attrs={"stride": (1, 1), "padding": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1, "input_dilation": (1, 1)},
         params=("weight",),
         optional_params=("bias",),
     ),

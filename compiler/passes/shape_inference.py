@@ -123,8 +123,10 @@ def _conv(node: Node, s: list[Shape]) -> Shape:
     if x[1] is not None and x[1] != w.shape[1] * groups:
         raise ShapeError(node, f"input has {x[1]} channels, weight {w.shape} with groups={groups} expects {w.shape[1] * groups}")
     st, pad, dil = attr(node, "stride"), attr(node, "padding"), attr(node, "dilation")
-    oh = _window_out(node, x[2], w.shape[2], st[0], pad[0] + pad[2], dil[0])
-    ow = _window_out(node, x[3], w.shape[3], st[1], pad[1] + pad[3], dil[1])
+    ih, iw = attr(node, "input_dilation")  # the windows read the input with zeros inserted (a ConvTranspose)
+    h, w_ = (None if d is None else (d - 1) * k + 1 for d, k in ((x[2], ih), (x[3], iw)))
+    oh = _window_out(node, h, w.shape[2], st[0], pad[0] + pad[2], dil[0])
+    ow = _window_out(node, w_, w.shape[3], st[1], pad[1] + pad[3], dil[1])
     return (x[0], w.shape[0], oh, ow)
 
 

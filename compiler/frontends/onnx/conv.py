@@ -47,3 +47,64 @@ def conv(node: OnnxNode, ctx: ImportContext) -> None:
         "groups": int(node.attr("group", 1)),
     }
     ctx.emit("conv", [node.input(0)], node.outputs[0], name=node.name, attrs=attrs, params=params)
+
+
+# -- ConvTranspose: the IR conv of the zero-inserted input (compiler/frontends/conv_transpose.py) -------
+def _transpose_attrs(node: OnnxNode, kernel: tuple) -> tuple[tuple, tuple, tuple]:
+    stride, op = pair(node, "strides", 1), pair(node, "output_padding", 0)
+    pads = node.attr("pads")
+    if node.attr("auto_pad", "NOTSET") == "VALID":
+        pads = None
+    return stride, (0, 0, 0, 0) if pads is None else tuple(int(p) for p in pads), op
+
+
+def _check_transpose(node: OnnxNode, ctx: ImportContext) -> list[str]:
+    from snnc.compiler.frontends.conv_transpose import conv_transpose_problems
+
+    if not ctx.is_const(node.input(1)):
+        return ["weight is not a constant"]
+    out = []
+    if node.input(2) and not ctx.is_const(node.input(2)):
+        out.append("bias is not a constant")
+    w = ctx.const(node.input(1))
+    if w.ndim != 4:
+        return out + [f"weight of rank {w.ndim} (a 2-D transposed convolution's weight is (in, out/group, kh, kw))"]
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "VALID"):
+        out.append(f"auto_pad={auto_pad} (give explicit pads)")
+    if node.attr("output_shape") is not None:
+        out.append("output_shape (give pads and output_padding instead)")
+    for name, n in (("strides", 2), ("dilations", 2), ("output_padding", 2), ("pads", 4)):
+        v = node.attr(name)
+        if v is not None and len(v) != n:
+            out.append(f"{name}={list(v)} (a 2-D transposed convolution needs {n} values)")
+    if out:
+        return out
+    stride, pads, op = _transpose_attrs(node, tuple(w.shape[2:]))
+    if min(stride) < 1:
+        return [f"strides={list(stride)} (must be >= 1)"]
+    out += conv_transpose_problems(tuple(int(k) for k in w.shape[2:]), stride, pads, op, int(node.attr("group", 1)),
+                                   pair(node, "dilations", 1))
+    x = ctx.shape(node.input(0))
+    if x is not None and len(x) != 4:
+        out.append(f"rank-{len(x)} input (a 2-D transposed convolution reads N, C, H, W)")
+    elif x is not None and x[1] is not None and x[1] != w.shape[0]:
+        out.append(f"the input has {x[1]} channels, the weight expects {w.shape[0]}")
+    if node.input(2) and ctx.is_const(node.input(2)) and tuple(ctx.const(node.input(2)).shape) != (w.shape[1],):
+        out.append(f"bias of shape {list(ctx.const(node.input(2)).shape)} (expected [{w.shape[1]}])")
+    return out
+
+
+@converter("ConvTranspose", 11, check=_check_transpose)
+def conv_transpose(node: OnnxNode, ctx: ImportContext) -> None:
+    """A conv with input_dilation = strides, padding k-1-p (+ output_padding at the end), the
+    flipped, in/out-swapped kernel (docs/semantics.md section 6)."""
+    from snnc.compiler.frontends.conv_transpose import lower_conv_transpose
+
+    w_t = ctx.param(node.input(1))
+    stride, pads, op = _transpose_attrs(node, tuple(w_t.shape[2:]))
+    w, attrs = lower_conv_transpose(w_t, stride, pads, op)
+    params = {"weight": w.astype(w_t.dtype)}
+    if node.input(2):
+        params["bias"] = ctx.param(node.input(2))
+    ctx.emit("conv", [node.input(0)], node.outputs[0], name=node.name, attrs=attrs, params=params)

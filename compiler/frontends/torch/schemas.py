@@ -69,6 +69,10 @@ SCHEMAS: dict[str, tuple] = {
         ('input',), ('weight',), ('bias', None), ('stride', [1, 1]), ('padding', 'valid'), ('dilation', [1, 1]),
         ('groups', 1),
     ),
+    'aten.conv_transpose2d.input': (
+        ('input',), ('weight',), ('bias', None), ('stride', [1, 1]), ('padding', [0, 0]), ('output_padding', [0, 0]),
+        ('groups', 1), ('dilation', [1, 1]),
+    ),
     'aten.convolution.default': (
         ('input',), ('weight',), ('bias',), ('stride',), ('padding',), ('dilation',), ('transposed',),
         ('output_padding',), ('groups',),
