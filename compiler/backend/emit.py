@@ -34,6 +34,7 @@ class EmitContext:
     smax: dict[str, int]  # IR value -> max |value| it carries (1 for spikes)
     warnings: list[str] = field(default_factory=list)
     synapses: dict[str, "Synapse"] = field(default_factory=dict)  # synapse stage output -> its integers
+    quantize: Callable = quantize_weights  # lower's QuantizeCache when it memoizes (the same results)
 
     @property
     def graph(self) -> Graph:
@@ -67,7 +68,7 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     w = np.asarray(st.node.params["weight"], dtype=np.float64)
     b = np.asarray(st.node.params.get("bias", np.zeros(w.shape[0])), dtype=np.float64)
     wn, bn = w * lam_in / lam_out, b / lam_out
-    qw = quantize_weights(wn, bits, spec.weight_encoding, per_channel=per_channel, theta_max=ctx.theta_max)
+    qw = ctx.quantize(wn, bits, spec.weight_encoding, per_channel=per_channel, theta_max=ctx.theta_max)
     bias_int, clipped = quantize_bias(bn, qw.theta if per_channel else np.full(w.shape[0], qw.theta[0]), spec.bias_bits)
     neuron = ctx.neuron(qw.theta.tolist(), bias_int.tolist())
     ins = [ctx.layer_of[st.inputs[0]]]
@@ -77,7 +78,8 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
         q, padding = embed_kernel(q_core, tuple(attr(st.node, "padding")), spec)
         layer = rt.Conv(name=name, inputs=ins, output_shape=out_shape, weight=q.astype(np.int8), bits=bits,
                         stride=tuple(attr(st.node, "stride")), padding=padding,
-                        groups=int(attr(st.node, "groups")), neuron=neuron)
+                        groups=int(attr(st.node, "groups")), neuron=neuron,
+                        input_dilation=tuple(attr(st.node, "input_dilation")))  # a ConvTranspose: (stride, stride)
     else:
         layer = rt.Linear(name=name, inputs=ins, output_shape=out_shape, weight=q_core.astype(np.int8),
                           bits=bits, neuron=neuron)
@@ -213,15 +215,16 @@ def emit_synapse(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     per_channel = opts.per_channel and spec.per_channel_threshold
     w = np.asarray(st.node.params["weight"], dtype=np.float64)
     b = np.asarray(st.node.params.get("bias", np.zeros(w.shape[0])), dtype=np.float64)
-    qw = quantize_weights(w * lam_in / lam_out, bits, spec.weight_encoding, per_channel=per_channel,
-                          theta_max=ctx.theta_max)
+    qw = ctx.quantize(w * lam_in / lam_out, bits, spec.weight_encoding, per_channel=per_channel,
+                      theta_max=ctx.theta_max)
     theta = np.broadcast_to(qw.theta, (w.shape[0],)).astype(np.int64)
     i_max = int(np.abs(qw.q).reshape(w.shape[0], -1).sum(axis=1).max()) * ctx.smax[st.inputs[0]]
     ctx.synapses[st.output] = Synapse(st.name, qw.q, theta, b / lam_out, lam_in, i_max)
     q, padding = embed_kernel(qw.q, tuple(attr(st.node, "padding")), spec)
     layer = rt.Conv(name=name, inputs=[ctx.layer_of[st.inputs[0]]], output_shape=tuple(ctx.graph.shape(st.output)[1:]),
                     weight=q.astype(np.int8), bits=bits, stride=tuple(attr(st.node, "stride")),
-                    padding=padding, groups=int(attr(st.node, "groups")), neuron=None)
+                    padding=padding, groups=int(attr(st.node, "groups")), neuron=None,
+                    input_dilation=tuple(attr(st.node, "input_dilation")))
     fan_in = int(np.prod(q.shape[1:]))
     rep.bits, rep.weight_bytes = bits, (q.size * bits + 7) // 8
     rep.fan_in, rep.row_bits, rep.row_budget = fan_in, fan_in * bits, spec.synapse_row_bits

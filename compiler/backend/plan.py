@@ -364,6 +364,11 @@ def _host_op(ctx: PlanContext, node: Node) -> None:
     The host part reads one core value, which must carry spikes (its rates are what the host gets)."""
     from snnc.runtime.host_ops import HOST_OPS
 
+    if node.op == "conv" and tuple(attr(node, "input_dilation")) != (1, 1):  # a ConvTranspose: no such host op
+        ctx.refuse("HW012", node, "the host part cannot compute a transposed convolution (ConvTranspose)",
+                   "conv_transpose", ", ".join(HOST_OPS), "a host op of docs/semantics.md section 7",
+                   f"cut later (--host-from a layer after {node.name}), so that {node.name} runs on the core")
+        return
     if node.op not in HOST_OPS:
         ctx.refuse("HW012", node, f"the host part cannot compute {node.op}", node.op, ", ".join(HOST_OPS),
                    "a host op of docs/semantics.md section 7", f"cut later (--host-from a layer after {node.name})")
