@@ -49,11 +49,16 @@ def host_from(graph: Graph, name: str) -> tuple[Graph, list[str]]:
 
 
 def substitute(graph: Graph, opts) -> tuple[Graph, list[str]]:
-    """The substitutions `opts` asks for (a CompileOptions, or anything with `maxpool` / `host_from`)."""
+    """The substitutions `opts` asks for (a CompileOptions, or anything with `maxpool` / `host_from` /
+    `input_encoding`, `input_population`); population coding records P in `meta["input_population"]`."""
     notes: list[str] = []
     if getattr(opts, "maxpool", "refuse") == "avgpool":
         graph, notes = maxpool_to_avgpool(graph)
     if getattr(opts, "host_from", None):
         graph, more = host_from(graph, opts.host_from)
         notes += more
+    if getattr(opts, "input_encoding", None) == "population" and int(getattr(opts, "input_population", 1)) > 1:
+        # the layers reading the input see C*P channels (docs/semantics.md section 5): check counts them
+        graph = graph.copy()
+        graph.meta["input_population"] = int(opts.input_population)
     return graph, notes

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from snnc.compiler.check.placement import fused_activation
 from snnc.compiler.check.report import OK, VIOLATION, WARN, CheckReport, LayerRow
-from snnc.compiler.check.rules import kernel_of, run_rules
+from snnc.compiler.check.rules import input_widening, kernel_of, run_rules
 from snnc.compiler.check.violations import CODES, ERROR, Violation
 from snnc.compiler.errors import ImportErrorModel
 from snnc.compiler.ir.graph import Graph
@@ -107,10 +107,10 @@ def _rows(graph: Graph, spec: HardwareSpec, ctx, violations: list[Violation]) ->
             kh, kw = kernel_of(node)
             kernel = f"{kh}x{kw}"
             groups = int(attr(node, "groups"))
-            in_ch = int(node.params["weight"].shape[1]) * groups
+            in_ch = int(node.params["weight"].shape[1]) * groups * input_widening(graph, node)  # population: C*P
             limit = spec.conv_limit(kh, bits) if kh == kw else None
         elif node.op == "linear":
-            in_ch = int(node.params["weight"].shape[1])
+            in_ch = int(node.params["weight"].shape[1]) * input_widening(graph, node)
         rows.append(LayerRow(node.name, op, kernel, in_ch, groups, row_bits, limit if row_bits else None,
                              placement[node.name], status.get(node.name, OK)))
     return rows

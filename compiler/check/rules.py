@@ -90,6 +90,19 @@ def layer_type(node: Node) -> str:
     return LAYER_TYPE.get(node.op, node.op)
 
 
+def input_widening(graph: Graph, node: Node) -> int:
+    """P for a conv / linear reading the graph input under the population encoding (docs/semantics.md
+    section 5: the layers reading "input" see C*P channels, each weight repeated for its P neurons, so
+    its synapse row holds P times the model's input channels); 1 otherwise. `graph.meta
+    ["input_population"]` is set by `backend.substitute` from --input-encoding population --input-population P."""
+    p = int(graph.meta.get("input_population", 1) or 1)
+    return p if p > 1 and node.inputs and node.inputs[0] in graph.inputs else 1
+
+
+def _population_note(p: int, model_channels: int, what: str = "input channels") -> str:
+    return f" ({model_channels} {what} x population {p})" if p > 1 else ""
+
+
 def kernel_of(node: Node) -> tuple[int, int]:
     w = node.params["weight"]
     return int(w.shape[2]), int(w.shape[3])
@@ -168,7 +181,8 @@ def conv_in_channels(ctx: Context, node: Node) -> list[Violation]:
         return []  # HW006 / HW002
     k, spec, bits = ctx.spec.embedded_kernel(kh), ctx.spec, ctx.bits_of(node)  # a 1x1 runs as a 3x3 on hw_v1
     groups = int(attr(node, "groups"))
-    per_row = int(node.params["weight"].shape[1])  # input channels per synapse row
+    widen = input_widening(ctx.graph, node)  # population coding: C*P encoded input channels
+    per_row = int(node.params["weight"].shape[1]) * widen  # input channels per synapse row
     limit = spec.conv_limit(k, bits)
     if limit is None:
         cols = sorted(spec.conv_in_channels_limit[k])
@@ -181,6 +195,7 @@ def conv_in_channels(ctx: Context, node: Node) -> list[Violation]:
     what = "in_channels" if groups == 1 else "in_channels/groups"
     rule = f"{what} * k * k * bits <= {spec.synapse_row_bits}"
     chans = f"{per_row} input channels" if groups == 1 else f"{per_row} input channels per group ({per_row * groups}/{groups})"
+    chans += _population_note(widen, per_row // widen)
     shown = f"{kh}x{kh} conv (run as {k}x{k})" if kh != k else f"{k}x{k} conv"
     message = (f"{shown} with {chans} needs {per_row}*{k}*{k}*{bits} = {per_row * k * k * bits} "
                f"synapse-row bits > {spec.synapse_row_bits}; limit at {bits} bits is {limit}")
@@ -189,6 +204,10 @@ def conv_in_channels(ctx: Context, node: Node) -> list[Violation]:
     if fit is not None and fit < bits:
         hints.append(f"use --bits-for {node.name}={fit}: limit {spec.conv_limit(k, fit)} >= {per_row}")
     parts = math.ceil(per_row / limit)
+    if widen > 1:
+        fewer = limit // (per_row // widen)
+        if fewer >= 1:
+            hints.append(f"use --input-population {fewer} (or fewer): {per_row // widen} x {fewer} <= {limit}")
     hints.append(f"split the {per_row} input channels of {node.name} into {parts} groups of <= {limit} "
                  f"(groups={parts * groups} if the model allows, or {parts} partial convolutions whose outputs are added)")
     return [V("HW001", ctx, node, message, per_row, limit, rule, "; or ".join(hints))]
@@ -281,7 +300,8 @@ def linear_synapse_row(ctx: Context, node: Node) -> list[Violation]:
     bits = ctx.bits_of(node)
     if not ctx.on_core(node) or bits not in ctx.spec.weight_bits:
         return []
-    n_in = int(node.params["weight"].shape[1])
+    widen = input_widening(ctx.graph, node)  # population coding: F*P encoded input features
+    n_in = int(node.params["weight"].shape[1]) * widen
     row = ctx.spec.synapse_row_bits
     if n_in * bits <= row:
         return []
@@ -290,7 +310,8 @@ def linear_synapse_row(ctx: Context, node: Node) -> list[Violation]:
     hint = f"use --bits-for {node.name}={max(fit)}: limit {row // max(fit)} >= {n_in}" if fit else (
         f"reduce the input features of {node.name} to <= {limit}")
     return [V("HW101", ctx, node,
-              f"{n_in} input features need {n_in}*{bits} = {n_in * bits} synapse-row bits > {row} "
+              f"{n_in} input features{_population_note(widen, n_in // widen, 'features')} need {n_in}*{bits} = "
+              f"{n_in * bits} synapse-row bits > {row} "
               "(the published limits cover convolutions; snnc assumes a linear neuron has the same row)",
               n_in, limit, f"in_features * bits <= {row}", hint)]
 
@@ -303,10 +324,11 @@ def _weights(ctx: Context, node: Node) -> int:
     """Weights the core stores for a conv/linear: a kernel the spec's table lacks counts as the
     table size it runs as (emit.embed_kernel: a 1x1 is stored as a centred 3x3 on hw_v1)."""
     w = node.params["weight"]
+    widen = input_widening(ctx.graph, node)  # population coding: the first layer stores C*P input channels
     if node.op != "conv":
-        return int(w.size)
+        return int(w.size) * widen
     k = ctx.spec.embedded_kernel(int(w.shape[2])) if w.shape[2] == w.shape[3] else None
-    return int(w.shape[0] * w.shape[1]) * (k * k if k else int(w.shape[2] * w.shape[3]))
+    return int(w.shape[0] * w.shape[1]) * widen * (k * k if k else int(w.shape[2] * w.shape[3]))
 
 
 @graph_rule

@@ -17,6 +17,8 @@ from snnc.compiler.cli.options import (
 
 maxpool_option = field_option(CompileOptions, "maxpool")
 host_from_option = field_option(CompileOptions, "host_from")
+input_encoding_option = field_option(CompileOptions, "input_encoding")  # population: C*P first-layer channels
+input_population_option = field_option(CompileOptions, "input_population")
 
 
 def render_report(report, fmt: str) -> str:
@@ -31,9 +33,12 @@ def render_report(report, fmt: str) -> str:
 @bits_for_option
 @maxpool_option
 @host_from_option
+@input_encoding_option
+@input_population_option
 @format_option
 @handle_user_errors
-def check(model: str, hw: str, bits: int, layer_bits, maxpool: str, host_from: str | None, fmt: str) -> None:
+def check(model: str, hw: str, bits: int, layer_bits, maxpool: str, host_from: str | None, input_encoding: str,
+          input_population: int, fmt: str) -> None:
     """Check that MODEL (.onnx) fits the hardware spec at N-bit weights; list every violation."""
     from snnc.compiler.backend.build import prepare
     from snnc.compiler.check import check_graph
@@ -47,7 +52,8 @@ def check(model: str, hw: str, bits: int, layer_bits, maxpool: str, host_from: s
 
     graph = prepare(model)
     # what compile --maxpool avgpool / --host-from do, reported the same way
-    graph, notes = substitute(graph, SimpleNamespace(maxpool=maxpool, host_from=host_from))
+    graph, notes = substitute(graph, SimpleNamespace(maxpool=maxpool, host_from=host_from, input_encoding=input_encoding,
+                                                     input_population=input_population))
     for note in notes:
         click.echo(f"warning: {note}", err=True)
     auto = bits == "auto"
