@@ -24,6 +24,15 @@ tried and lowered the per-layer error but not the accuracy, so it is not searche
 The target is the float model's activation, so the bias correction also removes the mean error of
 the weight quantization (Nagel et al. 2019's bias correction), which matters at 1-2 bits.
 
+**Large networks** (issue 16): the search simulates the network several times per layer and
+candidate, so its sample count is bounded by a work budget: at most `SEARCH_WORK` MAC-timesteps
+(T x dense MACs per image x samples) per simulation, never fewer than `SEARCH_MIN_SAMPLES`
+samples (`search_samples`). A network under about 16 M MACs per image at T=32 (every MNIST
+example) keeps `SEARCH_SAMPLES`; the scale benchmark's ResNet-18 (0.48 G) at T=16 gets 8. Each
+candidate lowers the network again, through one `lower.QuantizeCache`: only the layers whose
+normalized weights changed (the candidate's layer and those that read it) are quantized again,
+with the same result as without the cache.
+
 Only registers the spec already has change: λ (so weights and integer thresholds, per channel where
 `per_channel_threshold` allows) and the per-channel integer bias. Everything
 is deterministic (the first `SEARCH_SAMPLES` calibration inputs in file order, no random numbers),
@@ -31,19 +40,21 @@ and the choices are recorded in the artefact's provenance (`autocal`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from snnc import runtime
 from snnc.compiler.backend.calibrate import BINS, ActivationStats
-from snnc.compiler.backend.lower import Lowered, lower, quantize_input
+from snnc.compiler.backend.lower import Lowered, QuantizeCache, lower, quantize_input
 from snnc.compiler.backend.normalize import NormInputs, NORMALIZERS, clip_max, unify_concat
 from snnc.compiler.ir.interpret import run as run_float
 from snnc.runtime.encode import to_external
 
 FACTORS = (0.25, 0.5, 1.0)  # candidate λ = factor x the T-level scale
 SEARCH_SAMPLES = 128  # calibration inputs the search simulates
+SEARCH_WORK = 1 << 36  # ... at most this many MAC-timesteps per simulation (large networks: `search_samples`)
+SEARCH_MIN_SAMPLES = 8
 ROUNDS = 2  # bias corrections per candidate: the second removes what the first over- or under-shot
 LEVEL_CANDIDATES = 160  # λ candidates of the T-level search (geometric, from the median to the maximum)
 
@@ -77,6 +88,7 @@ class AutoCal:
     choices: list[LayerChoice]
     samples: int
     timesteps: int
+    cache: QuantizeCache | None = field(default=None, repr=False, compare=False)  # for the final lowering
 
     def provenance(self) -> dict:
         return {"timesteps": self.timesteps, "samples": self.samples, "factors": list(FACTORS),
@@ -116,6 +128,15 @@ def _rel_error(decoded: np.ndarray, target: np.ndarray) -> float:
     return float(np.mean((decoded - target) ** 2)) / (den if den > 0 else 1.0)
 
 
+def search_samples(art, timesteps: int, available: int) -> int:
+    """SEARCH_SAMPLES, fewer when T x dense MACs per image of `art` x samples would pass
+    SEARCH_WORK, never fewer than SEARCH_MIN_SAMPLES (nor more than `available`)."""
+    from snnc.compiler.backend.steps import dense_macs
+
+    budget = SEARCH_WORK // (max(1, int(timesteps)) * dense_macs(art))
+    return max(1, min(available, SEARCH_SAMPLES, max(SEARCH_MIN_SAMPLES, budget)))
+
+
 def autocalibrate(plan, spec, opts, stats, input_range, calib, graph, timesteps: int) -> AutoCal:
     """Choose λ_out, bias and v_init of every spiking stage (module docstring)."""
     ni = NormInputs(plan, spec, opts, stats, input_range, calib)
@@ -126,14 +147,15 @@ def autocalibrate(plan, spec, opts, stats, input_range, calib, graph, timesteps:
         cap = clip_max(st)
         tl[st.output] = min(lam, cap) if cap is not None else lam
     scales = unify_concat(plan, dict(tl))
-    n = min(SEARCH_SAMPLES, len(calib), opts.calib_samples)
+    cache = QuantizeCache()
+    low = lower(plan, spec, opts, scales, input_range, cache=cache)
+    n = search_samples(low.artefact, timesteps, min(SEARCH_SAMPLES, len(calib), opts.calib_samples))
     shape = tuple(graph.shape(graph.inputs[0])[1:])
     x = calib.take(n, shape)
     env = run_float(graph, quantize_input(x, *input_range), all_values=True)
     bmax = (1 << (spec.bias_bits - 1)) - 1
     concat_fed = _concat_fed(plan)
 
-    low = lower(plan, spec, opts, scales, input_range)
     xe = to_external(low.artefact.input, x)
     index = {layer.name: i for i, layer in enumerate(low.artefact.layers)}
     current = list(low.artefact.layers)
@@ -181,7 +203,7 @@ def autocalibrate(plan, spec, opts, stats, input_range, calib, graph, timesteps:
         for source, lam in options:
             lam = min(lam, cap) if cap is not None else lam
             lam = lam if lam > 0 else 1.0
-            cand_low = lower(plan, spec, opts, {**scales, st.output: lam}, input_range)
+            cand_low = lower(plan, spec, opts, {**scales, st.output: lam}, input_range, cache=cache)
             cand = cand_low.artefact.layers[i]
             rate, _ = measure(current[:i] + [cand], i, name, lam, target)
             fixed = corrected(cand, rate, lam, target)
@@ -205,7 +227,7 @@ def autocalibrate(plan, spec, opts, stats, input_range, calib, graph, timesteps:
         overrides[name] = (tuple(fixed.neuron.bias), fixed.neuron.v_init)
         choices.append(LayerChoice(layer=name, scale=lam, source=source, v_init=fixed.neuron.v_init, bias_shift=shift,
                                    error=err, loss=loss, candidates=len(options) + (i > 0)))
-    return AutoCal(scales=scales, overrides=overrides, choices=choices, samples=n, timesteps=timesteps)
+    return AutoCal(scales=scales, overrides=overrides, choices=choices, samples=n, timesteps=timesteps, cache=cache)
 
 
 def _prefix(layers) -> tuple:

@@ -10,11 +10,14 @@ its emitter (`emit.EMITTERS`).
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from snnc.compiler.backend.emit import EMITTERS, EmitContext
+from snnc.compiler.backend.quantize import QuantizedWeights, quantize_weights
 from snnc.compiler.backend.layer_report import LayerReport
 from snnc.compiler.backend.options import CompileOptions
 from snnc.compiler.backend.plan import StagePlan
@@ -36,6 +39,43 @@ class Lowered:
     plan: StagePlan | None = None  # the stage plan it was lowered from (on its spec)
 
 
+class QuantizeCache:
+    """`quantize_weights` memoized on its arguments, the weights by their bytes (shape, dtype and a
+    SHA-256 of the C-contiguous float64 array): it is a pure function, so a hit is its result bit
+    for bit. Autocal lowers the network once per candidate scale of one layer; every other layer's
+    normalized weights are then the same bytes, and are not quantized again. The integers are kept
+    in the smallest signed dtype that holds them; a hit returns fresh int64 copies. At most
+    `max_bytes` are kept (least recently used first out)."""
+
+    def __init__(self, max_bytes: int = 256 << 20):
+        self.max_bytes, self.bytes, self.hits, self.misses = int(max_bytes), 0, 0, 0
+        self._store: OrderedDict = OrderedDict()
+
+    def __call__(self, w, bits: int, encoding: str, *, per_channel: bool, theta_max: int) -> QuantizedWeights:
+        a = np.asarray(w)
+        if a.dtype != np.float64 or not a.flags.c_contiguous:  # only what the emitters pass: fresh float64 arrays
+            return quantize_weights(w, bits, encoding, per_channel=per_channel, theta_max=theta_max)
+        key = (a.shape, hashlib.sha256(memoryview(a).cast("B")).digest(), int(bits), encoding, bool(per_channel),
+               int(theta_max))
+        hit = self._store.get(key)
+        if hit is not None:
+            self._store.move_to_end(key)
+            self.hits += 1
+            q, theta, error = hit
+            return QuantizedWeights(q=q.astype(np.int64), theta=theta.copy(), error=error)
+        self.misses += 1
+        qw = quantize_weights(a, bits, encoding, per_channel=per_channel, theta_max=theta_max)
+        lo, hi = (int(qw.q.min()), int(qw.q.max())) if qw.q.size else (0, 0)
+        q = qw.q.astype(next(t for t in (np.int8, np.int16, np.int32, np.int64)
+                             if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max))
+        self._store[key] = (q, qw.theta.copy(), qw.error)
+        self.bytes += q.nbytes + qw.theta.nbytes
+        while self.bytes > self.max_bytes and len(self._store) > 1:
+            _, (oq, ot, _) = self._store.popitem(last=False)
+            self.bytes -= oq.nbytes + ot.nbytes
+        return qw
+
+
 def input_quantization(spec: HardwareSpec, opts: CompileOptions, data_min: float, data_max: float) -> tuple[int, int, float]:
     """(lo, hi, scale) of the integer input: unsigned when the data is non-negative."""
     b = spec.input_bits
@@ -52,9 +92,10 @@ def input_quantization(spec: HardwareSpec, opts: CompileOptions, data_min: float
 
 
 def lower(plan: StagePlan, spec: HardwareSpec, opts: CompileOptions, scales: dict[str, float],
-          input_range: tuple[int, int, float]) -> Lowered:
+          input_range: tuple[int, int, float], *, cache: QuantizeCache | None = None) -> Lowered:
     """Build the artefact (no golden vectors yet) and the quantized ANN; `scales` gives λ_out of
-    every spiking stage (`normalize.normalize`)."""
+    every spiking stage (`normalize.normalize`). `cache` memoizes the weight quantization across
+    lowerings of the same plan (the same result, `QuantizeCache`)."""
     graph = plan.graph
     lo, hi, s_in = input_range
     x = graph.inputs[0]
@@ -67,7 +108,8 @@ def lower(plan: StagePlan, spec: HardwareSpec, opts: CompileOptions, scales: dic
     ctx = EmitContext(plan=plan, spec=spec, opts=opts, scales=scales, qnodes={n.name: n for n in qann.nodes},
                       lam={x: input_unit(opts.input_encoding, hi, s_in, population=opts.input_population,
                                          timesteps=opts.timesteps)}, layer_of={x: "input"},
-                      smax={x: max(abs(lo), abs(hi)) if opts.input_encoding == "current" else 1})
+                      smax={x: max(abs(lo), abs(hi)) if opts.input_encoding == "current" else 1},
+                      quantize=cache if cache is not None else quantize_weights)
     mem_max = 2 ** (spec.membrane_bits - 1) - 1
     layers, reports = [], []
     for st in plan:

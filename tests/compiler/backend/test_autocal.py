@@ -90,3 +90,34 @@ def test_off_is_the_old_pipeline(compiled):
     assert prov["options"]["per_channel"] is False
     assert all(rep.calibration is None for rep in off.lowered.layers)
     assert runtime.verify(runtime.load(off.out)).ok
+
+
+@pytest.mark.slow
+def test_the_quantization_cache_changes_no_byte(compiled, tmp_path, monkeypatch):
+    from snnc.compiler.backend import autocal
+    from snnc.compiler.backend.quantize import quantize_weights
+
+    class NoCache:  # every lowering quantizes every layer, as before the cache
+        hits = misses = 0
+
+        def __call__(self, *args, **kwargs):
+            return quantize_weights(*args, **kwargs)
+
+    monkeypatch.setattr(autocal, "QuantizeCache", NoCache)
+    plain = build("auto", out=tmp_path / "plain.snn")
+    assert plain.out.read_bytes() == compiled["auto"].out.read_bytes()
+
+
+def test_search_samples_keep_small_networks_and_bound_large_ones(monkeypatch):
+    from snnc.compiler.backend import autocal
+    from snnc.compiler.backend.steps import dense_macs
+
+    art = runtime.load(ROOT / "tests" / "runtime" / "golden" / "doc_example.snn")
+    assert autocal.search_samples(art, 32, 128) == autocal.SEARCH_SAMPLES == 128
+    assert autocal.search_samples(art, 32, 50) == 50
+    monkeypatch.setattr(autocal, "SEARCH_WORK", 10 * 4 * dense_macs(art))
+    assert autocal.search_samples(art, 4, 128) == 10
+    assert autocal.search_samples(art, 400, 128) == autocal.SEARCH_MIN_SAMPLES == 8
+    assert autocal.search_samples(art, 400, 5) == 5
+    # the scale benchmark's ResNet-18: 481,854,208 dense MACs per image at T=16 -> 8 samples
+    assert max(autocal.SEARCH_MIN_SAMPLES, autocal.SEARCH_WORK // (16 * 481_854_208)) == 8

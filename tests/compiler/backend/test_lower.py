@@ -115,3 +115,76 @@ def test_layer_reports_cover_every_layer_and_bound_the_membrane():
     for r in low.layers:
         if r.membrane_bound is not None:
             assert int(np.abs(res.membranes[r.artefact_name]).max()) <= r.membrane_bound
+
+
+# --- the quantization cache (lower.QuantizeCache): the same results as quantize_weights, bit for bit
+
+def _same_qw(a, b):
+    return (a.q.dtype == b.q.dtype == np.int64 and np.array_equal(a.q, b.q) and a.theta.dtype == b.theta.dtype
+            and np.array_equal(a.theta, b.theta) and a.error == b.error)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_quantize_cache_returns_quantize_weights_results(bits, per_channel):
+    from snnc.compiler.backend.lower import QuantizeCache
+    from snnc.compiler.backend.quantize import quantize_weights
+
+    rng = np.random.default_rng(bits)
+    cache = QuantizeCache()
+    for shape in [(6, 3, 3, 3), (5, 40), (4, 2, 1, 1)]:
+        w = rng.standard_cauchy(shape) * 0.1
+        want = quantize_weights(w, bits, "symmetric", per_channel=per_channel, theta_max=255)
+        first = cache(w, bits, "symmetric", per_channel=per_channel, theta_max=255)
+        first.q[...] = 0  # a caller that writes into its result does not change what the cache returns
+        again = cache(w.copy(), bits, "symmetric", per_channel=per_channel, theta_max=255)
+        assert _same_qw(again, want)
+        assert not _same_qw(cache(w, bits, "symmetric", per_channel=per_channel, theta_max=63), want) or \
+            want.theta.max() <= 63  # theta_max is part of the key
+    assert cache.hits >= 3 and cache.misses >= 3
+
+
+def test_quantize_cache_is_bounded_and_passes_other_arrays_through():
+    from snnc.compiler.backend.lower import QuantizeCache
+    from snnc.compiler.backend.quantize import quantize_weights
+
+    rng = np.random.default_rng(1)
+    cache = QuantizeCache(max_bytes=400)  # room for one 16x16 int8 tensor and its 16 int64 thresholds
+    ws = [rng.normal(size=(16, 16)) for _ in range(3)]
+    for w in ws:
+        cache(w, 4, "symmetric", per_channel=True, theta_max=255)
+    assert cache.bytes == 256 + 128 and len(cache._store) == 1
+    strided = rng.normal(size=(8, 32))[:, ::2]  # not C-contiguous: computed, not cached
+    got = cache(strided, 4, "symmetric", per_channel=True, theta_max=255)
+    assert _same_qw(got, quantize_weights(strided, 4, "symmetric", per_channel=True, theta_max=255))
+    assert cache.misses == 3
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_lowering_with_a_cache_equals_without_and_requantizes_only_what_changed(per_channel, tmp_path):
+    from snnc.compiler.backend.lower import QuantizeCache
+
+    rng = np.random.default_rng(3)
+    g = small_net(rng)
+    spec = load_spec("hw_v1")
+    x = rng.random((64, 1, 8, 8))
+    opts = CompileOptions(bits=2, timesteps=16, per_channel=per_channel)
+    rng_in = input_quantization(spec, opts, 0.0, 1.0)
+    plan = plan_stages(g, spec)
+    stats = collect(g, spiking_outputs(plan), lambda: iter([quantize_input(x, *rng_in)]))
+    scales = NORMALIZERS[opts.norm](NormInputs(plan, spec, opts, stats, rng_in, None))
+    cache = QuantizeCache()
+    first = plan.spiking[0].output
+    misses = []
+    for k, sc in enumerate((scales, scales, {**scales, first: scales[first] * 0.5})):
+        a, b = lower(plan, spec, opts, sc, rng_in), lower(plan, spec, opts, sc, rng_in, cache=cache)
+        misses.append(cache.misses)
+        runtime.save(a.artefact, tmp_path / f"a{k}.snn")
+        runtime.save(b.artefact, tmp_path / f"b{k}.snn")
+        assert (tmp_path / f"a{k}.snn").read_bytes() == (tmp_path / f"b{k}.snn").read_bytes()
+        for n in a.qann.nodes:  # the quantized ANN too
+            for key, v in n.params.items():
+                assert np.array_equal(v, b.qann.node(n.name).params[key])
+        assert [r.__dict__ for r in a.layers] == [r.__dict__ for r in b.layers] and a.warnings == b.warnings
+    # conv1 and fc1 are quantized once (fc2 is the host layer); again both, conv1 for its λ_out, fc1 for its λ_in
+    assert misses == [2, 2, 4] and cache.hits == 2
