@@ -17,7 +17,7 @@ that process, from os.wait4) are its own:
   export    torch builds the model and writes model.onnx and the synthetic inputs (not timed as snnc)
   check     snnc check model.onnx --hw SPEC --bits N
   compile   snnc compile model.onnx --hw SPEC --bits N --calib calib.npz --calib-samples 512 -T T
-            --calibration off|auto (`--calibration`; default off, see docs/scale.md)
+            --calibration auto|off (`--calibration`; default auto, as snnc compile's)
   simulate  runtime.simulate(artefact, x[:batch], T, backend=...) in a fresh process (the time of
             the simulate call alone, and of the whole process with loading the artefact)
 Then the artefact's size against its packed weight bits (the sum over core layers of weights x
@@ -173,9 +173,8 @@ def main() -> int:
     ap.add_argument("--timesteps", "-T", type=int, default=16)
     ap.add_argument("--batch", type=int, default=16, help="images simulated")
     ap.add_argument("--backend", default="auto")
-    ap.add_argument("--calibration", default="off", choices=("auto", "off"),
-                    help="snnc compile --calibration (default off here: auto lowers the whole network per "
-                         "candidate and layer, see docs/scale.md)")
+    ap.add_argument("--calibration", default="auto", choices=("auto", "off"),
+                    help="snnc compile --calibration (default auto, as snnc compile's; see docs/scale.md)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--per-channel", action="store_true", help="snnc compile --per-channel (one θ per channel)")
     ap.add_argument("--mem-limit-gib", type=float, default=12.0,
@@ -197,6 +196,7 @@ def main() -> int:
           f"--calibration {args.calibration}; T={args.timesteps}; memory limit {args.mem_limit_gib} GiB per phase; "
           f"simulation batch {args.batch} synthetic images; workdir {work}")
 
+    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     rows = []
     ex = run_phase("export (torch)", [py, "-c", EXPORT, str(work), str(args.calib), str(args.batch)], env)
     params = int(ex["stdout"].split()[-1])
@@ -218,6 +218,7 @@ def main() -> int:
     print(f"{'phase':<28} {'wall s':>8} {'cpu s':>8} {'peak RSS GiB':>13}")
     for r in rows:
         print(f"{r['phase']:<28} {r['wall_s']:>8.1f} {r['cpu_s']:>8.1f} {r['peak_rss_gib']:>13.2f}")
+    print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"simulate call ({s['backend']}): first {s['simulate_s']:.2f} s, second {s['warm_s']:.2f} s "
           f"= {args.batch * args.timesteps / s['warm_s']:.0f} image-steps/s; artefact load {s['load_s']:.2f} s")
     comp = rows[2]
