@@ -399,3 +399,49 @@ def reshape_to_transpose(rw: Rewriter, node: Node) -> bool:
     node.op = "transpose"
     node.attrs = {"perm": tuple(perm)}
     return True
+
+
+# -- reshape chains: a data Unsqueeze (or Squeeze) imports as a reshape that keeps the batch axis ------
+def _keeps_batch(node: Node | None) -> bool:
+    """A flatten(axis 1), or a reshape copying the batch dim (target[0] = 0): the batch stays axis 0
+    and each sample's values keep their row-major order."""
+    if node is None:
+        return False
+    if node.op == "flatten":
+        return int(attr(node, "axis")) == 1
+    return node.op == "reshape" and int(attr(node, "shape")[0]) == 0
+
+
+@rule("reshape", "flatten")
+def compose_reshapes(rw: Rewriter, node: Node) -> bool:
+    """A reshape (no 0 after position 0) or flatten(axis 1) of a batch-keeping reshape/flatten
+    computes the same from that op's input (both only regroup the row-major values); the inner op
+    goes when nothing else reads it. Unsqueeze -> Flatten becomes one flatten."""
+    if node.op == "flatten" and int(attr(node, "axis")) != 1:
+        return False
+    if node.op == "reshape" and any(int(t) == 0 for t in attr(node, "shape")[1:]):
+        return False  # a 0 there copies a dim of the inner op's output, not of its input
+    inner = rw.producer(node.input)
+    if not _keeps_batch(inner):
+        return False
+    rw.set_inputs(node, [inner.input])
+    if not rw.readers(inner.output) and inner.output not in rw.graph.outputs:
+        rw.remove(inner)
+    return True
+
+
+@rule("reshape")
+def drop_noop_reshape(rw: Rewriter, node: Node) -> bool:
+    """A reshape to its input's own shape (batch copied, every other dim known) changes nothing:
+    a Squeeze/Unsqueeze pair, once composed."""
+    shp, target = rw.graph.shape(node.input), [int(t) for t in attr(node, "shape")]
+    if shp is None or not target or target[0] != 0 or len(target) != len(shp) or any(d is None for d in shp[1:]):
+        return False
+    rest = [shp[i] if t == 0 else t for i, t in enumerate(target)][1:]
+    if rest.count(-1) == 1:
+        known = math.prod(d for d in rest if d != -1)
+        rest = [math.prod(shp[1:]) // known if d == -1 else d for d in rest] if known else rest
+    if list(rest) != list(shp[1:]):
+        return False
+    rw.bypass(node)
+    return True

@@ -1,6 +1,8 @@
 """Flatten, Reshape, Transpose -> flatten, reshape, transpose; and the folders of shape arithmetic.
 
-Shape, Gather, Unsqueeze, Squeeze, Slice and Cast are only ever folded into constants: the
+Shape, Gather, Slice and Cast are only ever folded into constants (Unsqueeze and Squeeze too, when
+their input is a constant; of a data tensor, Unsqueeze is a batch-keeping reshape, Squeeze that of a
+pooled map, both below): the
 legacy exporter writes `x.view(x.size(0), -1)` as Shape -> Gather -> Unsqueeze -> Concat ->
 Reshape, and these fold to the Reshape shape `[BATCH, -1]` whenever the non-batch dims are
 known. Reshape then writes BATCH as 0 (ONNX: copy the input dim) so the IR keeps a dynamic batch.
@@ -250,3 +252,49 @@ def _check_squeeze(node: OnnxNode, ctx: ImportContext) -> list[str]:
 def squeeze(node: OnnxNode, ctx: ImportContext) -> None:
     """(N, C, 1, 1) -> (N, C): a reshape, which canonicalize turns into flatten."""
     ctx.emit("reshape", [node.input(0)], node.outputs[0], name=node.name, attrs={"shape": (0, -1)})
+
+
+# -- Unsqueeze of a data tensor (not a constant): a reshape that keeps the batch axis first -------------
+def _unsqueeze_target(node: OnnxNode, ctx: ImportContext) -> tuple[tuple | None, str | None]:
+    """The IR reshape shape (0 = the batch, copied; then the output's per-sample dims), or a reason.
+
+    The values keep their row-major order (an inserted axis has size 1), so this is a reshape;
+    canonicalize removes it where a flatten or squeeze undoes it (Unsqueeze -> Flatten, a
+    Squeeze/Unsqueeze pair), otherwise the check reports the reshape it is."""
+    if node.op_type == "Unsqueeze" and len(node.inputs) > 1 and node.input(1):
+        if not ctx.is_const(node.input(1)):
+            return None, "axes is not a constant"
+        axes = np.asarray(ctx.const(node.input(1))).reshape(-1).tolist()
+    else:
+        axes = node.attr("axes") or []
+    if not axes:
+        return None, "no axes"
+    shape = ctx.onnx_shape(node.input(0))
+    if shape is None:
+        return None, "of a tensor whose shape is not known"
+    rank = len(shape) + len(axes)
+    norm = sorted(int(a) % rank for a in axes)
+    if any(not -rank <= int(a) < rank for a in axes) or len(set(norm)) != len(norm):
+        return None, f"axes {list(axes)} out of range or repeated for a rank-{len(shape)} input"
+    if not shape or not ctx.is_batch_dim(shape[0]):
+        return None, "of a tensor whose axis 0 is not the batch"
+    if 0 in norm:
+        return None, "a new axis 0 before the batch axis (the batch must stay first)"
+    if any(not isinstance(d, int) for d in shape[1:]):
+        return None, f"of a tensor with a dynamic non-batch dimension ({list(shape)})"
+    out, rest = [], iter(shape[1:])
+    for i in range(1, rank):
+        out.append(1 if i in norm else int(next(rest)))
+    return (0, *out), None
+
+
+def _check_unsqueeze(node: OnnxNode, ctx: ImportContext) -> list[str]:
+    reason = _unsqueeze_target(node, ctx)[1]
+    return [reason] if reason else []
+
+
+@converter("Unsqueeze", 11, 13, check=_check_unsqueeze)
+def unsqueeze(node: OnnxNode, ctx: ImportContext) -> None:
+    """(N, ...) -> (N, ... with size-1 axes inserted): a reshape (only constants fold, above)."""
+    target, _ = _unsqueeze_target(node, ctx)
+    ctx.emit("reshape", [node.input(0)], node.outputs[0], name=node.name, attrs={"shape": target})

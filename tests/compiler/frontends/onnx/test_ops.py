@@ -48,6 +48,11 @@ CASES = {
     "conv_same_upper": Case([node("Conv", ["x", "W"], ["y"], auto_pad="SAME_UPPER", strides=[2, 2])], (1, 3, 7, 8), {"W": w(4, 3, 4, 3)}),
     "conv_same_lower": Case([node("Conv", ["x", "W"], ["y"], auto_pad="SAME_LOWER", strides=[2, 2])], (1, 3, 7, 8), {"W": w(4, 3, 4, 3)}),
     "conv_valid": Case([node("Conv", ["x", "W"], ["y"], auto_pad="VALID", strides=[2, 2])], X4, {"W": w(4, 3, 3, 3)}),
+    "convtranspose": Case([node("ConvTranspose", ["x", "W", "B"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])],
+                          X4, {"W": w(3, 4, 3, 3), "B": w(4)}, ir_ops=("conv",)),
+    "convtranspose_asymmetric": Case([node("ConvTranspose", ["x", "W"], ["y"], strides=[3, 2], pads=[0, 1, 2, 0], output_padding=[2, 0])],
+                                     X4, {"W": w(3, 2, 3, 2)}),
+    "convtranspose_valid_stride1": Case([node("ConvTranspose", ["x", "W"], ["y"], auto_pad="VALID")], X4, {"W": w(3, 2, 2, 2)}),
     # -- gemm / matmul ------------------------------------------------------------------------------
     "gemm_transB": Case([node("Gemm", ["x", "W", "B"], ["y"], transB=1)], (3, 6), {"W": w(4, 6), "B": w(4)}, ir_ops=("gemm",)),
     "gemm_alpha_beta_rowbias": Case([node("Gemm", ["x", "W", "B"], ["y"], alpha=0.5, beta=2.0)], (3, 6), {"W": w(6, 4), "B": w(1, 4)}),
@@ -135,6 +140,10 @@ CASES = {
          node("Slice", ["s", "st", "en"], ["hw"]), node("Cast", ["hw"], ["hw64"], to=7),
          node("Concat", ["b1", "hw64", "m1"], ["shp"], axis=0), node("Reshape", ["x", "shp"], ["y"])],
         ("N", 3, 4, 4), {"i0": np.array(0, np.int64), "st": i64(1), "en": i64(2), "m1": i64(-1)}, opsets=(11,), ir_ops=("reshape",)),
+    # -- Unsqueeze of a data tensor: a batch-keeping reshape ---------------------------------------------------
+    "unsqueeze_data": Case([node("Unsqueeze", ["x", "ax"], ["y"])], ("N", 3, 4, 4), {"ax": i64(2, -1)}, opsets=(13, 21),
+                           ir_ops=("reshape",)),
+    "unsqueeze_data_attr": Case([node("Unsqueeze", ["x"], ["y"], axes=[1])], ("N", 3, 4, 4), opsets=(11,), ir_ops=("reshape",)),
     "constant_subgraph_folded": Case(
         [node("Mul", ["W0", "k"], ["W"]), node("Conv", ["x", "W"], ["y"])], X4, {"W0": w(2, 3, 1, 1), "k": f32(2.0)}, ir_ops=("conv",)),
 }
