@@ -247,6 +247,9 @@ def _export_conv(layer: Conv, out: _Export) -> None:
     """conv -> IF: a Conv2d `L.conv` (with the neurons' bias) feeding the IF node `L`. A synaptic
     conv (no neurons: it carries its integer current to an add) is the Conv2d alone, named `L`."""
     top, left, bottom, right = layer.padding
+    if layer.dilated:
+        raise SnncError(f"layer {layer.name!r}: input_dilation {list(layer.input_dilation)} (a transposed convolution); "
+                        "NIR's Conv2d has no input dilation, so this layer cannot be exported (docs/nir.md)")
     if (top, left) != (bottom, right):
         raise SnncError(f"layer {layer.name!r}: padding {list(layer.padding)} (top, left, bottom, right) is "
                         f"asymmetric; NIR's Conv2d pads both sides alike, so this layer cannot be exported (docs/nir.md)")

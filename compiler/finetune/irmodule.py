@@ -124,7 +124,14 @@ def _clip(m, node, xs):
 @kernel("conv")
 def _conv(m, node, xs):
     w, b = m.weights(node)
-    x = _pad4(xs[0], attr(node, "padding"))
+    x = xs[0]
+    ih, iw = attr(node, "input_dilation")
+    if (ih, iw) != (1, 1):  # a ConvTranspose lowered by the front ends: zeros between the input's pixels
+        n, c, h, wd = x.shape
+        xd = x.new_zeros((n, c, (h - 1) * ih + 1, (wd - 1) * iw + 1))
+        xd[:, :, ::ih, ::iw] = x  # differentiable: the gradient flows to x's positions
+        x = xd
+    x = _pad4(x, attr(node, "padding"))
     return F.conv2d(x, w, b, stride=tuple(attr(node, "stride")), dilation=tuple(attr(node, "dilation")),
                     groups=int(attr(node, "groups")))
 

@@ -49,6 +49,11 @@ def _param(node: Node, ctx: _Ctx, pname: str) -> str:
 def _conv(node, ctx):
     ins = [node.input, _param(node, ctx, "weight")] + ([_param(node, ctx, "bias")] if "bias" in node.params else [])
     w = node.params["weight"]
+    if tuple(attr(node, "input_dilation")) != (1, 1):
+        from snnc.compiler.errors import SnncError
+
+        raise SnncError(f"layer {node.name}: a transposed convolution (input_dilation {list(attr(node, 'input_dilation'))}) "
+                        "cannot be written back to ONNX yet; fine-tune the original model instead")
     ctx.emit("Conv", node, ins, kernel_shape=list(w.shape[2:]), strides=list(attr(node, "stride")),
              pads=list(attr(node, "padding")), dilations=list(attr(node, "dilation")), group=int(attr(node, "groups")))
 

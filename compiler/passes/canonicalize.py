@@ -200,6 +200,8 @@ def fold_pad(rw: Rewriter, node: Node) -> bool:
     if extra is None or nxt is None:
         return False
     own = tuple(attr(nxt, "padding")) if nxt.op in ("conv", "avgpool") else None
+    if nxt.op == "conv" and tuple(attr(nxt, "input_dilation")) != (1, 1):
+        return False  # its padding pads the zero-inserted input, not this one (a ConvTranspose)
     if nxt.op == "conv":
         pass
     elif nxt.op == "avgpool" and (attr(nxt, "count_include_pad") or not any(own)):
