@@ -215,13 +215,28 @@ ENCODE: dict[type, Callable[[Any, str, Members], dict]] = {
 }
 
 
+def count_dtype(timesteps: int) -> np.dtype:
+    """The dtype golden spike counts are written in: the smallest unsigned integer holding T
+    (uint8 for T <= 255, else uint16: T <= 4096). Readers take any integer dtype (int64 before)."""
+    return np.dtype(np.uint8 if timesteps <= 0xFF else np.uint16)
+
+
+def _counts_npy(arr: np.ndarray, timesteps: int) -> bytes:
+    """A count array as .npy in `count_dtype(T)`; counts outside [0, T] (no simulation gives them:
+    a neuron fires at most once a step) stay int64, so that writing never changes a value."""
+    dtype = count_dtype(timesteps)
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > timesteps):
+        dtype = np.dtype(np.int64)
+    return npy_bytes(arr.astype(dtype))
+
+
 def _golden(g: Golden, members: Members) -> dict:
     members[GOLDEN_INPUTS] = npy_bytes(g.inputs)
     out: dict[str, Any] = {"timesteps": g.timesteps, "inputs": GOLDEN_INPUTS, "counts": {},
                            "predictions": None, "spikes": {}}
     for name, arr in g.counts.items():
         out["counts"][name] = golden_member("counts", name)
-        members[out["counts"][name]] = npy_bytes(arr)
+        members[out["counts"][name]] = _counts_npy(arr, g.timesteps)
     if g.predictions is not None:
         out["predictions"] = GOLDEN_PREDICTIONS
         members[GOLDEN_PREDICTIONS] = npy_bytes(g.predictions)

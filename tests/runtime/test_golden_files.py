@@ -128,3 +128,63 @@ def test_counts_at_earlier_steps_equal_shorter_simulations(path, backend):
             np.testing.assert_array_equal(res.predictions_at[t], short.predictions)
     with pytest.raises(Exception, match="counts_at"):
         simulate(art, g.inputs, 4, counts_at=[5], backend=backend)
+
+
+# --- golden counts at the size they need (docs/artefact.md: uint8 for T <= 255, else uint16; int64 before)
+
+LEGACY = Path(__file__).parent / "legacy"  # copies of golden files as the int64 writer wrote them
+
+
+def _member_dtype(path, name) -> np.dtype:
+    import zipfile
+
+    from snnc.runtime.manifest import npy_load
+
+    with zipfile.ZipFile(path) as zf:
+        return npy_load(zf.read(name), name).dtype
+
+
+def test_count_dtype_is_the_smallest_unsigned_holding_t():
+    from snnc.runtime.manifest import count_dtype
+
+    assert [count_dtype(t) for t in (1, 255, 256, 4096)] == [np.uint8, np.uint8, np.uint16, np.uint16]
+
+
+@pytest.mark.parametrize("stem", ["rate_mlp", "fused_residual"])
+def test_old_int64_count_files_load_verify_and_equal_the_new_ones(stem):
+    old, new = LEGACY / f"{stem}_int64_counts.snn", GOLDEN / f"{stem}.snn"
+    a, b = load(old), load(new)
+    assert verify(a).ok and verify(b).ok
+    for name in b.golden.counts:
+        member = f"golden/counts/{name}.npy"
+        assert _member_dtype(old, member) == np.int64 and _member_dtype(new, member) == np.uint8
+        assert a.golden.counts[name].dtype == b.golden.counts[name].dtype == np.int64  # in memory: int64 always
+        assert np.array_equal(a.golden.counts[name], b.golden.counts[name])
+
+
+def test_counts_over_255_steps_are_uint16_and_round_trip(tmp_path):
+    from snnc.runtime import save
+
+    art = load(GOLDEN / "rate_mlp.snn")
+    g300 = make_golden(art, art.golden.inputs, 300, spikes=False)
+    save(g300, tmp_path / "t300.snn")
+    back = load(tmp_path / "t300.snn")
+    assert verify(back).ok
+    for name, counts in g300.golden.counts.items():
+        assert _member_dtype(tmp_path / "t300.snn", f"golden/counts/{name}.npy") == np.uint16
+        assert np.array_equal(back.golden.counts[name], counts)
+    assert max(int(c.max()) for c in g300.golden.counts.values()) > 255  # uint8 would not have held them
+
+
+def test_a_count_outside_0_t_is_written_unchanged(tmp_path):
+    from snnc.runtime import save
+
+    art = load(GOLDEN / "rate_mlp.snn")
+    g = art.golden
+    name = sorted(g.counts)[0]
+    bad = {**g.counts, name: np.where(np.arange(g.counts[name].size).reshape(g.counts[name].shape) == 0,
+                                      g.timesteps + 1000, g.counts[name])}
+    save(dataclasses.replace(art, golden=dataclasses.replace(g, counts=bad)), tmp_path / "bad.snn")
+    assert _member_dtype(tmp_path / "bad.snn", f"golden/counts/{name}.npy") == np.int64
+    back = load(tmp_path / "bad.snn")
+    assert np.array_equal(back.golden.counts[name], bad[name]) and not verify(back).ok
