@@ -96,6 +96,9 @@ def _window_weights(layer, in_shape: tuple[int, ...]) -> np.ndarray:
         kh, kw = layer.kernel
         top = left = 0
     sh, sw = layer.stride
+    if isinstance(layer, Conv) and layer.dilated:  # the input's pixels sit at every dh-th row / dw-th column
+        dh, dw = layer.input_dilation
+        return np.outer(_coverage((h - 1) * dh + 1, ho, kh, sh, top)[::dh], _coverage((w - 1) * dw + 1, wo, kw, sw, left)[::dw])
     return np.outer(_coverage(h, ho, kh, sh, top), _coverage(w, wo, kw, sw, left))
 
 

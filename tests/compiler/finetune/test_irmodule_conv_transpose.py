@@ -38,3 +38,4 @@ def test_nir_export_refuses_input_dilation():
                       hardware_spec={"name": "t"})
     with pytest.raises(SnncError, match="input_dilation"):
         to_nir(art)
+
