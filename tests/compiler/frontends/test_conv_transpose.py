@@ -129,3 +129,31 @@ def test_onnx_convtranspose_interpreter_equals_torch(tmp_path):
     full = np.pad(full, ((0, 0), (0, 0), (0, 1), (0, 0)))  # output_padding [1, 0]: one more row at the bottom
     want = full[:, :, 1:full.shape[2] - 1, 0:full.shape[3] - 2]
     np.testing.assert_allclose(_graph_output(g, x), want, **TOL)
+
+
+@pytest.mark.parametrize("c_in, fits", [(56, True), (57, False)])
+def test_check_applies_the_conv_rules(tmp_path, c_in, fits):
+    """The lowered conv's synapse row holds the ConvTranspose's input channels: hw_v1's 3x3 limit at 2 bits is 56."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from snnc.compiler.check import check_model
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=(c_in, 4, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.normal(size=(3, 4)).astype(np.float32), "w2")]
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["c"], name="deconv1", strides=[2, 2], pads=[1, 1, 1, 1],
+                              output_padding=[1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu1"),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "w2"], ["y"], name="fc", transB=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c_in, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], initializer=inits)
+    path = tmp_path / "ct.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    report = check_model(path, "hw_v1", 2)
+    assert report.fits == fits, report.to_text()
+    if not fits:
+        (v,) = report.errors
+        assert (v.code, v.layer, v.actual, v.limit) == ("HW001", "deconv1", 57, 56)
