@@ -68,7 +68,7 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     w = np.asarray(st.node.params["weight"], dtype=np.float64)
     b = np.asarray(st.node.params.get("bias", np.zeros(w.shape[0])), dtype=np.float64)
     wn, bn = w * lam_in / lam_out, b / lam_out
-    qw = ctx.quantize(wn, bits, spec.weight_encoding, per_channel=per_channel, theta_max=ctx.theta_max)
+    qw, bn = quantize_layer(ctx, st, wn, bn, lam_in, bits, per_channel)
     bias_int, clipped = quantize_bias(bn, qw.theta if per_channel else np.full(w.shape[0], qw.theta[0]), spec.bias_bits)
     neuron = ctx.neuron(qw.theta.tolist(), bias_int.tolist())
     ins = [ctx.layer_of[st.inputs[0]]]
@@ -99,8 +99,23 @@ def emit_weighted(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     rep.membrane_bound = v0 + int(qw.theta.max()) + opts.timesteps * (i_max + bias_abs)
     if clipped:
         ctx.warnings.append(f"layer {name}: {clipped} bias value(s) clipped to the {spec.bias_bits}-bit bias range")
-    ctx.warnings.extend(collapse_warnings(name, qw.q, qw.theta, bn, bias_int, spec.weight_encoding))
+    ctx.warnings.extend(collapse_warnings(name, qw.q, qw.theta, bn, bias_int, spec.weight_encoding, bits))
     return layer, lam_out
+
+
+def quantize_layer(ctx: EmitContext, st: Stage, wn: np.ndarray, bn: np.ndarray, lam_in: float, bits: int,
+                   per_channel: bool):
+    """(integer weights with θ, normalized bias) of a weight stage: GPTQ rounding with its bias
+    correction where the calibration step measured the stage's input moments (`rounding.py`),
+    else nearest rounding and the bias as it is."""
+    mom = ctx.plan.moments.get(st.name) if getattr(ctx.plan, "moments", None) else None
+    if mom is None:
+        return ctx.quantize(wn, bits, ctx.spec.weight_encoding, per_channel=per_channel, theta_max=ctx.theta_max), bn
+    from snnc.compiler.backend.rounding import gptq_weights
+
+    qw, shift = gptq_weights(wn, mom, lam_in, bits, ctx.spec.weight_encoding, per_channel=per_channel,
+                             theta_max=ctx.theta_max)
+    return qw, bn + shift
 
 
 def encoded_input_weight(ctx: EmitContext, st: Stage, q: np.ndarray) -> np.ndarray:
@@ -131,11 +146,18 @@ def embed_kernel(q: np.ndarray, padding: tuple[int, ...], spec: HardwareSpec) ->
 # agrees with a broken quantized ANN, so compile says so (issue 18, item 2).
 THETA_COLLAPSED = 2  # a threshold of 1 or 2: the membrane resolves at most 2 levels per spike
 ZERO_WEIGHTS = 0.5  # more than half of the weights rounded to 0
+# ternary (2-bit symmetric) weights: the output-error-optimal rounding of a plainly trained layer
+# keeps about half of them at 0 (--rounding gptq: 52-61% in LeNet-5's layers), so only more is a collapse
+ZERO_WEIGHTS_TERNARY = 0.75
 BIAS_SIGNIFICANT = 0.05  # a normalized bias of 5% of the layer's output range (one spike per step) or more
 
 
+def zero_limit(bits: int, encoding: str) -> float:
+    return ZERO_WEIGHTS_TERNARY if bits == 2 and encoding == "symmetric" else ZERO_WEIGHTS
+
+
 def collapse_warnings(name: str, q: np.ndarray, theta: np.ndarray, bias_float: np.ndarray, bias_int: np.ndarray,
-                      encoding: str) -> list[str]:
+                      encoding: str, bits: int = 4) -> list[str]:
     """Warnings for a conv/linear layer whose integer parameters have collapsed."""
     out = []
     if int(theta.max()) <= THETA_COLLAPSED:
@@ -143,7 +165,7 @@ def collapse_warnings(name: str, q: np.ndarray, theta: np.ndarray, bias_float: n
                    "levels (its normalized weights are large against one weight step); try --per-channel, more bits, "
                    "a lower --percentile or --input-encoding current")
     zero = float(np.mean(q == 0)) if q.size else 0.0
-    if zero > ZERO_WEIGHTS:
+    if zero > zero_limit(bits, encoding):
         out.append(f"layer {name}: {zero:.0%} of its weights round to 0 ({encoding} encoding); the layer keeps "
                    "little of the float one: try --per-channel or more bits")
     bf = np.abs(np.asarray(bias_float, dtype=np.float64).reshape(-1))
@@ -215,11 +237,10 @@ def emit_synapse(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     per_channel = opts.per_channel and spec.per_channel_threshold
     w = np.asarray(st.node.params["weight"], dtype=np.float64)
     b = np.asarray(st.node.params.get("bias", np.zeros(w.shape[0])), dtype=np.float64)
-    qw = ctx.quantize(w * lam_in / lam_out, bits, spec.weight_encoding, per_channel=per_channel,
-                      theta_max=ctx.theta_max)
+    qw, bn = quantize_layer(ctx, st, w * lam_in / lam_out, b / lam_out, lam_in, bits, per_channel)
     theta = np.broadcast_to(qw.theta, (w.shape[0],)).astype(np.int64)
     i_max = int(np.abs(qw.q).reshape(w.shape[0], -1).sum(axis=1).max()) * ctx.smax[st.inputs[0]]
-    ctx.synapses[st.output] = Synapse(st.name, qw.q, theta, b / lam_out, lam_in, i_max)
+    ctx.synapses[st.output] = Synapse(st.name, qw.q, theta, bn, lam_in, i_max)
     q, padding = embed_kernel(qw.q, tuple(attr(st.node, "padding")), spec)
     layer = rt.Conv(name=name, inputs=[ctx.layer_of[st.inputs[0]]], output_shape=tuple(ctx.graph.shape(st.output)[1:]),
                     weight=q.astype(np.int8), bits=bits, stride=tuple(attr(st.node, "stride")),
@@ -230,7 +251,7 @@ def emit_synapse(ctx: EmitContext, st: Stage, name: str, rep: LayerReport):
     rep.fan_in, rep.row_bits, rep.row_budget = fan_in, fan_in * bits, spec.synapse_row_bits
     rep.scale, rep.weight_error = lam_out, qw.error
     zero = float(np.mean(qw.q == 0)) if qw.q.size else 0.0
-    if zero > ZERO_WEIGHTS:
+    if zero > zero_limit(bits, spec.weight_encoding):
         ctx.warnings.append(f"layer {name}: {zero:.0%} of its weights round to 0 ({spec.weight_encoding} encoding); "
                             "the layer keeps little of the float one: try --per-channel or more bits")
     return layer, lam_out

@@ -58,6 +58,10 @@ class CompileOptions:
                               "(docs/compile.md, 'Automatic calibration'); off: the --norm scale as it is (the "
                               "behaviour before issue 13). Without calibration data both are off.",
                               choices=("auto", "off"))
+    rounding: str = option("auto", "Weight rounding: nearest (each weight to its nearest integer step), gptq (data-aware: "
+                           "each layer's rounding minimises its output error on calibration inputs, with a threshold "
+                           "search and bias correction; docs/compile.md), or auto: gptq at 1-2 bits under "
+                           "--calibration auto, else nearest.", choices=("auto", "nearest", "gptq"))
     calib_samples: int = option(1000, "Use at most this many calibration inputs.", minimum=1)
     batch_size: int = option(100, "Inputs per batch during calibration.", minimum=1)
     # per-layer weight widths: ((model layer name, bits), ...); every other layer takes `bits`
@@ -77,7 +81,7 @@ class CompileOptions:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for name, default in (("bias_correction", False), ("maxpool", "refuse"), ("host_from", None),
-                              ("calibration", "off"), ("input_seed", 0), ("input_population", 4), ("input_window", None)):
+                              ("calibration", "off"), ("rounding", "auto"), ("input_seed", 0), ("input_population", 4), ("input_window", None)):
             if d[name] == default:  # recorded only when used, so existing artefacts keep their bytes
                 del d[name]
         if not self.layer_bits:  # recorded only when used: uniform-width artefacts keep their bytes

@@ -69,6 +69,8 @@ class StagePlan:
     graph: Graph
     stages: list[Stage]
     names: dict[str, str]  # model layer name -> artefact layer name
+    # weight stage name -> its input moments, for GPTQ rounding (`rounding.py`; set by the calibrate step)
+    moments: dict = field(default_factory=dict)
 
     def __iter__(self):
         return iter(self.stages)

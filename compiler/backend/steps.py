@@ -171,6 +171,10 @@ def calibrate(graph: Graph, spec: HardwareSpec, opts: CompileOptions, calib: Dat
 def step_calibrate(s: BuildState) -> None:
     if s.calib is not None:
         s.stats, s.input_range = calibrate(s.graph, s.spec, s.opts, s.calib, s.progress, s.plan)
+        from snnc.compiler.backend.rounding import collect_moments, gptq_stages
+
+        s.plan.moments = collect_moments(s.graph, gptq_stages(s.plan, s.opts, True), s.calib.for_model(s.graph),
+                                         s.sample_shape, s.input_range, limit=s.opts.calib_samples)  # --rounding
     else:
         s.result.warnings.append(NO_CALIB_WARNING)
         s.input_range = input_quantization(s.spec, s.opts, 0.0, 1.0)
@@ -340,4 +344,9 @@ def _with_provenance(art, s: BuildState):
     }
     if s.autocal is not None:  # the choices, so that the compile can be reproduced and audited
         prov["autocal"] = s.autocal.provenance()
+    if s.plan is not None and s.plan.moments:  # --rounding: which layers GPTQ rounded, from how many inputs
+        from snnc.compiler.backend.rounding import SAMPLES as ROUNDING_SAMPLES
+
+        prov["rounding"] = {"method": "gptq", "layers": sorted(s.plan.names[k] for k in s.plan.moments),
+                            "samples": min(len(s.calib), s.opts.calib_samples, ROUNDING_SAMPLES)}
     return replace(art, provenance=prov)

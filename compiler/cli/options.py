@@ -177,7 +177,8 @@ def field_option(cls, name: str, **overrides):
 
 # CompileOptions fields that are CLI options of compile and eval (bits and timesteps have their own).
 COMPILE_FIELDS = ("calib_samples", "norm", "percentile", "reset", "v_init", "per_channel", "input_encoding",
-                  "input_seed", "input_population", "input_window", "input_scale", "bias_correction", "maxpool", "host_from")
+                  "input_seed", "input_population", "input_window", "input_scale", "bias_correction", "maxpool", "host_from",
+                  "rounding")
 
 
 def _compile_options():
