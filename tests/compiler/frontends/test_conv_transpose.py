@@ -157,3 +157,20 @@ def test_check_applies_the_conv_rules(tmp_path, c_in, fits):
     if not fits:
         (v,) = report.errors
         assert (v.code, v.layer, v.actual, v.limit) == ("HW001", "deconv1", 57, 56)
+
+
+@pytest.mark.slow
+def test_torch_decomposed_and_pt2_routes(tmp_path):
+    """aten.convolution(transposed=True) of a decomposed program, and a .pt2 file through the fast reader."""
+    from snnc.compiler.frontends.torch import import_program, load_pt2
+
+    m, x = _model(), _x()
+    ep = torch.export.export(m, (torch.from_numpy(x),))
+    with torch.no_grad():
+        want = m(torch.from_numpy(x)).numpy()
+    dec = ep.run_decompositions()
+    assert any("convolution" in str(n.target) and n.args[6] for n in dec.graph.nodes if n.op == "call_function")
+    np.testing.assert_allclose(_graph_output(import_program(dec), x), want, atol=1e-4, rtol=1e-4)
+    path = tmp_path / "up.pt2"
+    torch.export.save(ep, str(path))
+    np.testing.assert_allclose(_graph_output(load_pt2(path), x), want, atol=1e-4, rtol=1e-4)
