@@ -109,7 +109,7 @@ def mean(node: TorchNode, ctx: TorchContext) -> None:
     shape = ctx.shape(node.args["self"])
     ctx.emit("globalavgpool", [x], pooled, name=node.name, shape=shape[:2] + (1, 1))
     ctx.emit(
-        "reshape", [pooled], node.output, name=f"{node.name}/squeeze", attrs={"shape": (0, 0)},
+        "reshape", [pooled], node.output, name=f"{node.name}/squeeze", attrs={"shape": (0, -1)},  # a flatten
         shape=dims(node.val),
     )
     ctx.tensors[node.output] = node.output

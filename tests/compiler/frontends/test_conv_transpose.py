@@ -174,3 +174,21 @@ def test_torch_decomposed_and_pt2_routes(tmp_path):
     path = tmp_path / "up.pt2"
     torch.export.save(ep, str(path))
     np.testing.assert_allclose(_graph_output(load_pt2(path), x), want, atol=1e-4, rtol=1e-4)
+
+
+def test_torch_mean_gap_is_a_flatten_on_the_core():
+    """x.mean((2, 3)) (keepdim False) imports as globalavgpool + a flattening reshape, which the check accepts."""
+    from snnc.compiler.check import check_graph
+    from snnc.compiler.passes import frontend_pipeline
+
+    class Gap(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.c(x)).mean(dim=(2, 3)))
+
+    g = frontend_pipeline(import_module(Gap().eval(), torch.zeros(1, 1, 8, 8)))
+    assert "reshape" not in [n.op for n in g.nodes]
+    assert check_graph(g, "hw_v1", 4).fits
