@@ -180,7 +180,8 @@ def test_manifest_field_round_trip(tmp_path):
     back = load(path)
     assert back.layers[0].input_dilation == (2, 2)
     x = np.random.default_rng(0).integers(0, 16, size=(2, 1, 3, 3))
-    assert np.array_equal(simulate(back, x, 3).counts["up"], simulate(art, x, 3).counts["up"])
+    counts = [simulate(a, x, 3, backend="numpy").counts["up"] for a in (back, art)]
+    assert np.array_equal(*counts)
     plain = _artefact((1, 3, 3), dict(weight=wt.transpose(1, 0, 2, 3).copy(), padding=(1, 1, 1, 1)), (2, 4, 4),
                       Neuron([3], [0, 1]))
     path = save(plain, tmp_path / "plain.snn")
