@@ -7,7 +7,9 @@ With --calibration auto (the default) every T gets its own artefact, calibrated 
 compile's -T); --calibration off compiles one artefact for all T (the behaviour before issue 13).
 
 Calibrates on the first --calib-samples training images, scores on the full test set with the
-bit-exact runtime, and prints a Markdown table (float, quantized ANN, SNN at each T). Post-training
+bit-exact runtime, and prints a Markdown table (float, quantized ANN, SNN at each T). `--score-on
+holdout` scores on the last --holdout-samples training images instead (disjoint from the
+calibration images; for choosing options without looking at the test set). Post-training
 quantization only (no fine-tuning). Extra compile options (--norm, --reset, --per-channel, ...)
 are passed through, so the lineage's comparisons use the same script.
 """
@@ -55,13 +57,25 @@ def main(argv=None) -> int:
     ap.add_argument("--calibration", default="auto", choices=["auto", "off"],
                     help="auto (the default): one artefact per T, calibrated for that T; off: one artefact for all T")
     ap.add_argument("--bias-correction", action="store_true")
+    ap.add_argument("--rounding", default="auto", choices=["auto", "nearest", "gptq"])
+    ap.add_argument("--score-on", default="test", choices=["test", "holdout"],
+                    help="test: the test split; holdout: the last --holdout-samples training images")
+    ap.add_argument("--holdout-samples", type=int, default=1000)
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
 
     spec = load_spec(args.hw)
     graph = prepare(args.model)
     calib = mnist_split(args.mnist, "train", args.calib_samples)
-    test = mnist_split(args.mnist, "test", args.test_samples)
+    if args.score_on == "holdout":
+        full = mnist_split(args.mnist, "train")
+        n = len(full)
+        if args.calib_samples + args.holdout_samples > n:
+            raise SystemExit(f"--calib-samples + --holdout-samples exceed the {n} training images")
+        test = Dataset(x=full.x[n - args.holdout_samples:], y=full.y[n - args.holdout_samples:], scale=full.scale,
+                       source=f"{args.mnist} (training images {n - args.holdout_samples}..{n - 1})")
+    else:
+        test = mnist_split(args.mnist, "test", args.test_samples)
     ts = [int(t) for t in args.timesteps.split(",")]
     rows = []
     float_acc = None
@@ -72,7 +86,7 @@ def main(argv=None) -> int:
             opts = CompileOptions(bits=bits, timesteps=max(group), norm=args.norm, percentile=args.percentile,
                                   reset=args.reset, v_init=args.v_init, per_channel=args.per_channel,
                                   calib_samples=args.calib_samples, calibration=args.calibration,
-                                  bias_correction=args.bias_correction)
+                                  bias_correction=args.bias_correction, rounding=args.rounding)
             t0 = time.perf_counter()
             with tempfile.TemporaryDirectory() as d:
                 res = compile_graph(graph, spec, opts, calib, out=Path(d) / "m.snn", source_sha256=file_sha256(args.model))
@@ -91,9 +105,9 @@ def main(argv=None) -> int:
             rows.append(row)
 
     name = Path(args.model).name
-    print(f"model {name}; float accuracy {float_acc * 100:.2f}% on {test.x.shape[0]} test images; "
+    print(f"model {name}; float accuracy {float_acc * 100:.2f}% on {test.x.shape[0]} {args.score_on} images; "
           f"norm={args.norm}{' p' + str(args.percentile) if args.norm == 'percentile' else ''} reset={args.reset} "
-          f"v_init={args.v_init}{' per-channel' if args.per_channel else ''}; machine: {platform.machine()} {platform.processor() or ''}")
+          f"v_init={args.v_init}{' per-channel' if args.per_channel else ''} rounding={args.rounding}; machine: {platform.machine()} {platform.processor() or ''}")
     print()
     print("| model | bits | calibration | quantized ANN | " + " | ".join(f"SNN T={t}" for t in ts) + " |")
     print("|---|---|---|---|" + "---|" * len(ts))
