@@ -276,9 +276,11 @@ def _passthrough(layer, xs: list[np.ndarray]) -> np.ndarray:
 
 
 def run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, counts_at: tuple[int, ...], plans,
-              prepared, neuron_layer: Callable) -> ChunkResult:
+              prepared, neuron_layer: Callable, synapse_currents: Callable | None = None) -> ChunkResult:
     """The layer loop the numpy and numba backends share: each layer over all T steps in turn,
-    `neuron_layer` computing the layers with neurons (`_numpy_neuron_layer` or jit_backend's)."""
+    `neuron_layer` computing the layers with neurons (`_numpy_neuron_layer` or jit_backend's) and
+    `synapse_currents` the synaptic convs' integer currents (default `_conv_currents`; the numba
+    backend's is event-driven)."""
     spec = a.input
     spiking = carries_spikes(a)
     x0 = input_spikes(spec, x_int, timesteps)  # (T, B, ...) spikes, or (1, B, ...) the current
@@ -302,7 +304,7 @@ def run_chunk(a: Artefact, x_int: np.ndarray, timesteps: int, trace: bool, count
             if trace:
                 mems[layer.name] = mem
         elif isinstance(layer, Conv):  # a synaptic conv: its current, read by add layers
-            out = _conv_currents(layer, xs[0], plans[layer.name], prepared[layer.name])
+            out = (synapse_currents or _conv_currents)(layer, xs[0], plans[layer.name], prepared[layer.name])
         else:
             out = _passthrough(layer, xs)
             if spiking[layer.name]:

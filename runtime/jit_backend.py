@@ -31,9 +31,10 @@ from snnc.runtime import jit_kernels as kernels
 from snnc.runtime.backend import ChunkResult
 from snnc.runtime.encode import CLIP_GUARD, quantize_float
 from snnc.runtime.exactness import LayerPlan, scan_plan
-from snnc.runtime.fastsim import _add_currents, _weight_mats as weight_mats, dilate, run_chunk
+from snnc.runtime.fastsim import _add_currents, _conv_currents, _weight_mats as weight_mats, dilate, run_chunk
 from snnc.runtime.jit_currents import VECTOR_BYTES
 from snnc.runtime.model import Add, Artefact, AvgPool, Conv, Linear, dilated_shape
+from snnc.runtime.validate import carries_spikes
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class JitTuning:
     output_pool_bytes: output arrays kept for reuse by later layers and calls.
     int64_membranes: IF in int64 even where int32 is proven to hold every value.
     keep_overflow: the wrap and clamp lines even where `scan_plan` proves no overflow can happen.
+    dense_synapses: synaptic convs (no neurons) as the numpy backend computes them (im2col or
+      unrolled matrix products over all T x B inputs) even where spikes feed them, instead of
+      event-driven (jit_kernels.conv_currents).
     """
 
     neuron_block: int = 512
@@ -56,6 +60,7 @@ class JitTuning:
     output_pool_bytes: int = 256 << 20
     int64_membranes: bool = False
     keep_overflow: bool = False
+    dense_synapses: bool = False
 
     def __post_init__(self):
         for name in ("neuron_block", "step_block_bytes"):
@@ -95,6 +100,33 @@ class JitLayer:
 
     def __post_init__(self):
         object.__setattr__(self, "src", _external_order(self.shape))
+
+
+@dataclass(frozen=True, eq=False)
+class JitSynapse:
+    """A synaptic conv's prepared arrays: the event-driven kernel's (conv_currents, for spike input)
+    or, for current input or with JitTuning.dense_synapses, the numpy path's matrices `mats`."""
+
+    shape: tuple[int, ...]  # internal output shape of one sample, (Ho, Wo, O)
+    cur_dtype: np.dtype | None = None
+    weight: np.ndarray | None = None
+    geom: np.ndarray | None = None
+    yo_of: np.ndarray | None = None
+    xo_of: np.ndarray | None = None
+    table: np.ndarray | None = None
+    group: int = 1
+    mats: object = None  # fastsim._weight_mats
+
+
+def prepare_synapse(layer: Conv, plan: LayerPlan, in_shape: tuple[int, ...], spikes: bool,
+                    tuning: JitTuning = DEFAULT_TUNING) -> JitSynapse:
+    """A synaptic conv reading in_shape (C, H, W, undilated), spikes when `spikes`."""
+    out = layer.output_shape
+    shape = (out[1], out[2], out[0])
+    if not spikes or tuning.dense_synapses:
+        return JitSynapse(shape, mats=weight_mats(layer, plan.matmul_dtype, in_shape))
+    cur_dt = _narrowest(plan.bound)
+    return JitSynapse(shape, cur_dt, **_conv_arrays(layer, cur_dt, _read_shape(layer, in_shape), tuning))
 
 
 def _narrowest(limit: int, choices=(np.int16, np.int32, np.int64)) -> np.dtype:
@@ -148,6 +180,23 @@ def _tap_targets(size: int, k: int, stride: int, pad: int, out: int) -> np.ndarr
     return np.where(ok, num // stride, -1).astype(np.int64)
 
 
+def _conv_arrays(layer: Conv, cur_dt: np.dtype, in_shape: tuple[int, ...], tuning: JitTuning) -> dict:
+    """The arrays of scatter_conv / scatter_patterns for a conv reading in_shape (C, H, W): weight,
+    geom, yo_of, xo_of, table, group (see jit_kernels.conv_if)."""
+    out = layer.output_shape
+    o, cg, kh, kw = layer.weight.shape
+    og = o // layer.groups
+    # w2[i, q*cg + c, kw-1-j, o'] = W[q*og + o', c, i, j]
+    w = layer.weight.astype(np.int8).reshape(layer.groups, og, cg, kh, kw)[..., ::-1].transpose(3, 0, 2, 4, 1)
+    (sh, sw), (top, left, _, _) = layer.stride, layer.padding
+    wq = max(in_shape[2] + left, out[2]) + kw - 1  # padded row of scatter_conv's buffer
+    geom = np.array([sh, sw, top, left, cg, out[1], out[2], og, wq], np.int64)
+    w = np.ascontiguousarray(w.reshape(kh, layer.groups * cg, kw, og))
+    table, g = pattern_table(w, cur_dt, tuning.pattern_table_budget) if sw == 1 and layer.groups == 1 else (None, 1)
+    return dict(weight=w, geom=geom, table=table, group=g, yo_of=_tap_targets(in_shape[1], kh, sh, top, out[1]),
+                xo_of=_tap_targets(in_shape[2], kw, sw, left, out[2]))
+
+
 def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...], tuning: JitTuning = DEFAULT_TUNING) -> JitLayer:
     n = layer.neuron
     out = layer.output_shape
@@ -169,18 +218,7 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...], tuning: J
     common = dict(shape=shape, cur_dtype=cur_dt, bias=full(n.bias), thf=full(theta + gt),
                   thr=full(theta if subtract else 0), v0=full(theta // 2 if n.v_init == "half" else 0), prm=prm)
     if isinstance(layer, Conv):
-        o, cg, kh, kw = layer.weight.shape
-        og = o // layer.groups
-        # w2[i, q*cg + c, kw-1-j, o'] = W[q*og + o', c, i, j]
-        w = layer.weight.astype(np.int8).reshape(layer.groups, og, cg, kh, kw)[..., ::-1].transpose(3, 0, 2, 4, 1)
-        (sh, sw), (top, left, _, _) = layer.stride, layer.padding
-        wq = max(in_shape[2] + left, out[2]) + kw - 1  # padded row of scatter_conv's buffer
-        geom = np.array([sh, sw, top, left, cg, out[1], out[2], og, wq], np.int64)
-        w = np.ascontiguousarray(w.reshape(kh, layer.groups * cg, kw, og))
-        table, g = pattern_table(w, cur_dt, tuning.pattern_table_budget) if sw == 1 and layer.groups == 1 else (None, 1)
-        return JitLayer(weight=w, geom=geom, table=table, group=g, w4=np.ascontiguousarray(layer.weight),
-                        yo_of=_tap_targets(in_shape[1], kh, sh, top, out[1]),
-                        xo_of=_tap_targets(in_shape[2], kw, sw, left, out[2]), **common)
+        return JitLayer(w4=np.ascontiguousarray(layer.weight), **_conv_arrays(layer, cur_dt, in_shape, tuning), **common)
     if isinstance(layer, Linear):  # a 1x1 convolution of a 1x1 image with F channels
         f = layer.weight.shape[1]
         w = np.ascontiguousarray(layer.weight.astype(np.int8).T.reshape(1, f, 1, -1))
@@ -203,7 +241,7 @@ _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def prepare_all(a, plans: dict[str, LayerPlan], tuning: JitTuning = DEFAULT_TUNING) -> dict[str, JitLayer]:
     """prepare() of every layer with neurons (and the weight matrices of every synaptic conv), cached per artefact (artefacts are immutable; the
     cache key also holds the settings prepare depends on)."""
-    key = (tuning.pattern_table_budget, tuning.int64_membranes)
+    key = (tuning.pattern_table_budget, tuning.int64_membranes, tuning.dense_synapses)
     hit = _PREPARED.get(a)
     if hit is not None and hit[0] == key:
         return hit[1]
@@ -212,9 +250,11 @@ def prepare_all(a, plans: dict[str, LayerPlan], tuning: JitTuning = DEFAULT_TUNI
     prepared = {layer.name: prepare(layer, plans[layer.name], a.target, _read_shape(layer, shapes[layer.inputs[0]]),
                                     tuning)
                 for layer in a.core_layers if layer.has_neurons}
-    for layer in a.core_layers:  # a synaptic conv's current: the numpy path's matrices (fastsim.run_chunk)
+    spiking = carries_spikes(a)
+    for layer in a.core_layers:  # a synaptic conv's current (synapse_currents)
         if isinstance(layer, Conv) and not layer.has_neurons:
-            prepared[layer.name] = weight_mats(layer, plans[layer.name].matmul_dtype, shapes[layer.inputs[0]])
+            prepared[layer.name] = prepare_synapse(layer, plans[layer.name], shapes[layer.inputs[0]],
+                                                   spiking[layer.inputs[0]], tuning)
     _PREPARED[a] = (key, prepared)
     return prepared
 
@@ -356,6 +396,26 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
             prefix)
 
 
+def synapse_currents(layer: Conv, x: np.ndarray, plan: LayerPlan, prep: JitSynapse,
+                     pool: _OutputPool | None = None) -> np.ndarray:
+    """A synaptic conv's integer current (Tt, B, Ho, Wo, O), internal layout, the values of
+    fastsim._conv_currents (which computes them where prep has matrices): event-driven from spikes
+    (jit_kernels.conv_currents), in the narrowest integer dtype holding plan.bound. The add layers
+    that read it (their _add_currents) cast it to their own proven dtype."""
+    if prep.mats is not None:
+        return _conv_currents(layer, x, plan, prep.mats)
+    pool = pool or NUMBA.pool
+    tt, nb = x.shape[:2]
+    size = int(np.prod(prep.shape))
+    xk, spikes = _as_kernel_input(dilate(layer, x))
+    assert spikes  # prepare_synapse gives matrices for current input
+    cur = pool.take((tt, nb, size), prep.cur_dtype)
+    use = prep.table is not None and prep.group > 1  # g = 1: the plain weights (int8) are smaller
+    table = prep.table if use else np.empty((0, 0, 0, 0), prep.cur_dtype)
+    kernels.conv_currents(xk, prep.weight, table, prep.group, prep.geom, prep.yo_of, prep.xo_of, cur)
+    return cur.reshape((tt, nb) + prep.shape)
+
+
 class NumbaBackend:
     """backend "numba": the numpy backend's layer loop (fastsim.run_chunk) with the layers with
     neurons computed by the compiled kernels, and a compiled input quantizer (see backend.Backend).
@@ -377,7 +437,8 @@ class NumbaBackend:
             plans: dict[str, LayerPlan], prepared: dict[str, JitLayer]) -> ChunkResult:
         # neuron_layer is looked up here, at call time, so that benchmarks/profile_layers.py can wrap it
         layer_fn = partial(neuron_layer, tuning=self.tuning, pool=self.pool)
-        return run_chunk(a, x_int, timesteps, trace, counts_at, plans, prepared, layer_fn)
+        return run_chunk(a, x_int, timesteps, trace, counts_at, plans, prepared, layer_fn,
+                         partial(synapse_currents, pool=self.pool))
 
 
 NUMBA = NumbaBackend()

@@ -1,7 +1,8 @@
 """numba kernels of the optional compiled backend (see jit_backend.py for how they are called).
 
 Each kernel simulates one layer with neurons for all T steps, one sample per parallel iteration
-(and `quantize` turns float input into the integer input, as encode.quantize_float does).
+(and `quantize` turns float input into the integer input, as encode.quantize_float does;
+`conv_currents` computes a synaptic conv's currents from spikes, event-driven, without neurons).
 Steps are processed in blocks: the synaptic currents of a block of steps are computed into a
 per-sample buffer `cur` (jit_currents; a layer whose input is the same at every step, Tt = 1,
 computes them once), then the integrate-and-fire update runs over the block (`_if_steps`)
@@ -212,3 +213,29 @@ def currents_if(j, bias, thf, thr, v0, prm, out, cnt_dtype, counts, src, mem, at
         v, cnt = v0.copy(), np.zeros(size, cnt_dtype.dtype)
         _if_steps(j, b, b, 0, steps, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, 0, cnt_at)
         _store(cnt, src, counts[b])
+
+
+@njit(parallel=True, cache=True)
+def conv_currents(x, w, tab, g, geom, yo_of, xo_of, cur):
+    """The currents of a synaptic conv (no neurons, read by add layers) fed by spikes, event-driven:
+    conv_if's current computation without the IF update. x (Tt, B, H, W, C) uint8 spikes; w, tab,
+    g, geom, yo_of, xo_of as conv_if (tab empty: the per-channel scatter); cur (Tt, B, N) in the
+    current dtype, every element written: cur[t, b] = the current of step t of sample b, internal
+    order (the values fastsim._conv_currents computes, there in the matmul dtype).
+    """
+    tt, nb, c_in = x.shape[0], x.shape[1], x.shape[4]
+    size = cur.shape[2]
+    patterns = tab.shape[0] > 0
+    wf = w.ravel()
+    ho, wo, wq = geom[5], geom[6], geom[8]
+    for b in prange(nb):
+        idx = np.empty(c_in, np.int64)
+        val = np.empty(c_in, cur.dtype)
+        pcur = np.empty(ho * wq * (size // (ho * wo)) + VECTOR_BYTES, cur.dtype)  # + slack, as conv_if
+        for t in range(tt):
+            pcur[:] = 0
+            if patterns:
+                scatter_patterns(x[t, b], tab, g, pcur, idx, geom, yo_of)
+            else:
+                scatter_conv(x[t, b], wf, pcur, idx, val, geom, yo_of, xo_of, True)
+            compact_rows(pcur, cur[t, b], ho, wq, wo, xo_of.shape[1] - 1)
