@@ -31,7 +31,7 @@ from snnc.runtime import jit_kernels as kernels
 from snnc.runtime.backend import ChunkResult
 from snnc.runtime.encode import CLIP_GUARD, quantize_float
 from snnc.runtime.exactness import LayerPlan, scan_plan
-from snnc.runtime.fastsim import _add_currents, _conv_currents, _weight_mats as weight_mats, dilate, run_chunk
+from snnc.runtime.fastsim import _conv_currents, _weight_mats as weight_mats, dilate, run_chunk
 from snnc.runtime.jit_currents import VECTOR_BYTES
 from snnc.runtime.model import Add, Artefact, AvgPool, Conv, Linear, dilated_shape
 from snnc.runtime.validate import carries_spikes
@@ -96,6 +96,7 @@ class JitLayer:
     table: np.ndarray | None = None  # conv/linear with stride 1 in x and one group: see pattern_table
     group: int = 1
     w4: np.ndarray | None = None  # conv: the weight (O, C/groups, kh, kw), for dense_conv
+    mults: tuple[np.ndarray, ...] = ()  # add: multipliers[k] of every neuron (flat), in cur_dtype (wrapped)
     src: np.ndarray | None = None  # src[e] = internal index of the neuron at external position e
 
     def __post_init__(self):
@@ -232,7 +233,11 @@ def prepare(layer, plan: LayerPlan, target, in_shape: tuple[int, ...], tuning: J
         sel = (np.arange(out[2])[:, None] * sw * c + np.arange(c)[None, :]).ravel().astype(np.uint64)
         return JitLayer(geom=np.array([kh, kw, sh, sw, out[1], out[2]], np.int64), sel=sel, **common)
     assert isinstance(layer, Add)
-    return JitLayer(**common)
+    # per-channel multipliers along the last (channel) axis; astype wraps them modulo 2^bits, exact
+    # for add_terms' wrapping arithmetic
+    mults = tuple(np.ascontiguousarray(np.broadcast_to(np.asarray(m, np.int64), shape).ravel().astype(cur_dt))
+                  for m in layer.multipliers)
+    return JitLayer(mults=mults, **common)
 
 
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -386,9 +391,13 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
     elif isinstance(layer, AvgPool):
         x, _ = _as_kernel_input(xs[0])
         kernels.pool_if(x, prep.geom, prep.sel, *neuron, cur_dtype, *results)
-    else:
-        j = _add_currents(layer, xs, plan)
-        j = np.ascontiguousarray(j.reshape(j.shape[0], nb, size), dtype=prep.cur_dtype)
+    else:  # add: sum_k m_k * x_k (x_k spikes, or a synaptic conv's or the input's current), compiled
+        j = pool.take((tt, nb, size), prep.cur_dtype)
+        for k, x in enumerate(xs):
+            xk = np.ascontiguousarray(x).reshape(x.shape[0], nb, size)
+            if xk.dtype.kind == "f":  # a dense synaptic conv's current (integer-valued, exact): no float -> int16 casts
+                xk = xk.astype(np.int64)
+            kernels.add_terms(j, xk.view(np.uint8) if xk.dtype == bool else xk, prep.mults[k], k == 0)
         kernels.currents_if(j, *neuron, *results)
     full = (timesteps, nb) + prep.shape
     prefix = {int(t): cnt_at[k].reshape((nb,) + prep.shape) for k, t in enumerate(at)}
@@ -401,7 +410,7 @@ def synapse_currents(layer: Conv, x: np.ndarray, plan: LayerPlan, prep: JitSynap
     """A synaptic conv's integer current (Tt, B, Ho, Wo, O), internal layout, the values of
     fastsim._conv_currents (which computes them where prep has matrices): event-driven from spikes
     (jit_kernels.conv_currents), in the narrowest integer dtype holding plan.bound. The add layers
-    that read it (their _add_currents) cast it to their own proven dtype."""
+    that read it (jit_kernels.add_terms) take it modulo their own proven dtype."""
     if prep.mats is not None:
         return _conv_currents(layer, x, plan, prep.mats)
     pool = pool or NUMBA.pool

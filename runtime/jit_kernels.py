@@ -239,3 +239,23 @@ def conv_currents(x, w, tab, g, geom, yo_of, xo_of, cur):
             else:
                 scatter_conv(x[t, b], wf, pcur, idx, val, geom, yo_of, xo_of, True)
             compact_rows(pcur, cur[t, b], ho, wq, wo, xo_of.shape[1] - 1)
+
+
+@njit(parallel=True, cache=True)
+def add_terms(j, x, m, first):
+    """j[t, b] = (first ? 0 : j[t, b]) + x[t, b] * m (x[0, b] at every step when x has one row), over
+    one sample's N values: an add layer's term m_k * s_k, m (N,) the multiplier of every value,
+    in j's dtype. Wrapping: the products and sums are exact modulo 2^bits, and the final sum
+    lies in j's range (exactness.py bounds it), so they are exact (x and m may be truncated).
+    """
+    steps, nb, n = j.shape
+    for b in prange(nb):
+        for t in range(steps):
+            xr = x[t if x.shape[0] > 1 else 0, b]
+            jr = j[t, b]
+            if first:
+                for q in range(uint64(n)):
+                    jr[q] = xr[q] * m[q]
+            else:
+                for q in range(uint64(n)):
+                    jr[q] += xr[q] * m[q]

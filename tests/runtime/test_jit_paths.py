@@ -4,7 +4,8 @@ Small random networks take the default paths (int32 membranes, one neuron block,
 block, channel-pattern tables); here the settings that choose the paths (a `JitTuning`, passed as
 `backend=NumbaBackend(tuning)`) are changed so that the others run too: int64 membranes, neuron
 and step blocks of 1-3, the plain per-channel scatter (pattern tables off) and tables with the
-largest groups, the overflow lines kept where they are provably the identity, no output pool.
+largest groups, the overflow lines kept where they are provably the identity, no output pool,
+synaptic convs as the numpy path's matrix products.
 And the int32 / int64 choice at its bound, and the output pool.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ KNOBS = st.fixed_dictionaries({  # JitTuning fields
     "output_pool_bytes": st.sampled_from([0, 256 << 20]),  # 0: nothing is pooled, every array is fresh
     "int64_membranes": st.booleans(),
     "keep_overflow": st.booleans(),  # True: the int32 loops never leave out wrap and clamp
+    "dense_synapses": st.booleans(),  # True: synaptic convs as numpy's matrix products, not event-driven
 })
 
 
