@@ -114,7 +114,7 @@ def quantize_layer(ctx: EmitContext, st: Stage, wn: np.ndarray, bn: np.ndarray, 
     from snnc.compiler.backend.rounding import gptq_weights
 
     qw, shift = gptq_weights(wn, mom, lam_in, bits, ctx.spec.weight_encoding, per_channel=per_channel,
-                             theta_max=ctx.theta_max)
+                             theta_max=ctx.theta_max, bn=bn if st.kind != "synapse" else None)
     return qw, bn + shift
 
 
