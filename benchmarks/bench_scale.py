@@ -2,7 +2,7 @@
 
     python benchmarks/bench_scale.py [--spec benchmarks/specs/big.yaml] [--bits 4] [--calib 512]
                                      [--timesteps 16] [--batch 16] [--backend auto] [--threads 2]
-                                     [--workdir DIR] [--keep]
+                                     [--workdir DIR] [--step-times] [--profile]
 
 The network is the CIFAR form of ResNet-18 (He et al. 2016; 11.2 M parameters): a 3x3 stem
 conv(3->64)-BN-ReLU, four stages of two BasicBlocks (64, 128, 256, 512 channels; the first block
@@ -106,6 +106,24 @@ print(json.dumps({"load_s": t1 - t0, "simulate_s": t2 - t1, "warm_s": warm,
 '''
 
 
+STEP_TIMES = r'''
+import sys, time, json
+from snnc.compiler.backend.build import compile_graph, prepare
+from snnc.compiler.backend.options import CompileOptions
+from snnc.compiler.data import load_dataset
+from snnc.hwspec import load_spec
+model, spec, bits, calib, n, T, calibration, per_channel = sys.argv[1:9]
+t0 = time.perf_counter()
+graph = prepare(model)
+times, last = {"import + prepare": time.perf_counter() - t0}, [time.perf_counter()]
+def hook(name, state):
+    now = time.perf_counter(); times[name] = now - last[0]; last[0] = now
+opts = CompileOptions(bits=int(bits), timesteps=int(T), calib_samples=int(n), calibration=calibration,
+                      per_channel=per_channel == "1")
+compile_graph(graph, load_spec(spec), opts, load_dataset(calib), hooks=[hook])
+print(json.dumps(times))
+'''
+
 MEM_LIMIT = [None]  # bytes, RLIMIT_AS of every phase
 
 
@@ -182,6 +200,8 @@ def main() -> int:
                          "the machine's OOM killer ending it, or its neighbours)")
     ap.add_argument("--workdir", default=None, help="keep the model and artefact here (default: a temp dir)")
     ap.add_argument("--profile", action="store_true", help="also run compile under cProfile (compile.prof)")
+    ap.add_argument("--step-times", action="store_true",
+                    help="also compile once more in a process that times each build step (no artefact written)")
     args = ap.parse_args()
 
     MEM_LIMIT[0] = int(args.mem_limit_gib * GIB) if args.mem_limit_gib else None
@@ -239,6 +259,13 @@ def main() -> int:
     ok = c["wall_s"] < 60 and max(r["peak_rss_gib"] for r in rows[1:]) < 4
     print(f"\ntargets (compile < 60 s, peak < 4 GiB): compile {c['wall_s']:.1f} s, peak "
           f"{max(r['peak_rss_gib'] for r in rows[1:]):.2f} GiB -> {'met' if ok else 'NOT met'}")
+    if args.step_times:
+        st = run_phase("compile (step times)", [py, "-c", STEP_TIMES, str(model), args.spec, str(args.bits),
+                                                 str(work / "calib.npz"), str(args.calib), str(args.timesteps),
+                                                 args.calibration, "1" if args.per_channel else "0"], env)
+        times = json.loads(st["stdout"].strip().splitlines()[-1])
+        print(f"\ncompile steps (a second compile, wall {st['wall_s']:.1f} s, cpu {st['cpu_s']:.1f} s, peak RSS "
+              f"{st['peak_rss_gib']:.2f} GiB): " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
     if args.profile:
         prof = work / "compile.prof"
         run_phase("compile (cProfile)", [py, "-m", "cProfile", "-o", str(prof), snnc, *compile_argv], env)
