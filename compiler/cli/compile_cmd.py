@@ -92,6 +92,7 @@ def summarize(result, model, spec) -> dict:
             "samples": result.agreement_samples,
             "timesteps": result.artefact.golden.timesteps},
         "golden_samples": int(result.artefact.golden.inputs.shape[0]),
+        "rounding": result.artefact.provenance.get("rounding"),  # --rounding: the layers GPTQ rounded
         "warnings": result.warnings,
     }
 
@@ -126,5 +127,9 @@ def render_summary(s: dict) -> str:
     if cal:  # --calibration auto: what it chose per layer, and why (docs/compile.md)
         out.append(f"calibration auto (target T={s['agreement']['timesteps'] if s['agreement'] else '-'}):")
         out += [f"  {l['name']}: {l['calibration']}" for l in cal]
+    rnd = s.get("rounding")
+    if rnd:  # --rounding gptq / auto at 1-2 bits (docs/compile.md, "Data-aware rounding")
+        out.append(f"weight rounding: GPTQ (output error on {rnd['samples']} calibration inputs, θ search, bias "
+                   f"correction) for {len(rnd['layers'])} layer(s): {', '.join(rnd['layers'])}")
     out.append(f"wrote {s['artefact']} ({s['golden_samples']} golden vectors)")
     return "\n".join(out)

@@ -97,3 +97,22 @@ def test_spikenorm_and_max_normalization_compile(tmp_path, calib):
         assert res.exit_code == 0, res.output
         assert runtime.load(tmp_path / f"{norm}.snn").provenance["options"]["norm"] == norm
 
+
+
+@pytest.mark.slow
+def test_gptq_rounding_is_reported_and_recorded_and_nearest_is_not(tmp_path, calib):
+    """`--rounding gptq`: the summary names the layers it rounded and the provenance records them;
+    `--rounding nearest` gives neither (--calibration off keeps it quick)."""
+    out = tmp_path / "g.snn"
+    res = invoke("compile", FITS, "--bits", 2, "--calib", calib, "--calibration", "off", "--rounding", "gptq",
+                 "-T", 8, "-o", out, "-q")
+    assert res.exit_code == 0, res.output
+    assert "weight rounding: GPTQ" in res.output
+    rnd = runtime.load(out).provenance["rounding"]
+    assert rnd["method"] == "gptq" and len(rnd["layers"]) == 4
+    near = tmp_path / "n.snn"
+    res = invoke("compile", FITS, "--bits", 2, "--calib", calib, "--calibration", "off", "--rounding", "nearest",
+                 "-T", 8, "-o", near, "-q")
+    assert res.exit_code == 0 and "weight rounding" not in res.output
+    assert "rounding" not in runtime.load(near).provenance
+    assert runtime.load(near).provenance["options"]["rounding"] == "nearest"
