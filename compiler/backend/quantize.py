@@ -51,12 +51,34 @@ def _candidates(w: np.ndarray, rng: WeightRange, theta_max: int) -> np.ndarray:
     return np.unique(np.geomspace(lo, hi, MAX_CANDIDATES).round().astype(np.int64))
 
 
-def _best_theta(w: np.ndarray, rng: WeightRange, theta_max: int) -> int:
-    """The integer θ in [1, theta_max] minimising ||w - quantize(w θ)/θ||²."""
+BLOCK_ELEMENTS = 1 << 24  # candidates x weights evaluated at once by `_best_theta` (128 MiB of float64)
+
+
+def _theta_errors(flat: np.ndarray, th: np.ndarray, rng: WeightRange) -> np.ndarray:
+    """Σ (w − quantize(w θ)/θ)² for each candidate θ (a column), in place on one buffer: the same
+    IEEE operations in the same order as `((w - rng.quantize(w * th) / th) ** 2).sum(axis=1)` (the
+    integers it rounds to are exact in float64), so the same bits, without its temporaries."""
+    buf = np.multiply(flat, th)
+    if rng.bits == 1:
+        buf = np.where(buf >= 0, 1.0, -1.0)
+    else:
+        np.rint(buf, out=buf)
+        np.clip(buf, rng.min, rng.max, out=buf)
+    buf /= th
+    np.subtract(flat, buf, out=buf)
+    buf *= buf
+    return buf.sum(axis=1)
+
+
+def _best_theta(w: np.ndarray, rng: WeightRange, theta_max: int, block: int = BLOCK_ELEMENTS) -> int:
+    """The integer θ in [1, theta_max] minimising ||w - quantize(w θ)/θ||² (the first on ties). The
+    candidates are evaluated in blocks of at most `block` elements, so memory stays bounded for a
+    tensor of millions of weights (each candidate's sum is its own row: the blocks change no bit)."""
     cands = _candidates(w, rng, theta_max)
-    flat = w.reshape(1, -1)
-    th = cands.reshape(-1, 1).astype(np.float64)
-    err = ((flat - rng.quantize(flat * th) / th) ** 2).sum(axis=1)
+    flat = np.ascontiguousarray(w, dtype=np.float64).reshape(1, -1)
+    step = max(1, block // max(1, flat.size))
+    err = np.concatenate([_theta_errors(flat, cands[i:i + step].reshape(-1, 1).astype(np.float64), rng)
+                          for i in range(0, len(cands), step)])
     return int(cands[int(np.argmin(err))])
 
 

@@ -103,3 +103,25 @@ def test_geometric_candidates_stay_within_a_tenth_of_a_percent_of_the_optimum():
 
     best = min(err(int(t)) for t in range(1, int(8 / np.abs(w).max()) + 1))
     assert err(int(r.theta[0])) <= best * 1.001
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 4])
+def test_blocked_in_place_theta_search_is_bit_identical_to_the_plain_expression(bits):
+    """`_best_theta` evaluates its candidates in blocks on one buffer (bounded memory for ResNet-18's
+    2.4 M-weight tensors, issue 16); its errors and θ equal the plain expression's, bit for bit,
+    whatever the block size."""
+    from snnc.compiler.backend.quantize import _best_theta, _candidates, _theta_errors
+
+    rs = np.random.default_rng(bits)
+    wr = weight_range(bits, "symmetric")
+    for _ in range(20):
+        n = int(rs.integers(10, 3000))
+        w = rs.standard_t(3, n) * float(rs.uniform(0.001, 0.5))
+        cands = _candidates(w, wr, 65535)
+        flat = w.reshape(1, -1)
+        th = cands.reshape(-1, 1).astype(np.float64)
+        plain = ((flat - wr.quantize(flat * th) / th) ** 2).sum(axis=1)
+        np.testing.assert_array_equal(_theta_errors(flat, th, wr), plain)
+        expect = int(cands[int(np.argmin(plain))])
+        for block in (1, n, 7 * n + 3, 1 << 24):
+            assert _best_theta(w, wr, 65535, block=block) == expect
