@@ -40,6 +40,7 @@ class LayerUse:
     weight_memory_bits: int = 0   # packed core weight bits (weights * bits); 0 on the host
     threshold: dict[str, int] | None = None  # {"min", "max"} of the neuron thresholds
     kernel: list[int] | None = None          # conv: the kernel the core runs (kh, kw); avgpool: the window
+    input_dilation: list[int] | None = None  # conv: (dh, dw), zeros inserted between input rows/columns ([1, 1]: none)
     fan_in: int | None = None     # weights one neuron reads: C/groups*kh*kw, in_features, or the window
     row_bits: int | None = None   # fan_in * bits (conv, linear)
     row_budget: int | None = None  # the spec's synapse_row_bits
@@ -96,7 +97,10 @@ class Inspection:
                   "in_ch/limit", "placement", "status")
         rows = [header]
         for r in self.layers:
-            kind = "conv (synaptic)" if r.synaptic else r.kind
+            notes = (["synaptic"] if r.synaptic else []) + (
+                [f"input_dilation {r.input_dilation[0]}x{r.input_dilation[1]}"]
+                if r.input_dilation is not None and r.input_dilation != [1, 1] else [])
+            kind = f"{r.kind} ({', '.join(notes)})" if notes else r.kind
             th = "-" if r.threshold is None else (str(r.threshold["min"]) if r.threshold["min"] == r.threshold["max"]
                                                   else f"{r.threshold['min']}..{r.threshold['max']}")
             mem = _bits(r.weight_memory_bits) if r.weight_memory_bits else (f"{r.weights:,} f32" if r.weights else "-")
@@ -221,6 +225,7 @@ def inspect_loaded(art, name: str = "<artefact>") -> Inspection:
             if isinstance(layer, Conv):
                 r.synaptic = neuron is None
                 r.kernel = [int(w.shape[2]), int(w.shape[3])]
+                r.input_dilation = [int(d) for d in layer.input_dilation]
                 r.in_channels_per_row = int(w.shape[1])
             if spec is not None:
                 r.row_budget = spec.synapse_row_bits
