@@ -6,15 +6,23 @@ from snnc.compiler.frontends.onnx.context import ImportContext, OnnxNode
 from snnc.compiler.frontends.onnx.registry import converter
 
 
-def _check(node: OnnxNode, ctx: ImportContext) -> list[str]:
+def _weight_problems(node: OnnxNode, ctx: ImportContext, layout: str):
+    """(the 4-D constant weight or None, problems): weight and bias must be constants."""
     if not ctx.is_const(node.input(1)):
-        return ["weight is not a constant"]
+        return None, ["weight is not a constant"]
     out = []
     if node.input(2) and not ctx.is_const(node.input(2)):
         out.append("bias is not a constant")
     w = ctx.const(node.input(1))
     if w.ndim != 4:
-        return out + [f"weight of rank {w.ndim} (a 2-D convolution's weight is (out, in/group, kh, kw))"]
+        return None, out + [f"weight of rank {w.ndim} ({layout})"]
+    return w, out
+
+
+def _check(node: OnnxNode, ctx: ImportContext) -> list[str]:
+    w, out = _weight_problems(node, ctx, "a 2-D convolution's weight is (out, in/group, kh, kw)")
+    if w is None:
+        return out
     out += window_problems(node, ctx, tuple(w.shape[2:]))
     g = int(node.attr("group", 1))
     if g < 1:
@@ -61,14 +69,9 @@ def _transpose_attrs(node: OnnxNode, kernel: tuple) -> tuple[tuple, tuple, tuple
 def _check_transpose(node: OnnxNode, ctx: ImportContext) -> list[str]:
     from snnc.compiler.frontends.conv_transpose import conv_transpose_problems
 
-    if not ctx.is_const(node.input(1)):
-        return ["weight is not a constant"]
-    out = []
-    if node.input(2) and not ctx.is_const(node.input(2)):
-        out.append("bias is not a constant")
-    w = ctx.const(node.input(1))
-    if w.ndim != 4:
-        return out + [f"weight of rank {w.ndim} (a 2-D transposed convolution's weight is (in, out/group, kh, kw))"]
+    w, out = _weight_problems(node, ctx, "a 2-D transposed convolution's weight is (in, out/group, kh, kw)")
+    if w is None:
+        return out
     auto_pad = node.attr("auto_pad", "NOTSET")
     if auto_pad not in ("NOTSET", "VALID"):
         out.append(f"auto_pad={auto_pad} (give explicit pads)")
