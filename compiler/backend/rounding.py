@@ -40,9 +40,9 @@ from snnc.compiler.ir.interpret import run as run_float
 from snnc.compiler.ir.ops import attr
 
 AUTO_MAX_BITS = 2  # --rounding auto: GPTQ at this width and below
-SAMPLES = 128  # calibration inputs whose patches make H
+SAMPLES = 128  # calibration inputs whose patches make the moments
 MAX_ROWS = 1 << 17  # patches per layer at most (every k-th position beyond that, k fixed per layer)
-DAMP = 0.01  # H += DAMP * mean(diag H) * I
+DAMP = 0.01  # C += DAMP * mean(diag C) * I (C: the input covariance)
 THETA_FACTORS = (1 / 1.5, 1 / 1.3, 1 / 1.15, 1.0, 1 / 0.9, 1 / 0.8, 1 / 0.7, 1 / 0.6)
 WEIGHT_KINDS = ("conv", "linear", "synapse")
 
