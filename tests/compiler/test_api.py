@@ -22,6 +22,7 @@ def small_cnn(cin=1):
     )
 
 
+@pytest.mark.slow
 def test_importing_snnc_compiler_does_not_import_torch():
     code = "import sys, snnc.compiler as c; assert callable(c.check_module); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", "import sys, snnc.compiler; print('torch' in sys.modules)"],

@@ -34,6 +34,7 @@ def compiled(tmp_path_factory):
     return graph, out, conv1
 
 
+@pytest.mark.slow
 def test_numbers_equal_what_check_counts(compiled, tmp_path):
     graph, out, conv1 = compiled
     spec = load_spec("hw_v1")

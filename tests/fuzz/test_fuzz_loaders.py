@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,6 +47,7 @@ def test_seeds_load():
     T.target_onnx(T.seed("onnx"), pipeline=True)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_onnx_importer_structured(data):

@@ -81,6 +81,7 @@ def test_batch_chunking_and_trace_do_not_change_results(backend, case):
         np.testing.assert_array_equal(chunked.spikes[name].sum(axis=1), counts)
 
 
+@pytest.mark.slow
 @over_backends
 @settings(max_examples=40, deadline=None)
 @given(cases(), st.data())

@@ -74,6 +74,7 @@ def test_usage_errors_are_one_error_line():
     (["check", "nope.onnx", "--bits", "2", "--hw", "/dev/zero"], "larger than 1,048,576 bytes"),
     (["check", "nope.onnx"], "Missing option '--bits'"),
 ])
+@pytest.mark.slow
 def test_the_installed_entry_point(argv, expect):
     res = subprocess.run([sys.executable, "-c", "from snnc.compiler.cli.main import main; main()", *argv],
                          capture_output=True, text=True, timeout=120)

@@ -60,6 +60,7 @@ def test_trained_snn_is_the_simulated_snn(tiny_onnx, tiny_data, spec, bits, per_
     assert np.allclose(logits, sim.logits, atol=1e-4 * max(1.0, np.abs(sim.logits).max()))
 
 
+@pytest.mark.slow
 def test_spiking_restores_the_ann_and_gradients_reach_every_layer(tiny_onnx, tiny_data, spec):
     torch.set_num_threads(1)
     data = load_training_data(str(tiny_data))

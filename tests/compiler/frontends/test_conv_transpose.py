@@ -87,6 +87,7 @@ def test_torch_convtranspose_imports():
         np.testing.assert_allclose(_graph_output(g, x), m(torch.from_numpy(x)).numpy(), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kw, what", [({"groups": 2}, "groups=2"), ({"dilation": 2}, "dilation=\\[2, 2\\]")])
 def test_torch_refuses_groups_and_dilation_naming_the_layer(kw, what):
     torch.manual_seed(0)

@@ -58,6 +58,7 @@ def nhwc_calib(n: int = 64) -> np.ndarray:
     return np.random.default_rng(0).uniform(0, 1, (n, 16, 16, 3)).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_checks_and_compiles_nhwc_data(keras, tmp_path):
     """The model takes NHWC, so the calibration data is NHWC (no transposing by hand): the artefact
     records input.layout NHWC and its golden inputs are the first calibration images as given."""
@@ -119,6 +120,7 @@ def test_cli_compile_run_eval_take_the_same_nhwc_arrays(tmp_path):
     assert json.loads(res.stdout)["snn"] == {"8": 1.0}  # scored against the golden predictions: all agree
 
 
+@pytest.mark.slow
 def test_eval_warns_when_test_inputs_are_clipped(tmp_path):
     calib = nhwc_calib()
     out = tmp_path / "keras.snn"

@@ -92,6 +92,7 @@ def export(model, x, path, *, decompose=False):
 
 # -- equivalence ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_pt2_fast_reader_gives_the_torch_routes_ir(path):
     assert_same_ir(load_pt2(path, route="fast"), load_pt2(path, route="torch"))
