@@ -86,6 +86,8 @@ def test_text_output_and_quiet_progress(calib, monkeypatch):
     # CliRunner's stderr is no terminal: no bars; only warnings (the check's, the compile's agreement note)
     assert all(line.startswith("warning: ") for line in res.stderr.splitlines())
     assert any(line.startswith("warning: HW101") for line in res.stderr.splitlines())
+    # -T 2,4 under automatic calibration: one artefact, tuned for T=4, and eval says so
+    assert any("tunes the artefact for T=4" in line and "at T=2 " in line for line in res.stderr.splitlines())
     invoke("eval", FITS, "--bits", 4, "--calib", calib, "--data", calib, "-T", "2", "--limit", 8, "-q")
     assert enabled == [True, False]
 
