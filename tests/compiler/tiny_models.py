@@ -22,3 +22,18 @@ def tiny_artefact(encoding: str = "rate", n: int = 37):
     x = rng.integers(0, 8, size=(n, 4)).astype(np.uint8)
     y = (x[:, 1] + x[:, 3] > x[:, 0] + x[:, 2]).astype(np.int64)
     return art, x, y
+
+
+def normalized(g, spec, opts, x):
+    """(plan, input range, λ of every spiking stage) of graph `g` calibrated on inputs `x`, as
+    compile's plan, calibrate and normalize steps give them with `--calibration off`."""
+    from snnc.compiler.backend.calibrate import collect
+    from snnc.compiler.backend.lower import input_quantization, quantize_input
+    from snnc.compiler.backend.normalize import NORMALIZERS, NormInputs
+    from snnc.compiler.backend.plan import plan_stages
+    from snnc.compiler.backend.scales import spiking_outputs
+
+    rng_in = input_quantization(spec, opts, 0.0, 1.0)
+    plan = plan_stages(g, spec)
+    stats = collect(g, spiking_outputs(plan), lambda: iter([quantize_input(x, *rng_in)]))
+    return plan, rng_in, NORMALIZERS[opts.norm](NormInputs(plan, spec, opts, stats, rng_in, None))

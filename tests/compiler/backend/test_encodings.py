@@ -10,17 +10,15 @@ import pytest
 
 from snnc import runtime
 from snnc.compiler.backend.build import compile_graph
-from snnc.compiler.backend.calibrate import collect
 from snnc.compiler.backend.lower import input_quantization, lower, quantize_input
-from snnc.compiler.backend.normalize import NORMALIZERS, NormInputs
 from snnc.compiler.backend.options import CompileOptions
-from snnc.compiler.backend.plan import plan_stages
-from snnc.compiler.backend.scales import input_unit, spiking_outputs
+from snnc.compiler.backend.scales import input_unit
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir import Graph, Node, Value
 from snnc.compiler.ir.interpret import run
 from snnc.compiler.passes.pipeline import frontend_pipeline
 from snnc.hwspec import load_spec
+from tiny_models import normalized
 
 NEW = ("poisson", "population", "ttfs")
 
@@ -48,10 +46,7 @@ def net(rng, first="conv"):
 def lowered(g, x, **kw):
     spec = load_spec("hw_v1")
     opts = CompileOptions(bits=4, timesteps=16, **kw)
-    rng_in = input_quantization(spec, opts, 0.0, 1.0)
-    plan = plan_stages(g, spec)
-    stats = collect(g, spiking_outputs(plan), lambda: iter([quantize_input(x, *rng_in)]))
-    scales = NORMALIZERS[opts.norm](NormInputs(plan, spec, opts, stats, rng_in, None))
+    plan, rng_in, scales = normalized(g, spec, opts, x)
     return lower(plan, spec, opts, scales, rng_in)
 
 

@@ -8,19 +8,17 @@ import numpy as np
 import pytest
 
 from snnc import runtime
-from snnc.compiler.backend.calibrate import collect
 from snnc.compiler.backend.emit import embed_kernel
-from snnc.compiler.backend.lower import input_quantization, lower, quantize_input
-from snnc.compiler.backend.normalize import NORMALIZERS, NormInputs
+from snnc.compiler.backend.lower import lower, quantize_input
 from snnc.compiler.backend.options import CompileOptions
 from snnc.compiler.backend.plan import plan_stages
-from snnc.compiler.backend.scales import spiking_outputs
 from snnc.compiler.check import check_graph
 from snnc.compiler.ir import Graph, Node, Value
 from snnc.compiler.ir.interpret import run
 from snnc.compiler.passes.pipeline import frontend_pipeline
 from snnc.hwspec import load_spec
 from snnc.runtime.reference import conv_current
+from tiny_models import normalized
 
 
 def _graph(nodes, shape):
@@ -53,10 +51,7 @@ def resnet_block(rng):
 
 def _lower(g, x, opts, spec=None):
     spec = spec or load_spec("hw_v1")
-    rng_in = input_quantization(spec, opts, 0.0, 1.0)
-    plan = plan_stages(g, spec)
-    stats = collect(g, spiking_outputs(plan), lambda: iter([quantize_input(x, *rng_in)]))
-    scales = NORMALIZERS[opts.norm](NormInputs(plan, spec, opts, stats, rng_in, None))
+    plan, rng_in, scales = normalized(g, spec, opts, x)
     return plan, lower(plan, spec, opts, scales, rng_in)
 
 

@@ -5,12 +5,9 @@ import numpy as np
 import pytest
 
 from snnc import runtime
-from snnc.compiler.backend.calibrate import collect
-from snnc.compiler.backend.lower import input_quantization, lower, quantize_input
-from snnc.compiler.backend.normalize import NORMALIZERS, NormInputs
+from snnc.compiler.backend.lower import lower
 from snnc.compiler.backend.options import CompileOptions
 from snnc.compiler.backend.plan import PlanError, plan_stages
-from snnc.compiler.backend.scales import spiking_outputs
 from snnc.compiler.backend.substitute import host_from
 from snnc.compiler.check import check_graph
 from snnc.compiler.check.placement import HOST, place
@@ -20,6 +17,7 @@ from snnc.compiler.ir.interpret import KERNELS
 from snnc.compiler.passes.pipeline import frontend_pipeline
 from snnc.hwspec import load_spec
 from snnc.runtime.errors import ArtefactError
+from tiny_models import normalized
 
 
 def net(rng, pool="maxpool"):
@@ -47,10 +45,7 @@ def compiled(cut="conv2", seed=0):
     spec = load_spec("hw_v1")
     x = rng.random((32, 1, 8, 8))
     opts = CompileOptions(bits=4, timesteps=16, host_from=cut)
-    rng_in = input_quantization(spec, opts, 0.0, 1.0)
-    plan = plan_stages(g, spec)
-    stats = collect(g, spiking_outputs(plan), lambda: iter([quantize_input(x, *rng_in)]))
-    scales = NORMALIZERS[opts.norm](NormInputs(plan, spec, opts, stats, rng_in, None))
+    plan, rng_in, scales = normalized(g, spec, opts, x)
     return g, plan, lower(plan, spec, opts, scales, rng_in), x, notes
 
 

@@ -12,16 +12,13 @@ import numpy as np
 import pytest
 
 from snnc import runtime
-from snnc.compiler.backend.calibrate import collect
 from snnc.compiler.ir import Graph, Node, Value
 from snnc.compiler.ir.interpret import run
 from snnc.compiler.backend.options import CompileOptions
-from snnc.compiler.backend.lower import input_quantization, lower, quantize_input
-from snnc.compiler.backend.normalize import NORMALIZERS, NormInputs
-from snnc.compiler.backend.plan import plan_stages
-from snnc.compiler.backend.scales import spiking_outputs
+from snnc.compiler.backend.lower import lower, quantize_input
 from snnc.compiler.passes.pipeline import frontend_pipeline
 from snnc.hwspec import load_spec
+from tiny_models import normalized
 
 
 def small_net(rng, conv_out=4):
@@ -46,10 +43,7 @@ def lowered(bits, per_channel=False, v_init="half", seed=0):
     spec = load_spec("hw_v1")
     x = rng.random((64, 1, 8, 8))
     opts = CompileOptions(bits=bits, timesteps=32, per_channel=per_channel, v_init=v_init)
-    rng_in = input_quantization(spec, opts, 0.0, 1.0)
-    plan = plan_stages(g, spec)
-    stats = collect(g, spiking_outputs(plan), lambda: iter([quantize_input(x, *rng_in)]))
-    scales = NORMALIZERS[opts.norm](NormInputs(plan, spec, opts, stats, rng_in, None))
+    plan, rng_in, scales = normalized(g, spec, opts, x)
     return g, lower(plan, spec, opts, scales, rng_in), x, opts
 
 
@@ -169,10 +163,7 @@ def test_lowering_with_a_cache_equals_without_and_requantizes_only_what_changed(
     spec = load_spec("hw_v1")
     x = rng.random((64, 1, 8, 8))
     opts = CompileOptions(bits=2, timesteps=16, per_channel=per_channel)
-    rng_in = input_quantization(spec, opts, 0.0, 1.0)
-    plan = plan_stages(g, spec)
-    stats = collect(g, spiking_outputs(plan), lambda: iter([quantize_input(x, *rng_in)]))
-    scales = NORMALIZERS[opts.norm](NormInputs(plan, spec, opts, stats, rng_in, None))
+    plan, rng_in, scales = normalized(g, spec, opts, x)
     cache = QuantizeCache()
     first = plan.spiking[0].output
     misses = []

@@ -8,17 +8,15 @@ import numpy as np
 import pytest
 
 from snnc import runtime
-from snnc.compiler.backend.calibrate import collect
-from snnc.compiler.backend.lower import input_quantization, lower, quantize_input
-from snnc.compiler.backend.normalize import NORMALIZERS, NormInputs
+from snnc.compiler.backend.lower import lower, quantize_input
 from snnc.compiler.backend.options import CompileOptions
 from snnc.compiler.backend.plan import plan_stages, plan_violations
-from snnc.compiler.backend.scales import spiking_outputs
 from snnc.compiler.check import check_graph
 from snnc.compiler.ir import Graph, Node, Value
 from snnc.compiler.ir.interpret import run
 from snnc.compiler.passes.pipeline import frontend_pipeline
 from snnc.hwspec import load_spec
+from tiny_models import normalized
 
 
 def with_maxpool():
@@ -61,10 +59,7 @@ def test_compiled_max_pool_is_exact_and_tracks_the_quantized_ann():
     g, spec = net(rng), with_maxpool()
     x = rng.random((64, 1, 8, 8))
     opts = CompileOptions(bits=4, timesteps=32)
-    rng_in = input_quantization(spec, opts, 0.0, 1.0)
-    plan = plan_stages(g, spec)
-    stats = collect(g, spiking_outputs(plan), lambda: iter([quantize_input(x, *rng_in)]))
-    scales = NORMALIZERS[opts.norm](NormInputs(plan, spec, opts, stats, rng_in, None))
+    plan, rng_in, scales = normalized(g, spec, opts, x)
     low = lower(plan, spec, opts, scales, rng_in)
     art = low.artefact
     assert art.layer("pool").kind == "maxpool"
