@@ -14,6 +14,7 @@ import numpy as np
 from snnc.compiler.backend.options import CompileOptions
 from snnc.compiler.backend.plan import Stage, StagePlan
 from snnc.compiler.backend.quantize import quantize_bias, quantize_weights
+from snnc.compiler.backend.rounding import gptq_weights
 from snnc.compiler.backend.layer_report import LayerReport
 from snnc.compiler.ir.graph import Graph, Node
 from snnc.compiler.ir.ops import attr
@@ -108,11 +109,9 @@ def quantize_layer(ctx: EmitContext, st: Stage, wn: np.ndarray, bn: np.ndarray, 
     """(integer weights with θ, normalized bias) of a weight stage: GPTQ rounding with its bias
     correction where the calibration step measured the stage's input moments (`rounding.py`),
     else nearest rounding and the bias as it is."""
-    mom = ctx.plan.moments.get(st.name) if getattr(ctx.plan, "moments", None) else None
+    mom = ctx.plan.moments.get(st.name)
     if mom is None:
         return ctx.quantize(wn, bits, ctx.spec.weight_encoding, per_channel=per_channel, theta_max=ctx.theta_max), bn
-    from snnc.compiler.backend.rounding import gptq_weights
-
     qw, shift = gptq_weights(wn, mom, lam_in, bits, ctx.spec.weight_encoding, per_channel=per_channel,
                              theta_max=ctx.theta_max, bn=bn if st.kind != "synapse" else None)
     return qw, bn + shift

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.compiler.backend.quantize import QuantizedWeights, _best_theta, weight_range
+from snnc.compiler.backend.quantize import QuantizedWeights, _best_theta, quantize_weights, weight_range
 from snnc.compiler.ir.interpret import run as run_float
 from snnc.compiler.ir.ops import attr
 
@@ -54,6 +54,7 @@ class InputMoments:
     gram: np.ndarray  # (K, K) float64
     mean: np.ndarray  # (K,) float64
     rows: int  # patches averaged
+    samples: int  # calibration inputs they came from
 
 
 def uses_gptq(opts, has_calib: bool, bits: int) -> bool:
@@ -104,14 +105,13 @@ def collect_moments(graph, stages, calib, sample_shape, input_range, *, limit: i
     x_all = quantize_input(calib.take(n, sample_shape), *input_range)
     sums = {st.name: None for st in stages}
     count = {st.name: 0 for st in stages}
-    rows_per_image = {}
+    steps = {}  # per layer: every k-th patch, k fixed by the first batch
     for i in range(0, n, batch):
         env = run_float(graph, x_all[i:i + batch], all_values=True)
         for st in stages:
             p = patches(np.asarray(env[st.inputs[0]], dtype=np.float64), st.node)
             per = p.shape[0] // max(1, min(batch, n - i))
-            step = rows_per_image.setdefault(st.name, max(1, -(-per * n // MAX_ROWS)))
-            p = p[::step]
+            p = p[::steps.setdefault(st.name, max(1, -(-per * n // MAX_ROWS)))]
             g, m = p.T @ p, p.sum(axis=0)
             if sums[st.name] is None:
                 sums[st.name] = [g, m]
@@ -119,7 +119,8 @@ def collect_moments(graph, stages, calib, sample_shape, input_range, *, limit: i
                 sums[st.name][0] += g
                 sums[st.name][1] += m
             count[st.name] += p.shape[0]
-    return {k: InputMoments(gram=v[0] / count[k], mean=v[1] / count[k], rows=count[k]) for k, v in sums.items()}
+    return {k: InputMoments(gram=v[0] / count[k], mean=v[1] / count[k], rows=count[k], samples=n)
+            for k, v in sums.items()}
 
 
 def _candidates(theta_star: int, theta_max: int) -> np.ndarray:
@@ -154,9 +155,7 @@ def gptq_weights(wn: np.ndarray, mom: InputMoments, lam_in: float, bits: int, en
     cov = mom.gram - np.outer(mom.mean, mom.mean)  # the bias correction removes the mean error
     h = cov.copy()
     damp = DAMP * float(np.mean(np.diag(h)))
-    if not damp > 0:  # the layer never sees a nonzero input: nothing to fit
-        from snnc.compiler.backend.quantize import quantize_weights
-
+    if not damp > 0:  # the layer's input never varies: nothing to fit
         return quantize_weights(wn, bits, encoding, per_channel=per_channel, theta_max=theta_max), np.zeros(o)
     h[np.diag_indices_from(h)] += damp
     # columns in weight order; GPTQ's "act order" (decreasing E[x_k²]) was tried (with H = E[x xᵀ]): on

@@ -345,8 +345,6 @@ def _with_provenance(art, s: BuildState):
     if s.autocal is not None:  # the choices, so that the compile can be reproduced and audited
         prov["autocal"] = s.autocal.provenance()
     if s.plan is not None and s.plan.moments:  # --rounding: which layers GPTQ rounded, from how many inputs
-        from snnc.compiler.backend.rounding import SAMPLES as ROUNDING_SAMPLES
-
         prov["rounding"] = {"method": "gptq", "layers": sorted(s.plan.names[k] for k in s.plan.moments),
-                            "samples": min(len(s.calib), s.opts.calib_samples, ROUNDING_SAMPLES)}
+                            "samples": next(iter(s.plan.moments.values())).samples}
     return replace(art, provenance=prov)

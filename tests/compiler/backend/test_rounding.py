@@ -41,7 +41,7 @@ def test_rounding_equals_the_obq_reference(bits, seed):
 
 
 def moments(x: np.ndarray) -> rounding.InputMoments:
-    return rounding.InputMoments(gram=x.T @ x / len(x), mean=x.mean(axis=0), rows=len(x))
+    return rounding.InputMoments(gram=x.T @ x / len(x), mean=x.mean(axis=0), rows=len(x), samples=len(x))
 
 
 def centered(x: np.ndarray) -> np.ndarray:
