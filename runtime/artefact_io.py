@@ -48,11 +48,34 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def manifest_text(manifest: dict) -> bytes:
-    """The bytes of manifest.json as `save` writes them (UTF-8, indent 1, a final newline)."""
+    """The bytes of manifest.json as `save` writes them (UTF-8, a final newline): objects one member
+    per line, indented by one space a level; an array of numbers, strings, booleans and nulls on
+    one line, without spaces (per-channel thresholds, biases and multipliers are most of a large
+    manifest: one item per line was half its bytes); other arrays one item per line."""
     try:
-        return (json.dumps(manifest, indent=1, allow_nan=False) + "\n").encode("utf-8")
+        return (_layout(manifest, 0) + "\n").encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise ArtefactError(f"manifest: provenance or hardware_spec is not plain JSON ({exc})") from None
+
+
+def _layout(value: Any, level: int) -> str:
+    if isinstance(value, dict) and value:
+        pad = " " * (level + 1)
+        items = (f"{pad}{_key(k)}: {_layout(v, level + 1)}" for k, v in value.items())
+        return "{\n" + ",\n".join(items) + "\n" + " " * level + "}"
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in value):
+        pad = " " * (level + 1)
+        return "[\n" + ",\n".join(pad + _layout(v, level + 1) for v in value) + "\n" + " " * level + "]"
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _key(key: Any) -> str:
+    """An object key as json.dumps writes it: a string, or the JSON text of a number, boolean or null, quoted."""
+    if isinstance(key, str):
+        return json.dumps(key)
+    if key is None or isinstance(key, (bool, int, float)):
+        return json.dumps(json.dumps(key, allow_nan=False))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
 def manifest_digest(text: bytes) -> bytes:
