@@ -38,6 +38,7 @@ TIMED = ("spikes", "membranes")  # time-resolved quantities, in the order they a
 QUANTITIES = ("spikes", "membranes", "counts")
 IGNORED_KEYS = ("logits", "probabilities", "output_counts")  # in `snnc run --out`, not compared
 PREDICTIONS = "predictions"
+DIGEST = "counts digest"  # a layer whose counts one side (an artefact) holds as a SHA-256 only
 
 
 @dataclass
@@ -55,12 +56,13 @@ class Trace:
     samples: int | None = None
     layers: tuple[str, ...] = ()
     artefact: Any = None  # the Artefact when the trace came from one
+    digests: dict[str, str] = field(default_factory=dict)  # golden count digests of an artefact (docs/artefact.md)
 
     def quantity(self, q: str) -> dict[str, np.ndarray]:
         return {"spikes": self.spikes, "membranes": self.membranes, "counts": self.counts}[q]
 
     def has(self, layer: str) -> bool:
-        return any(layer in self.quantity(q) for q in QUANTITIES)
+        return any(layer in self.quantity(q) for q in QUANTITIES) or layer in self.digests
 
 
 @dataclass(frozen=True)
@@ -72,14 +74,16 @@ class Difference:
     layer: str
     quantity: str
     timestep: int | None
-    sample: int
+    sample: int | None  # None (and flat None) for a DIGEST difference: a and b are the two SHA-256s
     neuron: tuple[int, ...]
-    flat: int
-    a: int
-    b: int
+    flat: int | None
+    a: int | str
+    b: int | str
     also: tuple[tuple[str, int, int], ...] = ()
 
     def where(self) -> str:
+        if self.quantity == DIGEST:
+            return "an unknown sample and neuron (one side holds only a SHA-256 of the layer's counts)"
         t = f"timestep {self.timestep}" if self.timestep is not None else "all timesteps"
         n = f", neuron {list(self.neuron)} (flat {self.flat})" if self.neuron else ""
         return f"{t}, sample {self.sample}{n}"
@@ -154,7 +158,9 @@ class Report:
                 rows.append((ld.layer, f"missing in {ld.missing_in}", "-", "-", "-"))
                 continue
             first = "-"
-            if ld.first is not None:
+            if ld.first is not None and ld.first.quantity == DIGEST:
+                first = "(digest differs)"
+            elif ld.first is not None:
                 t = "-" if ld.first.timestep is None else str(ld.first.timestep)
                 first = f"({t}, {ld.first.sample}, {list(ld.first.neuron)})"
             rows.append((ld.layer, "+".join(ld.compared) or "nothing", str(sum(ld.compared.values())),
@@ -262,6 +268,7 @@ def trace_from_artefact(art: Any, name: str = "<artefact>") -> Trace:
         arrays[PREDICTIONS] = g.predictions
     arrays["timesteps"] = np.int64(g.timesteps)
     tr = trace_from_arrays(arrays, name, artefact=art)
+    tr.digests = dict(g.digests)
     tr.layers = tuple(layer.name for layer in art.layers if tr.has(layer.name))
     tr.samples = int(np.asarray(g.inputs).shape[0])
     return tr
@@ -377,6 +384,9 @@ def first_difference(a: Any, b: Any, *, artefact: Any = None, all_layers: bool =
             (problems.append(msg) if all_layers else ld.notes.append(f"missing in {ld.missing_in}, not compared"))
             continue
         _compare_layer(ld, ta, tb, art, steps, n, same_t, problems)
+        if name in ta.digests or name in tb.digests:
+            ld.notes = [note for note in ld.notes if not note.startswith("counts only in")]
+            _compare_digests(ld, ta, tb, same_t)
     first = next((ld.first for ld in layers if ld.first is not None), None)
     if ta.predictions is not None and tb.predictions is not None and same_t:
         host = art.host.name if art is not None and art.host is not None else PREDICTIONS
@@ -393,6 +403,38 @@ def first_difference(a: Any, b: Any, *, artefact: Any = None, all_layers: bool =
         layers.append(LayerDiff(PREDICTIONS, notes=[f"only in {'A' if ta.predictions is not None else 'B'}, not compared"]))
     return Report(a=ta.name, b=tb.name, layers=layers, first=first, problems=problems,
                   timesteps=(ta.timesteps, tb.timesteps), samples=(ta.samples, tb.samples))
+
+
+def _compare_digests(ld: LayerDiff, ta: Trace, tb: Trace, same_t: bool) -> None:
+    """A layer whose counts one side holds as a digest: the other side's counts (of the same T and
+    batch) are digested the same way and the strings compared; anything else is not comparable."""
+    name = ld.layer
+    (dside, dtr), (cside, ctr) = (("A", ta), ("B", tb)) if name in ta.digests else (("B", tb), ("A", ta))
+    counts = ctr.counts.get(name)
+    why = None
+    if name in ctr.digests and same_t and ctr.samples == dtr.samples:  # two artefacts: compare the digests
+        size = int(np.prod(ctr.artefact.layer(name).output_shape)) * int(ctr.samples) if ctr.artefact else 0
+        ld.compared[DIGEST], ld.differing[DIGEST] = size, int(ta.digests[name] != tb.digests[name])
+        if ld.differing[DIGEST] and ld.first is None:
+            ld.first = Difference(name, DIGEST, None, None, (), None, ta.digests[name], tb.digests[name])
+        return
+    if counts is None:
+        why = f"{cside} has no counts (only {'a digest' if name in ctr.digests else 'spikes or membranes'})"
+    elif not same_t:
+        why = "different T"
+    elif ctr.samples != dtr.samples:
+        why = f"the digest covers {dtr.samples} samples, {cside} has {ctr.samples}"
+    if why is not None:
+        ld.notes.append(f"counts held as a SHA-256 digest by {dside}, not compared ({why})")
+        return
+    from snnc.runtime.manifest import counts_digest
+
+    digest = counts_digest(counts, dtr.timesteps)
+    ld.compared[DIGEST] = int(counts.size)
+    ld.differing[DIGEST] = 0 if digest == dtr.digests[name] else 1
+    if ld.differing[DIGEST] and ld.first is None:
+        a, b = (dtr.digests[name], digest or "out of [0, T]") if dside == "A" else (digest or "out of [0, T]", dtr.digests[name])
+        ld.first = Difference(name, DIGEST, None, None, (), None, a, b)
 
 
 def _compare_layer(ld: LayerDiff, ta: Trace, tb: Trace, art: Any, steps: int | None, n: int | None,

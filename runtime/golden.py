@@ -8,6 +8,7 @@ import numpy as np
 
 from snnc.runtime.errors import ArtefactError
 from snnc.runtime.fastsim import simulate
+from snnc.runtime.manifest import count_dtype, counts_digest
 from snnc.runtime.model import Artefact, Golden
 from snnc.runtime.validate import MAX_TIMESTEPS, carries_spikes
 
@@ -19,14 +20,18 @@ class Mismatch:
     """The first differing value: layer (topological order), quantity, sample, timestep, neuron."""
 
     layer: str
-    quantity: str  # "spikes" | "counts" | "predictions"
-    sample: int
+    quantity: str  # "spikes" | "counts" | "predictions" | "counts digest"
+    sample: int | None  # None for a "counts digest" mismatch (it covers all samples)
     timestep: int | None  # None for counts (sum over all T) and predictions
     neuron: tuple[int, ...]
-    expected: int
-    actual: int
+    expected: int | str  # str: the SHA-256 digests of a "counts digest" mismatch (neuron ())
+    actual: int | str
 
     def __str__(self) -> str:
+        if self.quantity == "counts digest":
+            return (f"layer {self.layer!r} counts differ: their SHA-256 over all samples is {self.actual}, expected "
+                    f"{self.expected} (the artefact stores this layer's counts as a digest, so the sample and "
+                    f"neuron are not known: `snnc run ARTEFACT INPUTS --trace` on the golden inputs gives them)")
         when = f"timestep {self.timestep}" if self.timestep is not None else "all timesteps (count)"
         return (f"layer {self.layer!r} {self.quantity} differ: sample {self.sample}, {when}, "
                 f"neuron {list(self.neuron)}: expected {self.expected}, actual {self.actual}")
@@ -48,23 +53,52 @@ class VerifyReport:
         return f"MISMATCH: {self.mismatch}"
 
 
-def make_golden(artefact: Artefact, inputs: np.ndarray, timesteps: int, *, spikes: bool | None = None) -> Artefact:
+def make_golden(artefact: Artefact, inputs: np.ndarray, timesteps: int, *, spikes: bool | None = None,
+                counts_budget: int | None = None) -> Artefact:
     """A copy of `artefact` carrying golden vectors computed by `simulate`.
 
-    spikes: store the full spike trains (default: when they hold at most 2^20 values).
+    spikes: store the full spike trains (default: when they hold at most 2^20 values and no
+    counts_budget is given).
+    counts_budget: None stores every layer's counts in full. A number of bytes stores the output
+    layer's counts in full, then the other layers' in topological order while the counts stored
+    in full take at most that many bytes (as written, `manifest.count_dtype`), and every other
+    layer's as a SHA-256 digest (`golden.digests`): verify still checks every value, but names
+    only the layer, not the neuron, where a digested layer differs.
     """
     if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or not 1 <= timesteps <= MAX_TIMESTEPS:
         raise ArtefactError(f"golden: timesteps: {timesteps!r} must be an integer in [1, {MAX_TIMESTEPS}]")
     timesteps = int(timesteps)
     inputs = np.asarray(inputs)
+    if spikes is None and counts_budget is not None:
+        spikes = False
     if spikes is None:
         spiking = carries_spikes(artefact)
         size = sum(int(np.prod(layer.output_shape)) for layer in artefact.core_layers if spiking[layer.name])
         spikes = size * timesteps * (inputs.shape[0] if inputs.ndim else 1) <= AUTO_SPIKES_LIMIT
     res = simulate(artefact, inputs, timesteps, trace=spikes)
-    golden = Golden(inputs=inputs, timesteps=timesteps, counts=res.counts, predictions=res.predictions,
-                    spikes=res.spikes if spikes else None)
+    counts, digests = dict(res.counts), {}
+    if counts_budget is not None:
+        counts, digests = _split_counts(artefact, res.counts, timesteps, counts_budget)
+    golden = Golden(inputs=inputs, timesteps=timesteps, counts=counts, predictions=res.predictions,
+                    spikes=res.spikes if spikes else None, digests=digests)
     return dataclasses.replace(artefact, golden=golden)
+
+
+def _split_counts(artefact: Artefact, counts, timesteps: int, budget: int) -> tuple[dict, dict]:
+    """(full, digests): the output layer first, then topological order, full while within `budget`."""
+    itemsize = count_dtype(timesteps).itemsize
+    order = [artefact.output_layer] + [layer.name for layer in artefact.core_layers
+                                       if layer.name in counts and layer.name != artefact.output_layer]
+    full, digests, used = {}, {}, 0
+    for name in order:
+        size = counts[name].size * itemsize
+        digest = counts_digest(counts[name], timesteps)
+        if name == artefact.output_layer or used + size <= budget or digest is None:
+            full[name] = counts[name]
+            used += size
+        else:
+            digests[name] = digest
+    return full, digests
 
 
 def _first_diff(expected: np.ndarray, actual: np.ndarray, with_time: bool):
@@ -102,6 +136,13 @@ def verify(artefact: Artefact, backend: str = "auto") -> VerifyReport:
             checked += exp.size
             if found:
                 return VerifyReport(checked=checked, mismatch=Mismatch(layer.name, quantity, *found), **base)
+        if layer.name in g.digests:
+            act = res.counts[layer.name]
+            checked += act.size
+            digest = counts_digest(act, g.timesteps)
+            if digest != g.digests[layer.name]:
+                return VerifyReport(checked=checked, mismatch=Mismatch(
+                    layer.name, "counts digest", None, None, (), g.digests[layer.name], digest or "out of [0, T]"), **base)
     if g.predictions is not None:
         found = _first_diff(g.predictions, res.predictions, False)
         checked += g.predictions.size

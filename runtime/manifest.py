@@ -218,7 +218,17 @@ ENCODE: dict[type, Callable[[Any, str, Members], dict]] = {
 def count_dtype(timesteps: int) -> np.dtype:
     """The dtype golden spike counts are written in: the smallest unsigned integer holding T
     (uint8 for T <= 255, else uint16: T <= 4096). Readers take any integer dtype (int64 before)."""
-    return np.dtype(np.uint8 if timesteps <= 0xFF else np.uint16)
+    return np.dtype(np.uint8 if timesteps <= 0xFF else "<u2")
+
+
+def counts_digest(counts: np.ndarray, timesteps: int) -> str | None:
+    """golden.digests' value for a layer: SHA-256 (lowercase hex) of its counts (B, *output_shape) in C
+    order, each count in `count_dtype(T)` (uint8, or little-endian uint16 for T > 255); None when a
+    count lies outside [0, T], which no simulation gives (docs/artefact.md)."""
+    counts = np.asarray(counts)
+    if counts.size and (int(counts.min()) < 0 or int(counts.max()) > timesteps):
+        return None
+    return hashlib.sha256(np.ascontiguousarray(counts, dtype=count_dtype(timesteps)).tobytes()).hexdigest()
 
 
 def _counts_npy(arr: np.ndarray, timesteps: int) -> bytes:
@@ -243,6 +253,8 @@ def _golden(g: Golden, members: Members) -> dict:
     for name, arr in (g.spikes or {}).items():
         out["spikes"][name] = golden_member("spikes", name)
         members[out["spikes"][name]] = npy_bytes(arr)
+    if g.digests:  # written only when some layer's counts are a digest: other artefacts keep their bytes
+        out["digests"] = dict(g.digests)
     return out
 
 
@@ -355,6 +367,7 @@ def _read_golden(g: dict, members: Members) -> Golden:
         counts={k: arr(v) for k, v in g["counts"].items()},
         predictions=arr(g["predictions"]) if g["predictions"] is not None else None,
         spikes={k: arr(v) for k, v in g["spikes"].items()} or None,
+        digests=g.get("digests", {}),
     )
 
 

@@ -409,6 +409,8 @@ class Golden:
     counts: spike counts over T, shape (B, *output_shape), of every layer that carries spikes.
     predictions: (B,) argmax of the host logits (None without a host layer).
     spikes: optional full spike trains (B, T, *output_shape) uint8 per spike-carrying layer.
+    digests: the layers whose counts are stored as a SHA-256 digest instead (`golden.counts_digest`):
+    every spike-carrying layer is in exactly one of `counts` and `digests`.
     """
 
     inputs: np.ndarray
@@ -416,6 +418,7 @@ class Golden:
     counts: Mapping[str, np.ndarray]
     predictions: np.ndarray | None = None
     spikes: Mapping[str, np.ndarray] | None = None
+    digests: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _set(self, "inputs", _frozen_array(self.inputs, np.asarray(self.inputs).dtype, "golden.inputs"))
@@ -426,6 +429,7 @@ class Golden:
         if self.spikes is not None:
             _set(self, "spikes", MappingProxyType({k: _frozen_array(v, np.uint8, f"golden.spikes[{k!r}]")
                                                    for k, v in self.spikes.items()}))
+        _set(self, "digests", MappingProxyType(dict(self.digests)))
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 MAX_BITS = 62  # every width must leave int64 headroom for exact V + I + bias
 MAX_TIMESTEPS = 4096  # T of golden vectors (docs/artefact.md, "Limits")
+DIGEST_RE = re.compile(r"[0-9a-f]{64}")  # golden.digests: a SHA-256 in lowercase hex
 MAX_POPULATION = 256  # input.population P
 MAX_WINDOW = 1 << 31  # input.window T_w
 MAX_DIM = 1 << 24  # any one size of a shape
@@ -387,7 +388,14 @@ def validate_golden(a: "Artefact") -> None:
     _require(batch >= 1, "golden", "inputs", "has no samples (B = 0)")
     spiking = carries_spikes(a)
     expected = {layer.name for layer in a.core_layers if spiking[layer.name]}
-    _require(set(g.counts) == expected, "golden", "counts", f"has layers {sorted(g.counts)}, expected {sorted(expected)}")
+    both = set(g.counts) & set(g.digests)
+    _require(not both, "golden", "digests", f"layers {sorted(both)} are also in golden.counts (each layer is in one)")
+    stored = set(g.counts) | set(g.digests)
+    _require(stored == expected, "golden", "counts", f"has layers {sorted(stored)} (counts and digests), "
+             f"expected {sorted(expected)}")
+    for name, digest in g.digests.items():
+        _require(isinstance(digest, str) and DIGEST_RE.fullmatch(digest) is not None, "golden", f"digests[{name!r}]",
+                 f"{digest!r} must be 64 lowercase hex digits (a SHA-256)")
     for name, arr in g.counts.items():
         shape = (batch,) + a.layer(name).output_shape
         _require(arr.shape == shape, "golden", f"counts[{name!r}]", f"shape {list(arr.shape)} must be {list(shape)}")

@@ -62,6 +62,10 @@ class CompileOptions:
                            "each layer's rounding minimises its output error on calibration inputs, with a threshold "
                            "search and bias correction; docs/compile.md), or auto: gptq at 1-2 bits under "
                            "--calibration auto, else nearest.", choices=("auto", "nearest", "gptq"))
+    golden_counts: str = option("auto", "Golden spike counts: every layer's in full, or auto: in full when the golden "
+                                "vectors take at most 1 MiB, else (a large network) 1-8 golden inputs and the counts "
+                                "that fit in 1% of the packed weights in full, the other layers' as SHA-256 digests "
+                                "(verify checks every value either way; docs/artefact.md).", choices=("auto", "full"))
     calib_samples: int = option(1000, "Use at most this many calibration inputs.", minimum=1)
     batch_size: int = option(100, "Inputs per batch during calibration.", minimum=1)
     # per-layer weight widths: ((model layer name, bits), ...); every other layer takes `bits`

@@ -34,9 +34,20 @@ from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.interpret import run as run_float
 from snnc.runtime.encode import to_external
+from snnc.runtime.manifest import count_dtype
+from snnc.runtime.model import WEIGHTED
+from snnc.runtime.packing import packed_size
+from snnc.runtime.validate import carries_spikes
 from snnc.hwspec import HardwareSpec
 
 GOLDEN_SAMPLES = 8
+# Golden vectors of a large network (`golden_layout`): stored in full when the 8 samples' inputs and
+# counts take at most GOLDEN_FULL_BYTES; else compact: as many samples as take at most
+# GOLDEN_INPUT_SHARE of the packed weights' bytes (at least 1), and counts in full within
+# GOLDEN_SHARE of them all told (the output layer's always), the other layers' as SHA-256 digests.
+GOLDEN_FULL_BYTES = 1 << 20
+GOLDEN_SHARE = 0.01
+GOLDEN_INPUT_SHARE = 0.005
 AGREEMENT_SAMPLES = 256
 # The agreement's SNN simulation is bounded by a work budget in MAC-timesteps (T x dense MACs per
 # image x samples): a ResNet-18 at 32x32 (0.48 GMAC per image) at T=16 gets 35 samples instead of
@@ -219,7 +230,23 @@ def step_correct(s: BuildState) -> None:
 
 def step_golden(s: BuildState) -> None:
     art = _with_provenance(s.result.lowered.artefact, s)
-    s.result.artefact = runtime.make_golden(art, _golden_inputs(s), s.opts.timesteps)
+    samples, budget = golden_layout(art, s.opts.timesteps, s.opts.golden_counts)
+    s.result.artefact = runtime.make_golden(art, _golden_inputs(s, samples), s.opts.timesteps, counts_budget=budget)
+
+
+def golden_layout(art, timesteps: int, mode: str = "auto") -> tuple[int, int | None]:
+    """(golden samples, `make_golden`'s counts_budget): in full (None) for mode "full" or when the
+    golden vectors of GOLDEN_SAMPLES samples take at most GOLDEN_FULL_BYTES, else compact (above)."""
+    sample = 4 * int(np.prod(art.input.external_shape))  # one float32 golden input
+    spiking = carries_spikes(art)
+    per_sample = sample + count_dtype(timesteps).itemsize * sum(
+        int(np.prod(layer.output_shape)) for layer in art.core_layers if spiking[layer.name])
+    if mode == "full" or GOLDEN_SAMPLES * per_sample <= GOLDEN_FULL_BYTES:
+        return GOLDEN_SAMPLES, None
+    weights = sum(packed_size(layer.weight.size, layer.bits) for layer in art.core_layers
+                  if isinstance(layer, WEIGHTED))
+    samples = max(1, min(GOLDEN_SAMPLES, int(weights * GOLDEN_INPUT_SHARE) // sample))
+    return samples, max(0, int(weights * GOLDEN_SHARE) - samples * sample)
 
 
 def step_agreement(s: BuildState) -> None:
@@ -314,16 +341,16 @@ def run_steps(state: BuildState, steps: list[tuple[str, Step]] | None = None, *,
     return state
 
 
-def _golden_inputs(s: BuildState) -> np.ndarray:
+def _golden_inputs(s: BuildState, samples: int = GOLDEN_SAMPLES) -> np.ndarray:
     """Float inputs as the model takes them (float32, in the artefact's input layout), so that
     `verify` replays the input quantization too: calibration samples, or (without calibration
     data) deterministic random values over the input range."""
     lo, hi, s_in = s.input_range
     if s.calib is not None:
-        x = s.calib.take(min(GOLDEN_SAMPLES, len(s.calib)), s.sample_shape).astype(np.float32)
+        x = s.calib.take(min(samples, len(s.calib)), s.sample_shape).astype(np.float32)
     else:
         rng = np.random.default_rng(0)  # deterministic: the same inputs give the same artefact
-        x = rng.uniform(max(lo, 0) * s_in, hi * s_in, size=(GOLDEN_SAMPLES,) + s.sample_shape).astype(np.float32)
+        x = rng.uniform(max(lo, 0) * s_in, hi * s_in, size=(samples,) + s.sample_shape).astype(np.float32)
     return np.ascontiguousarray(to_external(s.result.lowered.artefact.input, x))  # NCHW -> NHWC when the model takes NHWC
 
 

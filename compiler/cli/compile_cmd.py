@@ -27,6 +27,7 @@ from snnc.compiler.cli.progress import progress
               help="Timesteps for the golden vectors and the agreement check.")
 @compile_options
 @field_option(CompileOptions, "calibration")
+@field_option(CompileOptions, "golden_counts")
 @click.option("--dry-run", is_flag=True, help="With --bits auto: print the per-layer plan and its cost, compile nothing.")
 @format_option
 @quiet_option
@@ -56,8 +57,8 @@ def compile_cmd(model, hw, bits, out, timesteps, dry_run, fmt, quiet, **kw):
         raise SystemExit(EXIT_OK)
     out = out or str(Path(model).with_suffix(".snn"))
     clean_stale(out)  # temporary files a killed earlier compile left next to the artefact
-    calibration = kw.pop("calibration")
-    opts = replace(build_compile_options(bits, timesteps, kw), calibration=calibration)
+    calibration, golden_counts = kw.pop("calibration"), kw.pop("golden_counts")
+    opts = replace(build_compile_options(bits, timesteps, kw), calibration=calibration, golden_counts=golden_counts)
     result = compile_graph(graph, spec, opts, data, out=out, source_sha256=file_sha256(model),
                            progress=progress(not quiet and fmt == "text"))
     if result.exit_code != EXIT_OK:
@@ -92,6 +93,7 @@ def summarize(result, model, spec) -> dict:
             "samples": result.agreement_samples,
             "timesteps": result.artefact.golden.timesteps},
         "golden_samples": int(result.artefact.golden.inputs.shape[0]),
+        "golden_digests": sorted(result.artefact.golden.digests),
         "rounding": result.artefact.provenance.get("rounding"),  # --rounding: the layers GPTQ rounded
         "warnings": result.warnings,
     }
@@ -131,5 +133,7 @@ def render_summary(s: dict) -> str:
     if rnd:  # --rounding gptq / auto at 1-2 bits (docs/compile.md, "Data-aware rounding")
         out.append(f"weight rounding: GPTQ (output error on {rnd['samples']} calibration inputs, θ search, bias "
                    f"correction) for {len(rnd['layers'])} layer(s): {', '.join(rnd['layers'])}")
-    out.append(f"wrote {s['artefact']} ({s['golden_samples']} golden vectors)")
+    digests = (f"; the counts of {len(s['golden_digests'])} layers as SHA-256 digests (--golden-counts full "
+               f"stores them all)" if s["golden_digests"] else "")
+    out.append(f"wrote {s['artefact']} ({s['golden_samples']} golden vectors{digests})")
     return "\n".join(out)

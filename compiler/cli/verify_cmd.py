@@ -24,9 +24,11 @@ def verify_document(artefact: str, report) -> dict:
     mismatch = None
     if report.mismatch is not None:
         m = report.mismatch
-        mismatch = {"layer": str(m.layer), "quantity": str(m.quantity), "sample": int(m.sample),
+        value = (lambda v: str(v)) if m.quantity == "counts digest" else int  # digests: hex strings
+        mismatch = {"layer": str(m.layer), "quantity": str(m.quantity),
+                    "sample": None if m.sample is None else int(m.sample),
                     "timestep": None if m.timestep is None else int(m.timestep),
-                    "neuron": [int(i) for i in m.neuron], "expected": int(m.expected), "actual": int(m.actual)}
+                    "neuron": [int(i) for i in m.neuron], "expected": value(m.expected), "actual": value(m.actual)}
     return {"schema": SCHEMA, "artefact": artefact, "ok": bool(report.ok), "checked": int(report.checked),
             "samples": int(report.samples), "timesteps": int(report.timesteps), "mismatch": mismatch,
             "exit_code": EXIT_OK if report.ok else EXIT_FAILED}

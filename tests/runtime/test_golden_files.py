@@ -6,6 +6,7 @@ tests/runtime/make_golden_files.py only for a deliberate semantics change.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ FILES = sorted(GOLDEN.glob("*.snn"))
 
 def test_golden_files_exist():
     assert {f.stem for f in FILES} == {"lenet_host", "rate_mlp", "wrap_residual", "doc_example", "nhwc_rgb", "fused_residual", "hybrid_host",
-                                      "poisson_conv", "population_conv", "ttfs_conv"}
+                                      "poisson_conv", "population_conv", "ttfs_conv", "digest_counts"}
 
 
 @over_backends
@@ -42,9 +43,11 @@ def test_simulate_reproduces_stored_arrays(path, backend):
     ref = reference_simulate(art, g.inputs, g.timesteps)
     for name, mem in res.membranes.items():  # membranes are not stored in the files: check them here
         np.testing.assert_array_equal(mem, ref["membranes"][name], err_msg=name)
-    assert set(res.counts) == set(g.counts)
+    assert set(res.counts) == set(g.counts) | set(g.digests)
     for name, counts in g.counts.items():
         np.testing.assert_array_equal(res.counts[name], counts, err_msg=name)
+    for name, digest in g.digests.items():
+        assert sha256_of_counts(res.counts[name], g.timesteps) == digest, name
     for name, spikes in (g.spikes or {}).items():
         np.testing.assert_array_equal(res.spikes[name], spikes, err_msg=name)
     if g.predictions is not None:
@@ -61,6 +64,28 @@ def test_reference_agrees_with_stored_golden(path):
         np.testing.assert_array_equal(ref["spikes"][name], spikes, err_msg=name)
     for name, counts in g.counts.items():
         np.testing.assert_array_equal(ref["counts"][name], counts, err_msg=name)
+    for name, digest in g.digests.items():
+        assert sha256_of_counts(ref["counts"][name], g.timesteps) == digest, name
+
+
+def sha256_of_counts(counts, timesteps: int) -> str:
+    """docs/artefact.md's digest, written from the page: SHA-256 of the (B, *shape) counts in C order,
+    one byte each for T <= 255, else little-endian 16-bit."""
+    counts = np.asarray(counts)
+    assert counts.min() >= 0 and counts.max() <= timesteps
+    if timesteps <= 255:
+        raw = bytes(int(c) for c in counts.ravel())
+    else:
+        raw = b"".join(int(c).to_bytes(2, "little") for c in counts.ravel())
+    return hashlib.sha256(raw).hexdigest()
+
+
+def test_the_digest_file_digests_most_layers_and_needs_16_bit_counts():
+    g = load(GOLDEN / "digest_counts.snn").golden
+    assert sorted(g.counts) == ["conv1", "fc"] and sorted(g.digests) == ["conv2", "flat", "pool"]
+    assert g.timesteps > 255 and g.spikes is None
+    ref = reference_simulate(load(GOLDEN / "digest_counts.snn"), g.inputs, g.timesteps)
+    assert max(int(ref["counts"][name].max()) for name in g.digests) > 255  # the 16-bit case is exercised
 
 
 def test_verify_names_first_differing_layer_timestep_neuron():
