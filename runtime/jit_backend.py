@@ -19,6 +19,7 @@ backend with the defaults, and `NumbaBackend(JitTuning(...))` one with others, u
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import weakref
@@ -52,15 +53,19 @@ class JitTuning:
     dense_synapses: synaptic convs (no neurons) as the numpy backend computes them (im2col or
       unrolled matrix products over all T x B inputs) even where spikes feed them, instead of
       event-driven (jit_kernels.conv_currents).
+    fuse_residual: an add computes the event-driven synaptic convs it alone reads inside its own
+      kernel (jit_kernels.add_if: no (T, B, N) current array is written and read back); False:
+      conv_currents, add_terms, then currents_if.
     """
 
     neuron_block: int = 512
     step_block_bytes: int = 1 << 17
-    pattern_table_budget: int = 64 << 10
+    pattern_table_budget: int = 256 << 10
     output_pool_bytes: int = 256 << 20
     int64_membranes: bool = False
     keep_overflow: bool = False
     dense_synapses: bool = False
+    fuse_residual: bool = True
 
     def __post_init__(self):
         for name in ("neuron_block", "step_block_bytes"):
@@ -117,6 +122,35 @@ class JitSynapse:
     table: np.ndarray | None = None
     group: int = 1
     mats: object = None  # fastsim._weight_mats
+    fuse: bool = False  # computed inside the one add that reads it (jit_kernels.add_if), see synapse_currents
+
+
+@dataclass(frozen=True, eq=False)
+class DeferredCurrent:
+    """What synapse_currents returns for a synaptic conv that its add computes itself (JitSynapse.fuse):
+    the conv and its (undilated) spike input; `compute` gives the current synapse_currents would."""
+
+    layer: Conv
+    x: np.ndarray
+    plan: LayerPlan
+    prep: JitSynapse
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The current's shape (T, B, Ho, Wo, O), as synapse_currents would return it."""
+        return self.x.shape[:2] + self.prep.shape
+
+    def compute(self, pool) -> np.ndarray:
+        return synapse_currents(self.layer, self.x, self.plan, dataclasses.replace(self.prep, fuse=False), pool)
+
+    def kernel_term(self, mult: np.ndarray) -> tuple:
+        """The conv's arguments of jit_kernels._conv_term (the input dilated, as synapse_currents has it)."""
+        p = self.prep
+        xk, spikes = _as_kernel_input(dilate(self.layer, self.x))
+        assert spikes
+        use = p.table is not None and p.group > 1  # as synapse_currents
+        table = p.table if use else np.empty((0, 0, 0, 0), p.cur_dtype)
+        return (xk, p.weight, table, p.group, p.geom, p.yo_of, p.xo_of, mult)
 
 
 def prepare_synapse(layer: Conv, plan: LayerPlan, in_shape: tuple[int, ...], spikes: bool,
@@ -246,7 +280,7 @@ _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def prepare_all(a, plans: dict[str, LayerPlan], tuning: JitTuning = DEFAULT_TUNING) -> dict[str, JitLayer]:
     """prepare() of every layer with neurons (and the weight matrices of every synaptic conv), cached per artefact (artefacts are immutable; the
     cache key also holds the settings prepare depends on)."""
-    key = (tuning.pattern_table_budget, tuning.int64_membranes, tuning.dense_synapses)
+    key = (tuning.pattern_table_budget, tuning.int64_membranes, tuning.dense_synapses, tuning.fuse_residual)
     hit = _PREPARED.get(a)
     if hit is not None and hit[0] == key:
         return hit[1]
@@ -256,10 +290,18 @@ def prepare_all(a, plans: dict[str, LayerPlan], tuning: JitTuning = DEFAULT_TUNI
                                     tuning)
                 for layer in a.core_layers if layer.has_neurons}
     spiking = carries_spikes(a)
+    readers: dict[str, list] = {}
+    for layer in a.layers:
+        for i in layer.inputs:
+            readers.setdefault(i, []).append(layer)
     for layer in a.core_layers:  # a synaptic conv's current (synapse_currents)
         if isinstance(layer, Conv) and not layer.has_neurons:
-            prepared[layer.name] = prepare_synapse(layer, plans[layer.name], shapes[layer.inputs[0]],
-                                                   spiking[layer.inputs[0]], tuning)
+            syn = prepare_synapse(layer, plans[layer.name], shapes[layer.inputs[0]], spiking[layer.inputs[0]], tuning)
+            read = readers.get(layer.name, [])
+            if (tuning.fuse_residual and syn.mats is None and layer.name != a.output_layer and len(read) == 1
+                    and isinstance(read[0], Add) and read[0].has_neurons):
+                syn = dataclasses.replace(syn, fuse=True)  # only its add reads it: computed there
+            prepared[layer.name] = syn
     _PREPARED[a] = (key, prepared)
     return prepared
 
@@ -391,13 +433,12 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
     elif isinstance(layer, AvgPool):
         x, _ = _as_kernel_input(xs[0])
         kernels.pool_if(x, prep.geom, prep.sel, *neuron, cur_dtype, *results)
+    elif any(isinstance(x, DeferredCurrent) for x in xs):  # add with its synaptic convs fused
+        _fused_add(xs, prep, nb, size, neuron, cur_dtype, results, pool)
     else:  # add: sum_k m_k * x_k (x_k spikes, or a synaptic conv's or the input's current), compiled
         j = pool.take((tt, nb, size), prep.cur_dtype)
         for k, x in enumerate(xs):
-            xk = np.ascontiguousarray(x).reshape(x.shape[0], nb, size)
-            if xk.dtype.kind == "f":  # a dense synaptic conv's current (integer-valued, exact): no float -> int16 casts
-                xk = xk.astype(np.int64)
-            kernels.add_terms(j, xk.view(np.uint8) if xk.dtype == bool else xk, prep.mults[k], k == 0)
+            kernels.add_terms(j, _add_input(x, nb, size), prep.mults[k], k == 0)
         kernels.currents_if(j, *neuron, *results)
     full = (timesteps, nb) + prep.shape
     prefix = {int(t): cnt_at[k].reshape((nb,) + prep.shape) for k, t in enumerate(at)}
@@ -405,12 +446,47 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
             prefix)
 
 
+def _add_input(x: np.ndarray, nb: int, size: int) -> np.ndarray:
+    """An add's input as add_terms / add_if read it: (Tt, B, N), uint8 spikes or an integer current."""
+    xk = np.ascontiguousarray(x).reshape(x.shape[0], nb, size)
+    if xk.dtype.kind == "f":  # a dense synaptic conv's current (integer-valued, exact): no float -> int16 casts
+        xk = xk.astype(np.int64)
+    return xk.view(np.uint8) if xk.dtype == bool else xk
+
+
+def _fused_add(xs: list, prep: JitLayer, nb: int, size: int, neuron: tuple, cur_dtype: np.ndarray, results: tuple,
+               pool: _OutputPool) -> None:
+    """jit_kernels.add_if for an add that reads synaptic convs it computes itself (DeferredCurrent):
+    the first two as conv terms, the other inputs as direct terms (two at most; more are summed by
+    add_terms into one, with multiplier 1); a third deferred conv is computed as synapse_currents does."""
+    convs = [k for k, x in enumerate(xs) if isinstance(x, DeferredCurrent)][:2]
+    terms = [xs[k].kernel_term(prep.mults[k]) for k in convs]
+    rest = [(x.compute(pool) if isinstance(x, DeferredCurrent) else x, prep.mults[k])
+            for k, x in enumerate(xs) if k not in convs]
+    direct = [(_add_input(x, nb, size), m) for x, m in rest]
+    if len(direct) > 2:
+        tt = max(x.shape[0] for x, _ in direct)
+        j = pool.take((tt, nb, size), prep.cur_dtype)
+        for k, (x, m) in enumerate(direct):
+            kernels.add_terms(j, x, m, k == 0)
+        direct = [(j, np.ones(size, prep.cur_dtype))]
+    unused = (np.empty((1, nb, size), np.uint8), np.empty(size, prep.cur_dtype))  # a direct term's types
+    c1 = terms[0]
+    c2 = terms[1] if len(terms) > 1 else c1
+    d1 = direct[0] if direct else unused
+    d2 = direct[1] if len(direct) > 1 else d1
+    kernels.add_if(c1, c2, len(terms), d1, d2, len(direct), cur_dtype, *neuron, *results)
+
+
 def synapse_currents(layer: Conv, x: np.ndarray, plan: LayerPlan, prep: JitSynapse,
-                     pool: _OutputPool | None = None) -> np.ndarray:
+                     pool: _OutputPool | None = None):
     """A synaptic conv's integer current (Tt, B, Ho, Wo, O), internal layout, the values of
     fastsim._conv_currents (which computes them where prep has matrices): event-driven from spikes
     (jit_kernels.conv_currents), in the narrowest integer dtype holding plan.bound. The add layers
-    that read it (jit_kernels.add_terms) take it modulo their own proven dtype."""
+    that read it (jit_kernels.add_terms) take it modulo their own proven dtype. For a conv whose
+    only reader, an add, computes it itself (prep.fuse): a DeferredCurrent (nothing computed here)."""
+    if prep.fuse:
+        return DeferredCurrent(layer, x, plan, prep)
     if prep.mats is not None:
         return _conv_currents(layer, x, plan, prep.mats)
     pool = pool or NUMBA.pool

@@ -103,6 +103,39 @@ def scatter_conv(x, wf, cur, idx, val, geom, yo_of, xo_of, spikes):
                                 cur[start + o] += xv * wf[wb + o]
 
 
+@intrinsic
+def _nonzero_bits(typingctx, x, i):
+    """Bit k (k < 32) set where x[i + k] != 0, x an integer array (uint8 spikes: one unaligned
+    32-byte load, a compare and a movemask). No bounds check: callers guarantee i + 32 <= x.size."""
+    if not isinstance(x, types.Array) or not isinstance(x.dtype, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        a = context.make_array(sig.args[0])(context, builder, args[0])
+        vec = ir.VectorType(context.get_data_type(sig.args[0].dtype), 32)
+        v = builder.load(builder.bitcast(builder.gep(a.data, [args[1]]), vec.as_pointer()), align=1)
+        bits = builder.bitcast(builder.icmp_unsigned("!=", v, ir.Constant(vec, None)), ir.IntType(32))
+        return builder.zext(bits, ir.IntType(64))
+
+    return types.uint64(x, types.int64), codegen
+
+
+@njit(cache=True)
+def spike_bits(xf, base, c_in, n_all):
+    """Bit c set where channel c of the pixel at xf[base : base + c_in] spiked (c_in <= 64): one or
+    two 32-byte movemasks where they stay inside xf (n_all values), else channel by channel; the
+    bits of the bytes past the pixel are cleared."""
+    if base + (32 if c_in <= 32 else 64) <= n_all:
+        m = _nonzero_bits(xf, base)
+        if c_in > 32:
+            m |= _nonzero_bits(xf, base + 32) << uint64(32)
+    else:
+        m = uint64(0)
+        for c in range(c_in):
+            m |= uint64(xf[base + c] != 0) << uint64(c)
+    return m & (~uint64(0) >> uint64(64 - c_in))
+
+
 @njit(cache=True)
 def scatter_patterns(x, tab, g, cur, pat, geom, yo_of):
     """scatter_conv for spike input with stride 1 in x and one group, by channel patterns.
@@ -113,22 +146,36 @@ def scatter_patterns(x, tab, g, cur, pat, geom, yo_of):
     the end; the padding adds zeros). A pixel then costs one run per kernel row and non-zero
     group instead of one per spike. Every table entry and partial sum is a sum of a subset of the
     terms of some current, so it is bounded by `bound` too (exact in cur's dtype).
+    With C <= 64 a pixel's patterns are bit fields of its spike mask (spike_bits: a vector compare
+    and movemask instead of a load, shift and or per channel); spikes are 0 or 1.
     """
     h, wd, c_in = x.shape
     kh, groups, npat, n_run = tab.shape
     tf = tab.ravel()
+    xf = x.ravel()
+    n_all = xf.shape[0]
     left, og, wq = geom[3], geom[7], geom[8]
     n_vec = n_run * tf.itemsize // VECTOR_BYTES
+    gmask = uint64(npat - 1)
     for y in range(h):
         for xx in range(wd):
             ng = 0
-            for q in range(groups):
-                p = 0
-                c0 = q * g
-                for c in range(min(g, c_in - c0)):
-                    p |= np.int64(x[y, xx, c0 + c]) << c  # spikes are 0 or 1
-                pat[ng] = q * npat + p
-                ng += p != 0
+            if c_in <= 64:
+                m = spike_bits(xf, (y * wd + xx) * c_in, c_in, n_all)
+                if m == 0:
+                    continue
+                for q in range(groups):
+                    p = np.int64((m >> uint64(q * g)) & gmask)
+                    pat[ng] = q * npat + p
+                    ng += p != 0
+            else:
+                for q in range(groups):
+                    p = 0
+                    c0 = q * g
+                    for c in range(min(g, c_in - c0)):
+                        p |= np.int64(x[y, xx, c0 + c]) << c  # spikes are 0 or 1
+                    pat[ng] = q * npat + p
+                    ng += p != 0
             if ng == 0:
                 continue
             for i in range(kh):

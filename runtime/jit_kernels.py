@@ -259,3 +259,82 @@ def add_terms(j, x, m, first):
             else:
                 for q in range(uint64(n)):
                     jr[q] += xr[q] * m[q]
+
+
+@njit(cache=True)
+def _conv_term(c, t, b, pcur, idx, val, j, first):
+    """j (N,) = (first ? 0 : j) + m * (the current of step t of sample b of the synaptic conv c):
+    c = (x, w, tab, g, geom, yo_of, xo_of, m) as conv_currents' arguments plus m, the add's
+    multiplier of every value (in j's dtype, wrapped: exact as in add_terms). The conv's current is
+    scattered into pcur (column-padded, its own dtype) and multiplied straight out of the padding."""
+    x, w, tab, g, geom, yo_of, xo_of, m = c
+    ho, wo, wq = geom[5], geom[6], geom[8]
+    pcur[:] = 0
+    if tab.shape[0] > 0:
+        scatter_patterns(x[t, b], tab, g, pcur, idx, geom, yo_of)
+    else:
+        scatter_conv(x[t, b], w.ravel(), pcur, idx, val, geom, yo_of, xo_of, True)
+    o_all = uint64(j.shape[0] // (ho * wo))
+    n = uint64(wo) * o_all
+    pad = xo_of.shape[1] - 1
+    for yo in range(ho):
+        src = uint64(yo * wq + pad) * o_all
+        dst = uint64(yo) * n
+        if first:
+            for q in range(n):
+                j[dst + q] = pcur[src + q] * m[dst + q]
+        else:
+            for q in range(n):
+                j[dst + q] += pcur[src + q] * m[dst + q]
+
+
+@njit(cache=True)
+def _direct_term(d, t, b, j, first):
+    """j (N,) = (first ? 0 : j) + m * x[t, b] (x[0, b] when x has one row): d = (x, m), x (Tt, B, N)
+    spikes (uint8) or integer current, m as in _conv_term."""
+    x, m = d
+    xr = x[t if x.shape[0] > 1 else 0, b]
+    if first:
+        for q in range(uint64(j.shape[0])):
+            j[q] = xr[q] * m[q]
+    else:
+        for q in range(uint64(j.shape[0])):
+            j[q] += xr[q] * m[q]
+
+
+@njit(parallel=True, cache=True)
+def add_if(c1, c2, n_conv, d1, d2, n_direct, cur_dtype, bias, thf, thr, v0, prm, out, cnt_dtype, counts, src, mem,
+           at, cnt_at, trace, sb, nblk):
+    """A residual add with its synaptic convs fused: j = sum_k m_k * x_k + IF over T steps, per sample
+    and block of sb steps, without writing any current to memory outside a per-sample buffer.
+
+    The terms: n_conv (1 or 2) synaptic convs fed by spikes, c1 and c2 (see _conv_term; c2 is c1
+    again when n_conv = 1), computed event-driven at every step, and n_direct (0-2) terms d1, d2
+    (see _direct_term: spikes, a current, or several terms summed beforehand with m = 1). The
+    current is the same wrapping sum as add_terms' (the order of a wrapping sum does not change it);
+    cur_dtype is the add's current dtype; the rest as conv_if.
+    """
+    nb, steps, size = out.shape[1], out.shape[0], out.shape[2]
+    ci1, ci2 = c1[0].shape[4], c2[0].shape[4]
+    g1, g2 = c1[4], c2[4]
+    for b in prange(nb):
+        pcur1 = np.empty(g1[5] * g1[8] * (c1[7].shape[0] // (g1[5] * g1[6])) + VECTOR_BYTES, c1[2].dtype)
+        pcur2 = np.empty(g2[5] * g2[8] * (c2[7].shape[0] // (g2[5] * g2[6])) + VECTOR_BYTES, c2[2].dtype)
+        idx1, val1 = np.empty(ci1, np.int64), np.empty(ci1, c1[2].dtype)
+        idx2, val2 = np.empty(ci2, np.int64), np.empty(ci2, c2[2].dtype)
+        jb = np.empty((sb, 1, size), cur_dtype.dtype)
+        v, cnt = v0.copy(), np.zeros(size, cnt_dtype.dtype)
+        k = 0
+        for t0 in range(0, steps, sb):
+            t1 = min(steps, t0 + sb)
+            for t in range(t0, t1):
+                j = jb[t - t0, 0]
+                _conv_term(c1, t, b, pcur1, idx1, val1, j, True)
+                if n_conv > 1:
+                    _conv_term(c2, t, b, pcur2, idx2, val2, j, False)
+                if n_direct > 0:
+                    _direct_term(d1, t, b, j, False)
+                if n_direct > 1:
+                    _direct_term(d2, t, b, j, False)
+            k = _if_steps(jb, 0, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, k, cnt_at)
+        _store(cnt, src, counts[b])
