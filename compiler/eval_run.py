@@ -90,8 +90,10 @@ def device_backend(device: str = "auto"):
     raise SnncError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
 
 
-def config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, extras=None, backend="auto") -> dict:
-    """One configuration's numbers; fills `extras` (a ConfigPlots) with what only the report draws."""
+def config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, extras=None, backend="auto",
+                  diagnosis: bool = True) -> dict:
+    """One configuration's numbers; fills `extras` (a ConfigPlots) with what only the report draws.
+    diagnosis: run `lag_diagnosis` (False: the caller does, for artefacts compiled per T)."""
     from snnc.compiler.evaluate import activity_summary, ann_layer_values, layer_correlation
 
     layers, energies = activity_summary(art, acc, e_mac_pj=e_mac, e_ac_pj=e_ac)
@@ -115,7 +117,7 @@ def config_result(art, acc, e_mac, e_ac, lowered=None, graph=None, test=None, ex
         res["correlation_samples"] = n
         if extras is not None:
             extras.correlation = corr
-        res["diagnosis"] = lag_diagnosis(art, acc, lowered, graph, test, n, corr, tmax, backend)
+        res["diagnosis"] = lag_diagnosis(art, acc, lowered, graph, test, n, corr, tmax, backend) if diagnosis else None
     if extras is not None:
         extras.histograms = {layer.name: acc.activity[tmax].histograms[layer.name] for layer in layers}
     res["layers"] = [layer.to_dict() for layer in layers]
@@ -192,6 +194,13 @@ class Compiled:
     lowered: Any = None
 
 
+def compile_job(graph: Graph, hw: Any, bits: int | None, options: dict, calib: Dataset | None,
+                source_sha256: str | None, job: tuple[dict, int], progress: Progress | None = None) -> Compiled:
+    """`compile_config` of one (overrides, T) work item of `eval_model`."""
+    overrides, timesteps = job
+    return compile_config(graph, hw, bits, timesteps, options, calib, source_sha256, overrides, progress=progress)
+
+
 def compile_config(graph: Graph, hw: Any, bits: int | None, timesteps: int, options: dict, calib: Dataset | None,
                    source_sha256: str | None, overrides: dict, progress: Progress | None = None) -> Compiled:
     """Compile one configuration of a sweep in memory (a work item of `eval_model`)."""
@@ -246,26 +255,61 @@ def eval_model(graph: Graph, hw: Any, bits: int | None, options: dict, calib: Da
         # so that the compile reads exactly what it reads here)
         calib = replace(calib, x=np.asarray(calib.x))
     compile_args = (graph, hw if executor.distributed and not isinstance(hw, HardwareSpec) else spec0, bits,
-                    max(timesteps), options, calib, source_sha256)
-    compiled = executor.map(compile_config, grid, shared=compile_args, desc="compile") if executor.distributed else None
-    for i, overrides in enumerate(wrap(grid, "configurations") if len(grid) > 1 and compiled is None else grid):
-        res = compiled[i] if compiled is not None else compile_config(*compile_args, overrides, progress=wrap)
+                    options, calib, source_sha256)
+    ts = sorted(set(timesteps))
+    tmax = ts[-1]
+    # automatic calibration tunes an artefact for the T it compiles at: with several T, one compile per T
+    per_t = options.get("calibration") == "auto" and calib is not None and len(ts) > 1
+    jobs = [(o, t) for o in grid for t in (ts if per_t else [tmax])]
+    compiled = executor.map(compile_job, jobs, shared=compile_args, desc="compile") if executor.distributed else None
+    done = iter(compiled) if compiled is not None else None
+    for overrides in wrap(grid, "configurations") if len(grid) > 1 and compiled is None else grid:
+        runs = {t: next(done) if done is not None else compile_job(*compile_args, (overrides, t), progress=wrap)
+                for t in (ts if per_t else [tmax])}
+        res = runs[tmax]
         opts = res.options
         entry = {"label": label(overrides) or Path(name).name, "sweep": overrides, "options": opts.to_dict()}
-        if res.exit_code != 0:
+        if res.exit_code != 0:  # whether a network fits does not depend on T
             configs.append({**entry, "fits": False, "check": res.check_text})
             extras.append(None)
             continue
-        for w in res.warnings if warn else []:
+        for w in dict.fromkeys(w for r in runs.values() for w in r.warnings) if warn else []:
             warn(f"{entry['label'] + ': ' if overrides else ''}{w}")
-        acc = evaluate(res.artefact, test, timesteps, graph=graph if float_acc is None else None,
-                       qann=res.lowered.qann, limit=limit, batch_size=BATCH, progress=wrap, backend=backend,
-                       executor=executor)
+        accs = {}
+        for t, r in runs.items():  # the float model is scored once (with the first artefact)
+            accs[t] = evaluate(r.artefact, test, [t] if per_t else timesteps,
+                               graph=graph if float_acc is None and not accs else None, qann=r.lowered.qann,
+                               limit=limit, batch_size=BATCH, progress=wrap, backend=backend, executor=executor)
         if float_acc is None:
-            float_acc = acc.float_acc
+            float_acc = next(iter(accs.values())).float_acc
+        acc = accs[tmax] if not per_t else per_timestep_accuracy(accs)
         samples = acc.samples
         extra = ConfigPlots() if report else None
-        configs.append({**entry, "fits": True,
-                        **config_result(res.artefact, acc, e_mac, e_ac, res.lowered, graph, test, extra, backend)})
+        out = config_result(res.artefact, acc, e_mac, e_ac, res.lowered, graph, test, extra, backend, diagnosis=not per_t)
+        if per_t:
+            out["compiled_per_timesteps"] = True
+            out["quantized_ann_by_timesteps"] = {t: a.qann_acc for t, a in accs.items()}
+            out["diagnosis"] = per_timestep_diagnosis(runs, accs, graph, test, out.get("correlation_samples", 0), backend)
+        configs.append({**entry, "fits": True, **out})
         extras.append(extra)
     return _finish(result, configs, extras, samples, float_acc, bool(sweep), t0)
+
+
+def per_timestep_accuracy(accs: dict) -> Any:
+    """One Accuracy from one artefact per T (each scored at its own T); the quantized ANN is the
+    largest T's artefact's (each T's is in `quantized_ann_by_timesteps`)."""
+    from dataclasses import replace
+
+    tmax = max(accs)
+    return replace(accs[tmax], snn_acc={t: a.snn_acc[t] for t, a in accs.items()},
+                   agreement={t: a.agreement[t] for t, a in accs.items() if t in a.agreement},
+                   activity={t: a.activity[t] for t, a in accs.items()})
+
+
+def per_timestep_diagnosis(runs: dict, accs: dict, graph, test, n: int, backend) -> dict | None:
+    """`lag_diagnosis` at the smallest T whose artefact's SNN lags its own quantized ANN."""
+    for t in sorted(accs):
+        a = accs[t]
+        if a.qann_acc is not None and a.snn_acc[t] < a.qann_acc - LAG:
+            return lag_diagnosis(runs[t].artefact, a, runs[t].lowered, graph, test, n, None, -1, backend)
+    return None

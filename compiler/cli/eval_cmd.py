@@ -167,11 +167,6 @@ def eval_cmd(target, data, timesteps, limit, hw, bits, sweep, e_mac, e_ac, float
         opts = build_compile_options(bits or 1, max(timesteps), kw).to_dict()
         options = {k: v for k, v in opts.items() if k not in ("bits", "timesteps", "batch_size")}
         options["calibration"] = calibration  # to_dict leaves out "off"
-        if calibration == "auto" and calib is not None and len(set(timesteps)) > 1 and not quiet:
-            smaller = ", ".join(str(t) for t in sorted(set(timesteps))[:-1])
-            warn(f"automatic calibration tunes the artefact for T={max(timesteps)}, the largest -T: the SNN accuracy "
-                 f"at T={smaller} is that artefact's, not of one compiled for each T (run one eval per T for that, "
-                 "as docs/accuracy.md does, or examples/accuracy_table.py)")
         run = eval_model(graph, hw, bits, options, calib, test, timesteps, sweep=sweep, name=target,
                          source_sha256=file_sha256(target), warn=None if quiet else warn, **common)
         if not sweep and not run.fits:
@@ -217,7 +212,11 @@ def _print_text(result: dict, configs: list[dict], bits) -> None:
         _print_sweep(result, ts, tmax)
         return
     c = configs[0]
-    if c["quantized_ann"] is not None:
+    if c.get("quantized_ann_by_timesteps"):
+        click.echo("quantized ANN    " + "  ".join(f"T={t}: {_pct(v)}" for t, v in c["quantized_ann_by_timesteps"].items())
+                   + f"  ({bits}-bit weights, activations clipped at the calibration scale; automatic calibration: "
+                     "one artefact compiled for each T)")
+    elif c["quantized_ann"] is not None:
         click.echo(f"quantized ANN    {_pct(c['quantized_ann'])}  ({bits}-bit weights, activations clipped at the calibration scale)")
     for t in ts:
         line = f"SNN T={t:<4}       {_pct(c['snn'][t])}"

@@ -111,6 +111,18 @@ def test_sharded_sweep_equals_the_local_run(monkeypatch, demo):
     assert _strip(split.result) == _strip(local.result)
 
 
+@pytest.mark.slow
+def test_per_t_compiles_as_work_items_equal_the_local_run(monkeypatch, demo):
+    """--calibration auto with several T: one compile per (configuration, T) work item."""
+    graph, calib, test = demo
+    opts = {"calibration": "auto", "calib_samples": 32}
+    local = eval_model(graph, "hw_v1", 4, opts, calib, test, [4, 8])
+    assert local.result["compiled_per_timesteps"] is True
+    monkeypatch.setattr(distributed, "Executor", lambda ray=None, progress=None: InProcessShards(ray))
+    split = eval_model(graph, "hw_v1", 4, opts, calib, test, [4, 8], ray="fake")
+    assert _strip(split.result) == _strip(local.result)
+
+
 def test_sharded_artefact_eval_equals_the_local_run(monkeypatch):
     art, ds = _tiny_artefact()
     local = eval_artefact(art, ds, [3, 8])

@@ -41,9 +41,11 @@ def test_eval_model_and_artefact(tmp_path, calib, model_json):
     assert invoke("compile", FITS, "--bits", 4, "--calib", calib, "-T", 8, "-o", tmp_path / "m.snn", "-q").exit_code == 0
     res2 = invoke("eval", tmp_path / "m.snn", "--data", calib, "-T", "4,8", "--format", "json", "--e-mac", 1, "--e-ac", 1)
     r2 = json.loads(res2.stdout)
-    assert r2["snn"] == r["snn"]  # the same artefact, the same bit-exact simulation
+    # at T=8 the same artefact (the model's T=4 numbers are of one compiled for T=4), the same simulation
+    assert r2["snn"]["8"] == r["snn"]["8"]
     # ... and the same activity: rates and SynOps come from that simulation
-    assert [(x["firing_rate"], x["synops"]) for x in r2["layers"]] == [(x["firing_rate"], x["synops"]) for x in r["layers"]]
+    assert [(x["firing_rate"]["8"], x["synops"]["8"]) for x in r2["layers"]] == \
+        [(x["firing_rate"]["8"], x["synops"]["8"]) for x in r["layers"]]
     assert r2["quantized_ann"] is None and r2["layers"][0]["weight_error"] is None
     e = r2["energy"]["8"]
     assert e["snn_pj"] == pytest.approx(e["snn_accumulates"] + e["snn_macs"])  # 1 pJ each
@@ -86,8 +88,8 @@ def test_text_output_and_quiet_progress(calib, monkeypatch):
     # CliRunner's stderr is no terminal: no bars; only warnings (the check's, the compile's agreement note)
     assert all(line.startswith("warning: ") for line in res.stderr.splitlines())
     assert any(line.startswith("warning: HW101") for line in res.stderr.splitlines())
-    # -T 2,4 under automatic calibration: one artefact, tuned for T=4, and eval says so
-    assert any("tunes the artefact for T=4" in line and "at T=2 " in line for line in res.stderr.splitlines())
+    # -T 2,4 under automatic calibration: one artefact compiled for each T, and eval says so
+    assert "one artefact compiled for each T" in out and "T=2: " in out and "T=4: " in out
     invoke("eval", FITS, "--bits", 4, "--calib", calib, "--data", calib, "-T", "2", "--limit", 8, "-q")
     assert enabled == [True, False]
 
@@ -157,3 +159,20 @@ def test_artefact_with_float_reference_model(tmp_path, calib, model_json):
     assert r["snn"] == model_json["snn"]
     bad = CliRunner().invoke(cli, ["eval", str(FITS), "--bits", "4", "--data", str(calib), "--float-model", str(FITS)])
     assert bad.exit_code == 2 and "--float-model goes with an artefact" in bad.output
+
+
+@pytest.mark.slow
+def test_automatic_calibration_compiles_one_artefact_per_t(calib, model_json):
+    """-T 4,8 under --calibration auto: each T's numbers are those of an eval at that T alone."""
+    assert model_json["compiled_per_timesteps"] is True
+    assert set(model_json["quantized_ann_by_timesteps"]) == {"4", "8"}
+    for t in (4, 8):
+        res = invoke("eval", FITS, "--bits", 4, "--calib", calib, "--data", calib, "-T", t, "--format", "json")
+        alone = json.loads(res.stdout)
+        assert "compiled_per_timesteps" not in alone
+        assert alone["snn"][str(t)] == model_json["snn"][str(t)]
+        assert alone["quantized_ann"] == model_json["quantized_ann_by_timesteps"][str(t)]
+        assert alone["agreement_snn_vs_quantized_ann"][str(t)] == model_json["agreement_snn_vs_quantized_ann"][str(t)]
+    off = invoke("eval", FITS, "--bits", 4, "--calib", calib, "--data", calib, "-T", "4,8", "--calibration", "off",
+                 "--format", "json")
+    assert "compiled_per_timesteps" not in json.loads(off.stdout)  # one artefact serves every T
