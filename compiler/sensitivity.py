@@ -156,12 +156,17 @@ def prepare_lowering(graph: Graph, spec: HardwareSpec, opts: CompileOptions, cal
     at `opts` — without the check, so that a model that does not fit at `opts.bits` can be measured.
     λ is the `--norm` normalizer's: an automatic calibration option, where compile has one, is
     turned off (it chooses scales per T by simulating candidates; here every width is lowered
-    with the same λ so that the layers' numbers compare)."""
+    with the same λ so that the layers' numbers compare). Each width's weights are rounded as
+    compile rounds them under `opts` (`--rounding auto`: GPTQ at 1-2 bits under --calibration auto
+    with data): `width_rounding(state)` gives the rounding per width."""
+    from snnc.compiler.backend.rounding import collect_moments, gptq_stages, uses_gptq
     from snnc.compiler.backend.steps import STEPS, BuildState, CompileResult
     from snnc.compiler.backend.substitute import substitute
+    from snnc.runtime.packing import MAX_WEIGHT_BITS
 
-    if getattr(opts, "calibration", "off") != "off":  # λ of --norm: a simulated per-T choice is not measured here
-        opts = replace(opts, calibration="off")
+    rounding = {b: "gptq" if uses_gptq(opts, calib is not None, b) else "nearest" for b in range(1, MAX_WEIGHT_BITS + 1)}
+    # λ of --norm: a simulated per-T choice is not measured here; the rounding is fixed per width above
+    opts = replace(opts, calibration="off", rounding=rounding[opts.bits])
     state = BuildState(graph=graph, spec=spec, opts=opts, calib=calib, progress=progress or (lambda it, desc: it))
     state.graph, notes = substitute(state.graph, state.opts)
     state.result = CompileResult(check=None, warnings=list(notes))
@@ -169,7 +174,20 @@ def prepare_lowering(graph: Graph, spec: HardwareSpec, opts: CompileOptions, cal
         if name in ("check", "golden", "agreement", "write"):
             continue
         fn(state)
+    moments = state.plan.moments
+    if not moments and "gptq" in rounding.values() and state.calib is not None:
+        # another width is rounded by GPTQ: the input moments the base width did not need
+        moments = collect_moments(state.graph, gptq_stages(state.plan, replace(opts, rounding="gptq"), True),
+                                  state.calib, state.sample_shape, state.input_range, limit=opts.calib_samples)
+    state.width_rounding = (rounding, moments)  # type: ignore[attr-defined]
     return state
+
+
+def width_moments(state, bits: int) -> dict:
+    """The input moments a lowering at `bits` rounds with (`emit.quantize_layer` uses GPTQ exactly
+    where a stage has them): all of them for a GPTQ width, none for a nearest one."""
+    rounding, moments = getattr(state, "width_rounding", ({}, state.plan.moments))
+    return moments if rounding.get(bits, "gptq" if state.plan.moments else "nearest") == "gptq" else {}
 
 
 def core_layers(plan) -> list:
@@ -222,8 +240,13 @@ def width_variants(state, widths: dict[str, Sequence[int]]) -> tuple[dict[tuple[
 
     stages = {st.name: st for st in core_layers(state.plan)}
     variants, errors = {}, {}
+    base = state.plan.moments
     for b in sorted({b for bs in widths.values() for b in bs}):
-        low = lower(state.plan, state.spec, replace(state.opts, bits=b, layer_bits=()), state.scales, state.input_range)
+        state.plan.moments = width_moments(state, b)
+        try:
+            low = lower(state.plan, state.spec, replace(state.opts, bits=b, layer_bits=()), state.scales, state.input_range)
+        finally:
+            state.plan.moments = base
         q = {n.name: n for n in low.qann.nodes}
         rep = {r.name: r for r in low.layers}
         for layer, bs in widths.items():

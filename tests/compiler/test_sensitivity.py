@@ -91,3 +91,27 @@ def test_the_layer_that_one_bit_destroys_shows_the_largest_drop():
     # the SNN read up to the last core layer feeds the host layer as the whole SNN does
     assert abs(r.layers[-1].snn_prefix.agreement - r.snn.agreement) <= 0.02
     assert SensitivityReport.from_dict(json.loads(json.dumps(r.to_dict()))) == r
+
+
+@pytest.mark.slow
+def test_each_width_is_rounded_as_compile_rounds_it():
+    """--rounding auto: GPTQ at 1-2 bits, nearest above (what compile does under --calibration
+    auto): each width's variant has the weights of a compile at that width with that rounding."""
+    from dataclasses import replace
+
+    from snnc.compiler.backend.build import compile_graph
+    from snnc.compiler.backend.options import CompileOptions
+    from snnc.compiler.sensitivity import prepare_lowering, width_variants
+
+    graph, spec = prepare(LENET), load_spec("hw_v1")
+    calib = load_dataset(DEMO, role="calib")
+    opts = CompileOptions(bits=4, timesteps=8, calib_samples=64)
+    state = prepare_lowering(graph, spec, opts, calib)
+    variants, _ = width_variants(state, {VICTIM: [2, 4]})
+    for bits, rounding in ((2, "gptq"), (4, "nearest")):
+        ref = compile_graph(graph, spec, replace(opts, bits=bits, calibration="off", rounding=rounding), calib)
+        expect = ref.lowered.qann.node(VICTIM).params["weight"]
+        assert np.array_equal(variants[(VICTIM, bits)][VICTIM].params["weight"], expect), bits
+    other = compile_graph(graph, spec, replace(opts, bits=2, calibration="off", rounding="nearest"), calib)
+    assert not np.array_equal(variants[(VICTIM, 2)][VICTIM].params["weight"],
+                              other.lowered.qann.node(VICTIM).params["weight"])  # GPTQ did change it
