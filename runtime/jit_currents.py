@@ -147,7 +147,10 @@ def scatter_patterns(x, tab, g, cur, pat, geom, yo_of):
     group instead of one per spike. Every table entry and partial sum is a sum of a subset of the
     terms of some current, so it is bounded by `bound` too (exact in cur's dtype).
     With C <= 64 a pixel's patterns are bit fields of its spike mask (spike_bits: a vector compare
-    and movemask instead of a load, shift and or per channel); spikes are 0 or 1.
+    and movemask instead of a load, shift and or per channel), and the non-zero (pixel, group)
+    pairs of a whole input row are listed first (branch-free), then added row of kernel by row:
+    one data-dependent loop per input row instead of one per pixel. pat: W * C int64 (a list).
+    Spikes are 0 or 1.
     """
     h, wd, c_in = x.shape
     kh, groups, npat, n_run = tab.shape
@@ -156,26 +159,40 @@ def scatter_patterns(x, tab, g, cur, pat, geom, yo_of):
     n_all = xf.shape[0]
     left, og, wq = geom[3], geom[7], geom[8]
     n_vec = n_run * tf.itemsize // VECTOR_BYTES
-    gmask = uint64(npat - 1)
+    if c_in <= 64:
+        gmask = uint64(npat - 1)
+        for y in range(h):
+            ne = 0
+            for xx in range(wd):
+                m = spike_bits(xf, (y * wd + xx) * c_in, c_in, n_all)
+                for q in range(groups):
+                    p = np.int64((m >> uint64(q * g)) & gmask)
+                    pat[ne] = ((xx * og) << 32) | (q * npat + p)  # offset in the row of cur, table entry (< 2^32)
+                    ne += p != 0
+            if ne == 0:
+                continue
+            for i in range(kh):
+                yo = yo_of[y, i]
+                if yo < 0:
+                    continue
+                row = (yo * wq + left) * og
+                tb = i * groups * npat
+                for e in range(ne):
+                    start = row + (pat[e] >> 32)
+                    wb = (tb + (pat[e] & 0xFFFFFFFF)) * n_run
+                    for o in range(n_vec):
+                        _vadd(cur, start, tf, wb, o)
+        return
     for y in range(h):
         for xx in range(wd):
             ng = 0
-            if c_in <= 64:
-                m = spike_bits(xf, (y * wd + xx) * c_in, c_in, n_all)
-                if m == 0:
-                    continue
-                for q in range(groups):
-                    p = np.int64((m >> uint64(q * g)) & gmask)
-                    pat[ng] = q * npat + p
-                    ng += p != 0
-            else:
-                for q in range(groups):
-                    p = 0
-                    c0 = q * g
-                    for c in range(min(g, c_in - c0)):
-                        p |= np.int64(x[y, xx, c0 + c]) << c  # spikes are 0 or 1
-                    pat[ng] = q * npat + p
-                    ng += p != 0
+            for q in range(groups):
+                p = 0
+                c0 = q * g
+                for c in range(min(g, c_in - c0)):
+                    p |= np.int64(x[y, xx, c0 + c]) << c  # spikes are 0 or 1
+                pat[ng] = q * npat + p
+                ng += p != 0
             if ng == 0:
                 continue
             for i in range(kh):

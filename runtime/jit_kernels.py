@@ -160,7 +160,7 @@ def conv_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v0, pr
     ho, wo, wq = geom[5], geom[6], geom[8]
     hp, wp = (ho - 1) * geom[0] + kh + 1, (wo - 1) * geom[1] + kw
     for b in prange(nb):
-        idx = np.empty(c_in, np.int64)  # also scatter_patterns' non-zero groups
+        idx = np.empty(c_in * wd, np.int64)  # also scatter_patterns' list of non-zero groups
         val = np.empty(c_in, cur_dtype.dtype)  # x mod 2^bits of cur: see jit_currents
         xp = np.zeros((c_in, hp, wp) if dense else (0, 0, 0), cur_dtype.dtype)
         cp = np.empty((o_all, ho * wp) if dense else (0, 0), cur_dtype.dtype)
@@ -229,7 +229,7 @@ def conv_currents(x, w, tab, g, geom, yo_of, xo_of, cur):
     wf = w.ravel()
     ho, wo, wq = geom[5], geom[6], geom[8]
     for b in prange(nb):
-        idx = np.empty(c_in, np.int64)
+        idx = np.empty(c_in * x.shape[3], np.int64)  # also scatter_patterns' list
         val = np.empty(c_in, cur.dtype)
         pcur = np.empty(ho * wq * (size // (ho * wo)) + VECTOR_BYTES, cur.dtype)  # + slack, as conv_if
         for t in range(tt):
@@ -320,8 +320,8 @@ def add_if(c1, c2, n_conv, d1, d2, n_direct, cur_dtype, bias, thf, thr, v0, prm,
     for b in prange(nb):
         pcur1 = np.empty(g1[5] * g1[8] * (c1[7].shape[0] // (g1[5] * g1[6])) + VECTOR_BYTES, c1[2].dtype)
         pcur2 = np.empty(g2[5] * g2[8] * (c2[7].shape[0] // (g2[5] * g2[6])) + VECTOR_BYTES, c2[2].dtype)
-        idx1, val1 = np.empty(ci1, np.int64), np.empty(ci1, c1[2].dtype)
-        idx2, val2 = np.empty(ci2, np.int64), np.empty(ci2, c2[2].dtype)
+        idx1, val1 = np.empty(ci1 * c1[0].shape[3], np.int64), np.empty(ci1, c1[2].dtype)  # idx: scatter_patterns' list
+        idx2, val2 = np.empty(ci2 * c2[0].shape[3], np.int64), np.empty(ci2, c2[2].dtype)
         jb = np.empty((sb, 1, size), cur_dtype.dtype)
         v, cnt = v0.copy(), np.zeros(size, cnt_dtype.dtype)
         k = 0
