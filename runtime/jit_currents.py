@@ -269,17 +269,20 @@ def dense_conv(x, w4, cur, xp, cp, geom):
 
 
 @njit(cache=True)
-def window_sums(x, cur, acc, hs, sel, kh, kw, sh, ho):
+def window_sums(x, cur, acc, hs, sel, kh, kw, sh, sw, ho):
     """cur[(yo*Wo + xo)*C + c] = sum over the kh x kw window at (yo*sh, xo*sw) of x[., ., c].
 
     Output row by output row, in runs that vectorise whatever C is: acc (W*C) = the sum of the
-    window's kh input rows, hs (W*C - (kw-1)*C) = sum_j acc[q + j*C] (the window sum of every
-    input column), then cur's row picks hs[sel[q]], sel[xo*C + c] = xo*sw*C + c.
+    window's kh input rows; then, for windows that do not overlap (kw <= sw), each window's C
+    sums straight from acc (kw runs of C); else hs (W*C - (kw-1)*C) = sum_j acc[q + j*C] (the
+    window sum of every input column, shared by the overlapping windows), and cur's row picks
+    hs[sel[q]], sel[xo*C + c] = xo*sw*C + c.
     """
     c_n = uint64(x.shape[2])
     row = uint64(x.shape[1]) * c_n
     n_hs = row - uint64(kw - 1) * c_n
     n_out = uint64(sel.shape[0])
+    wo = n_out // c_n
     xf = x.ravel()
     for yo in range(ho):
         base = uint64(yo * sh) * row
@@ -289,12 +292,23 @@ def window_sums(x, cur, acc, hs, sel, kh, kw, sh, ho):
             b = base + uint64(i) * row
             for q in range(row):
                 acc[q] += xf[b + q]
+        o = uint64(yo) * n_out
+        if kw <= sw:
+            for xo in range(wo):
+                dst = o + xo * c_n
+                src = xo * uint64(sw) * c_n
+                for c in range(c_n):
+                    cur[dst + c] = acc[src + c]
+                for j in range(1, kw):
+                    sj = src + uint64(j) * c_n
+                    for c in range(c_n):
+                        cur[dst + c] += acc[sj + c]
+            continue
         for q in range(n_hs):
             hs[q] = acc[q]
         for j in range(1, kw):
             b = uint64(j) * c_n
             for q in range(n_hs):
                 hs[q] += acc[b + q]
-        o = uint64(yo) * n_out
         for q in range(n_out):
             cur[o + q] = hs[sel[q]]

@@ -190,7 +190,7 @@ def pool_if(x, geom, sel, bias, thf, thr, v0, prm, cur_dtype, out, cnt_dtype, co
     """Average pooling (window_sums) + IF over T steps; geom = [kh, kw, sh, sw, Ho, Wo]; the rest as conv_if."""
     tt, nb, row = x.shape[0], x.shape[1], x.shape[3] * x.shape[4]
     steps, size = out.shape[0], out.shape[2]
-    kh, kw, sh, ho = geom[0], geom[1], geom[2], geom[4]
+    kh, kw, sh, sw, ho = geom[0], geom[1], geom[2], geom[3], geom[4]
     for b in prange(nb):
         acc, hs = np.empty(row, cur_dtype.dtype), np.empty(row, cur_dtype.dtype)
         cur = np.empty((sb if tt > 1 else 1, 1, size), cur_dtype.dtype)
@@ -199,7 +199,7 @@ def pool_if(x, geom, sel, bias, thf, thr, v0, prm, cur_dtype, out, cnt_dtype, co
         for t0 in range(0, steps, sb):
             t1 = min(steps, t0 + sb)
             for t in range(t0, min(t1, tt)):
-                window_sums(x[t, b], cur[t - t0, 0], acc, hs, sel, kh, kw, sh, ho)
+                window_sums(x[t, b], cur[t - t0, 0], acc, hs, sel, kh, kw, sh, sw, ho)
             k = _if_steps(cur, 0, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, k, cnt_at)
         _store(cnt, src, counts[b])
 
