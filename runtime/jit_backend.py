@@ -44,6 +44,8 @@ class JitTuning:
     choose between equivalent kernel paths and bound memory.
 
     neuron_block: neurons whose IF runs through a block of steps at a time (their state stays in L1).
+    constant_block: the same for a layer whose current is the same at every step (fed by the input
+      current: computed once, no block of steps to keep in cache): larger, fewer calls.
     step_block_bytes: one sample's currents for a block of steps (L2-sized); 1 gives one step per block.
     pattern_table_budget: bytes; channel groups of the pattern tables as large as fit (0: groups of 1,
       the plain per-channel scatter).
@@ -59,6 +61,7 @@ class JitTuning:
     """
 
     neuron_block: int = 512
+    constant_block: int = 1 << 20
     step_block_bytes: int = 1 << 17
     pattern_table_budget: int = 256 << 10
     output_pool_bytes: int = 256 << 20
@@ -68,7 +71,7 @@ class JitTuning:
     fuse_residual: bool = True
 
     def __post_init__(self):
-        for name in ("neuron_block", "step_block_bytes"):
+        for name in ("neuron_block", "constant_block", "step_block_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"JitTuning.{name} must be >= 1")
         for name in ("pattern_table_budget", "output_pool_bytes"):
@@ -420,7 +423,8 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
     neuron = (prep.bias, prep.thf, prep.thr, prep.v0, prm)
     tt = xs[0].shape[0] if not isinstance(layer, Add) else max(x.shape[0] for x in xs)
     sb = timesteps if tt == 1 else max(1, min(timesteps, tuning.step_block_bytes // (size * prep.cur_dtype.itemsize)))
-    results = (out, cnt_dtype, counts, prep.src, mem, at, cnt_at, trace, sb, tuning.neuron_block)
+    nblk = tuning.constant_block if tt == 1 else tuning.neuron_block
+    results = (out, cnt_dtype, counts, prep.src, mem, at, cnt_at, trace, sb, nblk)
     cur_dtype = np.empty(0, prep.cur_dtype)
     if isinstance(layer, (Conv, Linear)):
         x, spikes = _as_kernel_input(dilate(layer, xs[0]) if isinstance(layer, Conv) else xs[0])

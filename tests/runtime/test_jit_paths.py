@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(not numba_available(), reason="numba not install
 
 KNOBS = st.fixed_dictionaries({  # JitTuning fields
     "neuron_block": st.sampled_from([1, 3, 512]),
+    "constant_block": st.sampled_from([1, 3, 1 << 20]),  # the same for layers fed by the input current
     "step_block_bytes": st.sampled_from([1, 40, 1 << 17]),  # 1: one step per block
     "pattern_table_budget": st.sampled_from([0, 1 << 30]),  # 0: groups of 1 = per-channel scatter
     "fuse_residual": st.booleans(),  # False: synaptic convs into (T, B, N) arrays, then add_terms
