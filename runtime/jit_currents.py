@@ -137,6 +137,17 @@ def spike_bits(xf, base, c_in, n_all):
 
 
 @njit(cache=True)
+def _listed_runs(cur, row, tf, tb, n_run, pat, ne, n_vec):
+    """For each listed (column offset, table entry) pair pat[e] (see scatter_patterns):
+    cur[row + offset :][: n_vec vectors] += tf[(tb + entry) * n_run :][: n_vec vectors]."""
+    for e in range(ne):
+        start = row + (pat[e] >> 32)
+        wb = (tb + (pat[e] & 0xFFFFFFFF)) * n_run
+        for o in range(n_vec):
+            _vadd(cur, start, tf, wb, o)
+
+
+@njit(cache=True)
 def scatter_patterns(x, tab, g, cur, pat, geom, yo_of):
     """scatter_conv for spike input with stride 1 in x and one group, by channel patterns.
 
@@ -177,11 +188,12 @@ def scatter_patterns(x, tab, g, cur, pat, geom, yo_of):
                     continue
                 row = (yo * wq + left) * og
                 tb = i * groups * npat
-                for e in range(ne):
-                    start = row + (pat[e] >> 32)
-                    wb = (tb + (pat[e] & 0xFFFFFFFF)) * n_run
-                    for o in range(n_vec):
-                        _vadd(cur, start, tf, wb, o)
+                if n_vec == 3:  # a constant run length: the vector loop unrolled (16 int16 outputs x kw = 3)
+                    _listed_runs(cur, row, tf, tb, n_run, pat, ne, 3)
+                elif n_vec == 6:  # (28 int16 outputs x kw = 3)
+                    _listed_runs(cur, row, tf, tb, n_run, pat, ne, 6)
+                else:
+                    _listed_runs(cur, row, tf, tb, n_run, pat, ne, n_vec)
         return
     for y in range(h):
         for xx in range(wd):

@@ -81,7 +81,7 @@ def test_fused_add_with_a_current_term_and_wrapping_equals_reference():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("channels", [31, 33, 64, 70])  # one mask, two, two full, per channel
+@pytest.mark.parametrize("channels", [16, 31, 33, 64, 70])  # one mask (runs of 3 and 6 vectors), two, two full, per channel
 def test_channel_patterns_at_every_width_equal_reference(channels):
     art = fused(channels, 2, 1, channels=channels, size=2)
     x = np.random.default_rng(channels).integers(0, 4, size=(2,) + art.input.shape)
