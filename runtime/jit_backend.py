@@ -58,6 +58,9 @@ class JitTuning:
     fuse_residual: an add computes the event-driven synaptic convs it alone reads inside its own
       kernel (jit_kernels.add_if: no (T, B, N) current array is written and read back); False:
       conv_currents, add_terms, then currents_if.
+    fuse_pool: a conv with neurons whose spikes only an average pooling with neurons reads runs in
+      one kernel with it (jit_kernels.conv_pool_if: the spikes stay in a per-sample buffer), except
+      with trace; False: conv_if, then pool_if.
     """
 
     neuron_block: int = 512
@@ -69,6 +72,7 @@ class JitTuning:
     keep_overflow: bool = False
     dense_synapses: bool = False
     fuse_residual: bool = True
+    fuse_pool: bool = True
 
     def __post_init__(self):
         for name in ("neuron_block", "constant_block", "step_block_bytes"):
@@ -106,6 +110,7 @@ class JitLayer:
     w4: np.ndarray | None = None  # conv: the weight (O, C/groups, kh, kw), for dense_conv
     mults: tuple[np.ndarray, ...] = ()  # add: multipliers[k] of every neuron (flat), in cur_dtype (wrapped)
     src: np.ndarray | None = None  # src[e] = internal index of the neuron at external position e
+    pool_fused: bool = False  # conv: its only reader, an avgpool, runs it (DeferredSpikes, conv_pool_if)
 
     def __post_init__(self):
         object.__setattr__(self, "src", _external_order(self.shape))
@@ -283,7 +288,8 @@ _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def prepare_all(a, plans: dict[str, LayerPlan], tuning: JitTuning = DEFAULT_TUNING) -> dict[str, JitLayer]:
     """prepare() of every layer with neurons (and the weight matrices of every synaptic conv), cached per artefact (artefacts are immutable; the
     cache key also holds the settings prepare depends on)."""
-    key = (tuning.pattern_table_budget, tuning.int64_membranes, tuning.dense_synapses, tuning.fuse_residual)
+    key = (tuning.pattern_table_budget, tuning.int64_membranes, tuning.dense_synapses, tuning.fuse_residual,
+           tuning.fuse_pool)
     hit = _PREPARED.get(a)
     if hit is not None and hit[0] == key:
         return hit[1]
@@ -305,6 +311,11 @@ def prepare_all(a, plans: dict[str, LayerPlan], tuning: JitTuning = DEFAULT_TUNI
                     and isinstance(read[0], Add) and read[0].has_neurons):
                 syn = dataclasses.replace(syn, fuse=True)  # only its add reads it: computed there
             prepared[layer.name] = syn
+    for layer in a.core_layers:  # a conv whose spikes only an avgpool reads: computed by the pool's kernel
+        read = readers.get(layer.name, [])
+        if (tuning.fuse_pool and isinstance(layer, Conv) and layer.has_neurons and layer.name != a.output_layer
+                and len(read) == 1 and isinstance(read[0], AvgPool) and read[0].has_neurons):
+            prepared[layer.name] = dataclasses.replace(prepared[layer.name], pool_fused=True)
     _PREPARED[a] = (key, prepared)
     return prepared
 
@@ -411,7 +422,8 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
     pool = pool or NUMBA.pool
     nb = xs[0].shape[1]
     size = int(np.prod(prep.shape))
-    out = np.empty((timesteps, nb, size), np.uint8) if trace else pool.take((timesteps, nb, size))
+    defer = prep.pool_fused and not trace  # the avgpool reading it computes it (conv_pool_if)
+    out = np.empty((timesteps, nb, size), np.uint8) if trace else None if defer else pool.take((timesteps, nb, size))
     cnt_dtype = np.empty(0, np.int32 if timesteps < (1 << 31) else np.int64)  # int32 lanes: a faster IF loop
     counts = pool.take((nb, size), np.int64)
     mem = np.empty((timesteps, nb, size) if trace else (1, 1, 1), np.int64)
@@ -433,7 +445,18 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
         w4 = prep.w4 if isinstance(layer, Conv) and not spikes else np.empty((0, 1, 1, 1), np.int8)
         use = prep.table is not None and prep.group > 1  # g = 1: the plain weights (int8) are smaller
         table = prep.table if use else np.empty((0, 0, 0, 0), prep.cur_dtype)
-        kernels.conv_if(x, spikes, prep.weight, w4, table, prep.group, prep.geom, prep.yo_of, prep.xo_of, *neuron, cur_dtype, *results)
+        conv = (x, spikes, prep.weight, w4, table, prep.group, prep.geom, prep.yo_of, prep.xo_of, *neuron, cur_dtype)
+        if defer:
+            spikes_later = DeferredSpikes((timesteps, nb) + prep.shape, conv + (cnt_dtype, counts, prep.src, cnt_at),
+                                          nblk, size * (1 + (prep.cur_dtype.itemsize if tt > 1 else 0)))
+            prefix = {int(t): cnt_at[k].reshape((nb,) + prep.shape) for k, t in enumerate(at)}
+            return spikes_later, None, _internal_view(counts, prep.shape), prefix  # counts filled by conv_pool_if
+        kernels.conv_if(*conv, *results)
+    elif isinstance(layer, AvgPool) and isinstance(xs[0], DeferredSpikes):  # with the conv it reads, fused
+        d = xs[0]
+        sb = max(1, min(timesteps, tuning.step_block_bytes // (d.step_bytes + size * prep.cur_dtype.itemsize)))
+        kernels.conv_pool_if(*d.args, prep.geom, prep.sel, *neuron, cur_dtype, out, counts, prep.src, cnt_at, at, sb,
+                             d.nblk, nblk, d.shape[2:])
     elif isinstance(layer, AvgPool):
         x, _ = _as_kernel_input(xs[0])
         kernels.pool_if(x, prep.geom, prep.sel, *neuron, cur_dtype, *results)
@@ -448,6 +471,19 @@ def neuron_layer(layer, xs: list[np.ndarray], plan: LayerPlan, target, timesteps
     prefix = {int(t): cnt_at[k].reshape((nb,) + prep.shape) for k, t in enumerate(at)}
     return (out.view(bool).reshape(full), mem.reshape(full) if trace else None, _internal_view(counts, prep.shape),
             prefix)
+
+
+@dataclass(frozen=True, eq=False)
+class DeferredSpikes:
+    """What neuron_layer returns, without trace, for a conv whose spikes only an average pooling
+    reads (JitLayer.pool_fused): conv_if's arguments but the spikes (`args`, its counts arrays
+    included: conv_pool_if fills them when the pooling runs), its neuron block and the bytes per
+    sample of one step of its buffers (spikes, and currents unless computed once)."""
+
+    shape: tuple[int, ...]  # of its spikes, (T, B, Ho, Wo, O)
+    args: tuple
+    nblk: int
+    step_bytes: int
 
 
 def _add_input(x: np.ndarray, nb: int, size: int) -> np.ndarray:

@@ -82,8 +82,15 @@ def _if_run64(j, v, bias, thf, thr, prm, out, cnt, n0, n1):
 @njit(cache=True)
 def _if_steps(cur, bi, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, k, cnt_at):
     """IF of sample b for steps t0..t1-1, nblk neurons at a time; the currents of step t are
-    cur[t - t0, bi] (cur[0, bi] for every step when cur has one row). Counts after step t are stored into cnt_at[kk, b] when
+    cur[t - t0, bi] (cur[0, bi] for every step when cur has one row), its spikes out[t, b]. Counts after step t are stored into cnt_at[kk, b] when
     t + 1 == at[kk]; returns the next k."""
+    return _if_steps_into(cur, bi, b, t0, t1, nblk, v, bias, thf, thr, prm, out, b, 0, cnt, mem, trace, at, k, cnt_at)
+
+
+@njit(cache=True)
+def _if_steps_into(cur, bi, b, t0, t1, nblk, v, bias, thf, thr, prm, out, ob, ot, cnt, mem, trace, at, k, cnt_at):
+    """_if_steps with the spikes of step t written to out[t - ot, ob] (a per-sample buffer of a
+    block of steps: conv_pool_if)."""
     n_all = v.shape[0]
     arith32 = v.itemsize == 4  # int32 membranes: proven to hold every value (jit_backend.membrane_dtype)
     for n0 in range(0, n_all, nblk):
@@ -92,9 +99,9 @@ def _if_steps(cur, bi, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, t
         for t in range(t0, t1):
             j = cur[t - t0 if cur.shape[0] > 1 else 0, bi]
             if arith32:
-                _if_run32(j, v, bias, thf, thr, prm, out[t, b], cnt, n0, n1)
+                _if_run32(j, v, bias, thf, thr, prm, out[t - ot, ob], cnt, n0, n1)
             else:
-                _if_run64(j, v, bias, thf, thr, prm, out[t, b], cnt, n0, n1)
+                _if_run64(j, v, bias, thf, thr, prm, out[t - ot, ob], cnt, n0, n1)
             if trace:
                 m = mem[t, b]
                 for n in range(n0, n1):
@@ -338,3 +345,62 @@ def add_if(c1, c2, n_conv, d1, d2, n_direct, cur_dtype, bias, thf, thr, v0, prm,
                     _direct_term(d2, t, b, j, False)
             k = _if_steps(jb, 0, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, k, cnt_at)
         _store(cnt, src, counts[b])
+
+
+@njit(parallel=True, cache=True)
+def conv_pool_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v0, prm, cur_dtype, cnt_dtype, counts,
+                 src, cnt_at, pgeom, sel, pbias, pthf, pthr, pv0, pprm, pcur_dtype, pout, pcounts, psrc, pcnt_at, at,
+                 sb, nblk, pnblk, shape):
+    """A conv with neurons (conv_if) whose spikes only an average pooling with neurons reads
+    (pool_if), fused: per sample and block of sb steps, the conv's spikes go to a per-sample buffer
+    that the pooling reads at once, so they are never written to a (T, B, N) array (not with
+    trace: their spikes are then returned). Arguments: conv_if's (without out, mem, trace, sb,
+    nblk), then pool_if's with a `p` (pgeom, sel, ..., pout, pcounts, psrc, pcnt_at), the shared
+    counts_at steps `at`, the step block sb, the neuron blocks of each and the conv's output
+    shape (Ho, Wo, O) that the pooling reads. Same currents, IF and window sums as the two kernels.
+    """
+    tt, nb, h, wd, c_in = x.shape
+    steps, size = pout.shape[0], shape[0] * shape[1] * shape[2]
+    psize = pout.shape[2]
+    dense = w4.shape[0] > 0
+    patterns = spikes and tab.shape[0] > 0
+    wf = w.ravel()
+    o_all, kh, kw = w4.shape[0], w4.shape[2], w4.shape[3]
+    ho, wo, wq = geom[5], geom[6], geom[8]
+    hp, wp = (ho - 1) * geom[0] + kh + 1, (wo - 1) * geom[1] + kw
+    pkh, pkw, psh, psw, pho = pgeom[0], pgeom[1], pgeom[2], pgeom[3], pgeom[4]
+    row = shape[1] * shape[2]
+    mem = np.empty((1, 1, 1), np.int64)  # no trace
+    for b in prange(nb):
+        idx = np.empty(c_in * wd, np.int64)  # also scatter_patterns' list of non-zero groups
+        val = np.empty(c_in, cur_dtype.dtype)
+        xp = np.zeros((c_in, hp, wp) if dense else (0, 0, 0), cur_dtype.dtype)
+        cp = np.empty((o_all, ho * wp) if dense else (0, 0), cur_dtype.dtype)
+        pcur = np.empty(0 if dense else ho * wq * (size // (ho * wo)) + VECTOR_BYTES, cur_dtype.dtype)  # + slack
+        cur = np.empty((sb if tt > 1 else 1, 1, size), cur_dtype.dtype)
+        spk = np.empty((sb, 1, size), np.uint8)  # the conv's spikes of one block of steps
+        acc, hs = np.empty(row, pcur_dtype.dtype), np.empty(row, pcur_dtype.dtype)
+        pc = np.empty((sb, 1, psize), pcur_dtype.dtype)
+        v, cnt = v0.copy(), np.zeros(size, cnt_dtype.dtype)
+        pv, pcnt = pv0.copy(), np.zeros(psize, cnt_dtype.dtype)
+        k = pk = 0
+        for t0 in range(0, steps, sb):
+            t1 = min(steps, t0 + sb)
+            for t in range(t0, min(t1, tt)):
+                if dense:
+                    dense_conv(x[t, b], w4, cur[t - t0, 0], xp, cp, geom)
+                else:
+                    pcur[:] = 0
+                    if patterns:
+                        scatter_patterns(x[t, b], tab, g, pcur, idx, geom, yo_of)
+                    else:
+                        scatter_conv(x[t, b], wf, pcur, idx, val, geom, yo_of, xo_of, spikes)
+                    compact_rows(pcur, cur[t - t0, 0], ho, wq, wo, xo_of.shape[1] - 1)
+            k = _if_steps_into(cur, 0, b, t0, t1, nblk, v, bias, thf, thr, prm, spk, 0, t0, cnt, mem, False, at, k,
+                               cnt_at)
+            for t in range(t0, t1):
+                window_sums(spk[t - t0, 0].reshape((shape[0], shape[1], shape[2])), pc[t - t0, 0], acc, hs, sel, pkh,
+                            pkw, psh, psw, pho)
+            pk = _if_steps(pc, 0, b, t0, t1, pnblk, pv, pbias, pthf, pthr, pprm, pout, pcnt, mem, False, at, pk, pcnt_at)
+        _store(cnt, src, counts[b])
+        _store(pcnt, psrc, pcounts[b])

@@ -31,6 +31,7 @@ KNOBS = st.fixed_dictionaries({  # JitTuning fields
     "step_block_bytes": st.sampled_from([1, 40, 1 << 17]),  # 1: one step per block
     "pattern_table_budget": st.sampled_from([0, 1 << 30]),  # 0: groups of 1 = per-channel scatter
     "fuse_residual": st.booleans(),  # False: synaptic convs into (T, B, N) arrays, then add_terms
+    "fuse_pool": st.booleans(),  # False: a conv read only by an avgpool writes its spikes, then pool_if
     "output_pool_bytes": st.sampled_from([0, 256 << 20]),  # 0: nothing is pooled, every array is fresh
     "int64_membranes": st.booleans(),
     "keep_overflow": st.booleans(),  # True: the int32 loops never leave out wrap and clamp
