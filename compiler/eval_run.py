@@ -134,7 +134,7 @@ LAG = 0.01  # the SNN "lags" at T when it is more than one point below the quant
 def lag_diagnosis(art, acc, lowered, graph, test, n, corr_tmax, tmax, backend="auto") -> dict | None:
     """At the smallest T where the SNN lags the quantized ANN, the first layer whose firing rates
     depart from the ANN's and the remedies that apply (None when it never lags)."""
-    from snnc.compiler.evaluate import ann_layer_values, diagnose, layer_correlation
+    from snnc.compiler.evaluate import ann_layer_values, diagnose, finetune_blocker, layer_correlation
 
     if acc.qann_acc is None:
         return None
@@ -145,7 +145,7 @@ def lag_diagnosis(art, acc, lowered, graph, test, n, corr_tmax, tmax, backend="a
     corr = corr_tmax if t == tmax else layer_correlation(art, lowered.qann, ann_layer_values(graph, lowered),
                                                          test.take(n, tuple(art.input.shape), layout=art.input.layout), t,
                                                          backend=backend)
-    d = diagnose(corr, [layer.name for layer in art.layers], t)
+    d = diagnose(corr, [layer.name for layer in art.layers], t, finetune_blocked=finetune_blocker(art))
     return None if d is None else {**d.to_dict(), "text": d.to_text()}
 
 

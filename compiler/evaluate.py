@@ -24,6 +24,7 @@ from snnc.compiler.ir.interpret import run as run_float
 from snnc.compiler.backend.lower import quantize_input
 from snnc import runtime
 from snnc.runtime.encode import clip_warning, clipped_count, input_spikes, to_external, to_int_input
+from snnc.runtime.model import Conv, MaxPool
 
 
 @dataclass
@@ -309,11 +310,22 @@ class Diagnosis:
                 f"{self.mae:.3f} > {RATE_ERROR} at T={self.timesteps}); try: " + "; or ".join(self.remedies))
 
 
+def finetune_blocker(art) -> str | None:
+    """Why `snnc finetune` cannot train this artefact's network (None when it can): it does not
+    train fused residual layers (synaptic convs) or spiking max pools yet."""
+    if any(isinstance(layer, MaxPool) for layer in art.layers):
+        return "spiking max pools"
+    if any(isinstance(layer, Conv) and layer.neuron is None for layer in art.layers):
+        return "fused residual layers"
+    return None
+
+
 def diagnose(corr: dict[str, Correlation], order: list[str], timesteps: int,
-             threshold: float = RATE_ERROR) -> Diagnosis | None:
+             threshold: float = RATE_ERROR, finetune_blocked: str | None = None) -> Diagnosis | None:
     """The first layer (in artefact order) whose rate error exceeds `threshold`, with remedies:
     a larger T (a rate resolves 1/T), a higher clip point when the scale clips activations
-    (rates saturate at 1), and training the SNN itself."""
+    (rates saturate at 1), and training the SNN itself — unless `finetune_blocked` says why
+    `snnc finetune` cannot (`finetune_blocker`), which the remedy then says instead."""
     for name in order:
         c = corr.get(name)
         if c is None or c.mae <= threshold:
@@ -322,6 +334,10 @@ def diagnose(corr: dict[str, Correlation], order: list[str], timesteps: int,
         if c.clipped > CLIPPED:
             remedies.append(f"a higher clip point: {c.clipped:.1%} of {name}'s activations exceed its scale "
                             "(--percentile closer to 100, or --norm max)")
-        remedies.append(f"snnc finetune -T {timesteps} (trains the SNN itself at this T)")
+        if finetune_blocked is None:
+            remedies.append(f"snnc finetune -T {timesteps} (trains the SNN itself at this T)")
+        else:
+            remedies.append(f"training the SNN at this T (snnc finetune does not train {finetune_blocked} yet: "
+                            "retrain the model with a quantization-aware clip, or convert at a larger T)")
         return Diagnosis(name, timesteps, c.mae, c.clipped, remedies)
     return None

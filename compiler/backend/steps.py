@@ -263,12 +263,12 @@ def step_agreement(s: BuildState) -> None:
     s.result.float_agreement = float(np.mean(ref == snn))
     s.result.agreement_samples = n
     if s.result.agreement < DIAGNOSE_BELOW:
-        from snnc.compiler.evaluate import ann_layer_values, diagnose, layer_correlation
+        from snnc.compiler.evaluate import ann_layer_values, diagnose, finetune_blocker, layer_correlation
 
         art = s.result.artefact
         corr = layer_correlation(art, s.result.lowered.qann, ann_layer_values(s.graph, s.result.lowered),
                                  x[:min(DIAGNOSIS_SAMPLES, n)], s.opts.timesteps)
-        d = diagnose(corr, [layer.name for layer in art.layers], s.opts.timesteps)
+        d = diagnose(corr, [layer.name for layer in art.layers], s.opts.timesteps, finetune_blocked=finetune_blocker(art))
         if d is not None:
             s.result.warnings.append(f"agreement {s.result.agreement:.1%}: {d.to_text()}")
     if s.result.float_agreement < AGREEMENT_WARNING and s.result.agreement >= AGREEMENT_WARNING:

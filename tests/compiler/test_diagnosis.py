@@ -27,6 +27,26 @@ def test_first_departing_layer_and_its_remedies():
     assert d.layer == "b" and d.timesteps == 8 and d.mae > RATE_ERROR
     assert "a larger T" in d.to_text() and "higher clip point" in d.to_text() and "finetune -T 8" in d.to_text()
     assert diagnose({"a": c["a"]}, ["a"], 8) is None
+    blocked = diagnose(c, ["a", "b", "c"], 8, finetune_blocked="fused residual layers").to_text()
+    assert "snnc finetune -T" not in blocked and "does not train fused residual layers" in blocked
+
+
+def test_finetune_is_suggested_only_where_it_can_train():
+    from snnc.compiler.evaluate import finetune_blocker
+    from snnc.runtime import load
+
+    golden = ROOT / "tests" / "runtime" / "golden"
+    assert finetune_blocker(load(golden / "lenet_host.snn")) is None
+    assert finetune_blocker(load(golden / "fused_residual.snn")) == "fused residual layers"
+    import dataclasses
+
+    import snnc.runtime as rt
+
+    art = load(golden / "lenet_host.snn")
+    layers = list(art.layers)
+    i = next(k for k, layer in enumerate(layers) if layer.name == "pool1")
+    layers[i] = rt.MaxPool("pool1", ["conv1"], layers[i].output_shape, kernel=(2, 2), stride=(2, 2))
+    assert finetune_blocker(dataclasses.replace(art, layers=tuple(layers), golden=None)) == "spiking max pools"
 
 
 @pytest.mark.slow
