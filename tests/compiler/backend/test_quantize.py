@@ -125,3 +125,60 @@ def test_blocked_in_place_theta_search_is_bit_identical_to_the_plain_expression(
         expect = int(cands[int(np.argmin(plain))])
         for block in (1, n, 7 * n + 3, 1 << 24):
             assert _best_theta(w, wr, 65535, block=block) == expect
+
+
+def _theta_rows(rs, count, max_n):
+    """Weight rows of the shapes the θ search meets: heavy tails, many duplicates and exact halves
+    (x.5 products, where rint's ties decide), many zeros, a few exact values."""
+    for i in range(count):
+        n = int(rs.integers(1, max_n))
+        kind = i % 5
+        if kind == 0:
+            yield rs.standard_t(3, n) * float(rs.uniform(0.001, 0.5))
+        elif kind == 1:
+            yield rs.normal(size=n) * 0.02
+        elif kind == 2:
+            yield np.round(rs.normal(size=n) * 8) / 16
+        elif kind == 3:
+            yield np.where(rs.random(n) < 0.5, 0.0, rs.normal(size=n))
+        else:
+            yield rs.choice([-0.25, 0.25, 0.125, -0.375, 0.5], size=n)
+
+
+@pytest.mark.parametrize("encoding", ["symmetric", "full"])
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_the_bracketed_theta_search_picks_the_exhaustive_searchs_theta(bits, encoding):
+    """_best_theta's fast path (errors bracketed from sorted weights, only the candidates that can
+    be the minimum evaluated exactly) returns the θ of evaluating every candidate (fast=False)."""
+    from snnc.compiler.backend.quantize import _best_theta
+
+    wr = weight_range(bits, encoding)
+    rs = np.random.default_rng(100 + bits)
+    for w in _theta_rows(rs, 10, 400):
+        assert _best_theta(w, wr, 4095) == _best_theta(w, wr, 4095, fast=False)
+
+
+def test_the_error_bracket_holds_the_exact_errors():
+    """|estimate - E| <= slack for every candidate, E as _theta_errors computes it."""
+    from snnc.compiler.backend.quantize import _candidates, _error_bounds, _theta_errors
+
+    rs = np.random.default_rng(7)
+    for bits, encoding in ((1, "symmetric"), (2, "full"), (4, "symmetric"), (4, "full")):
+        wr = weight_range(bits, encoding)
+        for w in _theta_rows(rs, 10, 600):
+            th = _candidates(w, wr, 4095).astype(np.float64)
+            est, slack = _error_bounds(w, th, wr)
+            exact = _theta_errors(w.reshape(1, -1), th.reshape(-1, 1), wr)
+            assert np.all(np.abs(est - exact) <= slack)
+    assert _error_bounds(np.array([1.0, np.nan]), np.array([1.0, 2.0]), weight_range(4, "symmetric")) is None
+
+
+@pytest.mark.slow
+def test_the_bracketed_theta_search_on_many_rows():
+    from snnc.compiler.backend.quantize import _best_theta
+
+    rs = np.random.default_rng(2026)
+    for bits, encoding in ((1, "symmetric"), (2, "symmetric"), (3, "full"), (4, "symmetric"), (4, "full")):
+        wr = weight_range(bits, encoding)
+        for w in _theta_rows(rs, 120, 5000):
+            assert _best_theta(w, wr, 65535) == _best_theta(w, wr, 65535, fast=False)
