@@ -646,6 +646,8 @@ def _golden_meta(g: Golden) -> dict:
     if g.spikes is not None:
         out["spikes"] = {k: np.asarray(v) for k, v in g.spikes.items()}
         out["spikes_layers"] = json.dumps(list(g.spikes))
+    if g.digests:  # golden count digests (docs/artefact.md), layer -> SHA-256 hex, in the artefact's order
+        out["digests"] = json.dumps(dict(g.digests))
     return out
 
 
@@ -664,7 +666,17 @@ def _golden_from(meta: dict, where: str) -> Golden:
     return Golden(inputs=np.asarray(_m(meta, "inputs", where)).astype(dtype), timesteps=_m_int(meta, "timesteps", where),
                   counts=ordered("counts"),
                   predictions=np.asarray(meta["predictions"]) if "predictions" in meta else None,
-                  spikes=ordered("spikes") if "spikes" in meta else None)
+                  spikes=ordered("spikes") if "spikes" in meta else None,
+                  digests=_digests(meta, where))
+
+
+def _digests(meta: dict, where: str) -> dict[str, str]:
+    if "digests" not in meta:
+        return {}
+    d = _m_json(meta, "digests", where)
+    if not isinstance(d, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in d.items()):
+        raise _bad(where, f"metadata {META}.golden.digests must be a JSON object of layer -> SHA-256 hex string")
+    return d
 
 
 # ---------------------------------------------------------------- the API
