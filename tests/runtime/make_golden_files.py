@@ -228,25 +228,25 @@ def ttfs_conv() -> Artefact:
 
 
 def digest_counts() -> Artefact:
-    """Golden counts stored as SHA-256 digests (golden.digests): T = 260, so counts are digested as
-    little-endian uint16; the output layer and conv1 in full (within the 300-byte budget), conv2,
+    """Golden counts stored as SHA-256 digests (golden.digests): T = 256, so counts are digested as
+    little-endian uint16; the output layer and conv1 in full (within the 84-byte budget), conv2,
     pool and flat as digests. Current input, conv -> conv -> avgpool -> flatten -> linear, no host."""
     rng = np.random.default_rng(11)
     t = Target(membrane_bits=14, overflow="saturate", fire="ge", threshold_bits=10, bias_bits=6,
                weight_encoding="symmetric", input_bits=8)
     layers = (
-        Conv("conv1", ["input"], (4, 4, 4), weight=_w(rng, (4, 1, 3, 3), 3, "symmetric"), bits=3,
-             stride=(1, 1), padding=(1, 1, 1, 1), groups=1, neuron=Neuron([90, 70, 110, 80], [2, -1, 0, 3], "subtract", "half")),
-        Conv("conv2", ["conv1"], (4, 4, 4), weight=_w(rng, (4, 4, 3, 3), 2, "symmetric"), bits=2,
-             stride=(1, 1), padding=(1, 1, 1, 1), groups=1, neuron=Neuron([2], [1, 0, 0, -1], "subtract", "half")),
-        AvgPool("pool", ["conv2"], (4, 2, 2), kernel=(2, 2), stride=(2, 2), neuron=Neuron([3], [0] * 4, "subtract", "zero")),
-        Flatten("flat", ["pool"], (16,)),
-        Linear("fc", ["flat"], (5,), weight=_w(rng, (5, 16), 2, "symmetric"), bits=2,
-               neuron=Neuron([3], [0] * 5, "subtract", "half")),
+        Conv("conv1", ["input"], (2, 3, 3), weight=_w(rng, (2, 1, 3, 3), 3, "symmetric"), bits=3,
+             stride=(1, 1), padding=(1, 1, 1, 1), groups=1, neuron=Neuron([90, 70], [2, -1], "subtract", "half")),
+        Conv("conv2", ["conv1"], (2, 3, 3), weight=_w(rng, (2, 2, 3, 3), 2, "symmetric"), bits=2,
+             stride=(1, 1), padding=(1, 1, 1, 1), groups=1, neuron=Neuron([2], [1, 0], "subtract", "half")),
+        AvgPool("pool", ["conv2"], (2, 1, 1), kernel=(3, 3), stride=(3, 3), neuron=Neuron([4], [0] * 2, "subtract", "zero")),
+        Flatten("flat", ["pool"], (2,)),
+        Linear("fc", ["flat"], (3,), weight=_w(rng, (3, 2), 2, "symmetric"), bits=2,
+               neuron=Neuron([1], [0] * 3, "subtract", "half")),
     )
-    art = Artefact(InputSpec((1, 4, 4), "current", 0, 255, scale=1 / 255), layers, t, SPEC, {"builder": "digest_counts"})
-    x = rng.random((2, 1, 4, 4)).astype(np.float32)
-    return make_golden(art, x, 260, counts_budget=300)
+    art = Artefact(InputSpec((1, 3, 3), "current", 0, 255, scale=1 / 255), layers, t, SPEC, {"builder": "digest_counts"})
+    x = rng.random((2, 1, 3, 3)).astype(np.float32)
+    return make_golden(art, x, 256, counts_budget=84)
 
 
 BUILDERS = {"lenet_host": lenet_host, "rate_mlp": rate_mlp, "wrap_residual": wrap_residual, "doc_example": doc_example,
