@@ -54,6 +54,7 @@ def test_planned_as_a_spiking_max_pool_where_the_spec_has_it():
     assert [v.code for v in violations] == ["HW011"] and "padding" in violations[0].message
 
 
+@pytest.mark.slow  # 0.5-3 s: the quick suite stays near a minute
 def test_compiled_max_pool_is_exact_and_tracks_the_quantized_ann():
     rng = np.random.default_rng(1)
     g, spec = net(rng), with_maxpool()

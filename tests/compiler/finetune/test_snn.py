@@ -84,6 +84,7 @@ def test_spiking_restores_the_ann_and_gradients_reach_every_layer(tiny_onnx, tin
         assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
 
 
+@pytest.mark.slow  # 0.5-3 s: the quick suite stays near a minute
 def test_bad_options(tiny_onnx, tiny_data, spec):
     data = load_training_data(str(tiny_data))
     model = finetune(prepare(tiny_onnx), spec, data, FinetuneOptions(bits=2, max_steps=0, calib_samples=64,

@@ -177,6 +177,7 @@ def test_torch_decomposed_and_pt2_routes(tmp_path):
     np.testing.assert_allclose(_graph_output(load_pt2(path), x), want, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow  # 0.5-3 s: the quick suite stays near a minute
 def test_torch_mean_gap_is_a_flatten_on_the_core():
     """x.mean((2, 3)) (keepdim False) imports as globalavgpool + a flattening reshape, which the check accepts."""
     from snnc.compiler.check import check_graph
