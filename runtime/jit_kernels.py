@@ -144,6 +144,22 @@ def quantize(x, scale, lo, hi, guard, out):
     return bad
 
 
+@njit(cache=True)
+def _conv_step(xt, cur_row, dense, patterns, spikes, w4, wf, tab, g, geom, yo_of, xo_of, xp, cp, pcur, idx, val,
+               ho, wq, wo):
+    """One step's currents of a conv into cur_row: a dense conv of the input current, or the
+    event-driven scatter of the input spikes (channel patterns or single weights) then compacted."""
+    if dense:
+        dense_conv(xt, w4, cur_row, xp, cp, geom)
+    else:
+        pcur[:] = 0
+        if patterns:
+            scatter_patterns(xt, tab, g, pcur, idx, geom, yo_of)
+        else:
+            scatter_conv(xt, wf, pcur, idx, val, geom, yo_of, xo_of, spikes)
+        compact_rows(pcur, cur_row, ho, wq, wo, xo_of.shape[1] - 1)
+
+
 @njit(parallel=True, cache=True)
 def conv_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v0, prm, cur_dtype, out, cnt_dtype, counts, src,
             mem, at, cnt_at, trace, sb, nblk):
@@ -178,15 +194,8 @@ def conv_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v0, pr
         for t0 in range(0, steps, sb):
             t1 = min(steps, t0 + sb)
             for t in range(t0, min(t1, tt)):
-                if dense:
-                    dense_conv(x[t, b], w4, cur[t - t0, 0], xp, cp, geom)
-                else:
-                    pcur[:] = 0
-                    if patterns:
-                        scatter_patterns(x[t, b], tab, g, pcur, idx, geom, yo_of)
-                    else:
-                        scatter_conv(x[t, b], wf, pcur, idx, val, geom, yo_of, xo_of, spikes)
-                    compact_rows(pcur, cur[t - t0, 0], ho, wq, wo, xo_of.shape[1] - 1)
+                _conv_step(x[t, b], cur[t - t0, 0], dense, patterns, spikes, w4, wf, tab, g, geom, yo_of, xo_of,
+                           xp, cp, pcur, idx, val, ho, wq, wo)
             k = _if_steps(cur, 0, b, t0, t1, nblk, v, bias, thf, thr, prm, out, cnt, mem, trace, at, k, cnt_at)
         _store(cnt, src, counts[b])
 
@@ -387,15 +396,8 @@ def conv_pool_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v
         for t0 in range(0, steps, sb):
             t1 = min(steps, t0 + sb)
             for t in range(t0, min(t1, tt)):
-                if dense:
-                    dense_conv(x[t, b], w4, cur[t - t0, 0], xp, cp, geom)
-                else:
-                    pcur[:] = 0
-                    if patterns:
-                        scatter_patterns(x[t, b], tab, g, pcur, idx, geom, yo_of)
-                    else:
-                        scatter_conv(x[t, b], wf, pcur, idx, val, geom, yo_of, xo_of, spikes)
-                    compact_rows(pcur, cur[t - t0, 0], ho, wq, wo, xo_of.shape[1] - 1)
+                _conv_step(x[t, b], cur[t - t0, 0], dense, patterns, spikes, w4, wf, tab, g, geom, yo_of, xo_of,
+                           xp, cp, pcur, idx, val, ho, wq, wo)
             k = _if_steps_into(cur, 0, b, t0, t1, nblk, v, bias, thf, thr, prm, spk, 0, t0, cnt, mem, False, at, k,
                                cnt_at)
             for t in range(t0, t1):
