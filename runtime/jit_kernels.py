@@ -145,6 +145,29 @@ def quantize(x, scale, lo, hi, guard, out):
 
 
 @njit(cache=True)
+def _conv_setup(w, w4, tab, spikes, geom):
+    """(dense, patterns, flat weights, O, Ho, Wo, Wq, padded input H, W) of a conv kernel's arguments."""
+    dense = w4.shape[0] > 0
+    patterns = spikes and tab.shape[0] > 0
+    o_all, kh, kw = w4.shape[0], w4.shape[2], w4.shape[3]
+    ho, wo, wq = geom[5], geom[6], geom[8]
+    return dense, patterns, w.ravel(), o_all, ho, wo, wq, (ho - 1) * geom[0] + kh + 1, (wo - 1) * geom[1] + kw
+
+
+@njit(cache=True)
+def _conv_buffers(c_in, wd, dense, o_all, ho, wo, wq, hp, wp, size, cur_dtype):
+    """One thread's scratch of `_conv_step`: idx (also scatter_patterns' list of non-zero groups),
+    val (x mod 2^bits of cur: see jit_currents), the dense path's padded input and product, the
+    scatter's row currents (+ slack for vector stores)."""
+    idx = np.empty(c_in * wd, np.int64)
+    val = np.empty(c_in, cur_dtype.dtype)
+    xp = np.zeros((c_in, hp, wp) if dense else (0, 0, 0), cur_dtype.dtype)
+    cp = np.empty((o_all, ho * wp) if dense else (0, 0), cur_dtype.dtype)
+    pcur = np.empty(0 if dense else ho * wq * (size // (ho * wo)) + VECTOR_BYTES, cur_dtype.dtype)
+    return idx, val, xp, cp, pcur
+
+
+@njit(cache=True)
 def _conv_step(xt, cur_row, dense, patterns, spikes, w4, wf, tab, g, geom, yo_of, xo_of, xp, cp, pcur, idx, val,
                ho, wq, wo):
     """One step's currents of a conv into cur_row: a dense conv of the input current, or the
@@ -176,18 +199,9 @@ def conv_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v0, pr
     """
     tt, nb, h, wd, c_in = x.shape
     steps, size = out.shape[0], out.shape[2]
-    dense = w4.shape[0] > 0
-    patterns = spikes and tab.shape[0] > 0
-    wf = w.ravel()
-    o_all, kh, kw = w4.shape[0], w4.shape[2], w4.shape[3]
-    ho, wo, wq = geom[5], geom[6], geom[8]
-    hp, wp = (ho - 1) * geom[0] + kh + 1, (wo - 1) * geom[1] + kw
+    dense, patterns, wf, o_all, ho, wo, wq, hp, wp = _conv_setup(w, w4, tab, spikes, geom)
     for b in prange(nb):
-        idx = np.empty(c_in * wd, np.int64)  # also scatter_patterns' list of non-zero groups
-        val = np.empty(c_in, cur_dtype.dtype)  # x mod 2^bits of cur: see jit_currents
-        xp = np.zeros((c_in, hp, wp) if dense else (0, 0, 0), cur_dtype.dtype)
-        cp = np.empty((o_all, ho * wp) if dense else (0, 0), cur_dtype.dtype)
-        pcur = np.empty(0 if dense else ho * wq * (size // (ho * wo)) + VECTOR_BYTES, cur_dtype.dtype)  # + slack
+        idx, val, xp, cp, pcur = _conv_buffers(c_in, wd, dense, o_all, ho, wo, wq, hp, wp, size, cur_dtype)
         cur = np.empty((sb if tt > 1 else 1, 1, size), cur_dtype.dtype)
         v, cnt = v0.copy(), np.zeros(size, cnt_dtype.dtype)
         k = 0
@@ -371,21 +385,12 @@ def conv_pool_if(x, spikes, w, w4, tab, g, geom, yo_of, xo_of, bias, thf, thr, v
     tt, nb, h, wd, c_in = x.shape
     steps, size = pout.shape[0], shape[0] * shape[1] * shape[2]
     psize = pout.shape[2]
-    dense = w4.shape[0] > 0
-    patterns = spikes and tab.shape[0] > 0
-    wf = w.ravel()
-    o_all, kh, kw = w4.shape[0], w4.shape[2], w4.shape[3]
-    ho, wo, wq = geom[5], geom[6], geom[8]
-    hp, wp = (ho - 1) * geom[0] + kh + 1, (wo - 1) * geom[1] + kw
+    dense, patterns, wf, o_all, ho, wo, wq, hp, wp = _conv_setup(w, w4, tab, spikes, geom)
     pkh, pkw, psh, psw, pho = pgeom[0], pgeom[1], pgeom[2], pgeom[3], pgeom[4]
     row = shape[1] * shape[2]
     mem = np.empty((1, 1, 1), np.int64)  # no trace
     for b in prange(nb):
-        idx = np.empty(c_in * wd, np.int64)  # also scatter_patterns' list of non-zero groups
-        val = np.empty(c_in, cur_dtype.dtype)
-        xp = np.zeros((c_in, hp, wp) if dense else (0, 0, 0), cur_dtype.dtype)
-        cp = np.empty((o_all, ho * wp) if dense else (0, 0), cur_dtype.dtype)
-        pcur = np.empty(0 if dense else ho * wq * (size // (ho * wo)) + VECTOR_BYTES, cur_dtype.dtype)  # + slack
+        idx, val, xp, cp, pcur = _conv_buffers(c_in, wd, dense, o_all, ho, wo, wq, hp, wp, size, cur_dtype)
         cur = np.empty((sb if tt > 1 else 1, 1, size), cur_dtype.dtype)
         spk = np.empty((sb, 1, size), np.uint8)  # the conv's spikes of one block of steps
         acc, hs = np.empty(row, pcur_dtype.dtype), np.empty(row, pcur_dtype.dtype)
